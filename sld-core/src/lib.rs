@@ -1,0 +1,51 @@
+//! # sld-core — the on-device half of scene landmark detection
+//!
+//! `sld-core` turns what a scene-specific CNN sees into a camera pose. It is
+//! `#![no_std]` (the `alloc` feature adds owning conveniences, `std` adds
+//! nothing but those), never panics on any input, and allocates nothing on the
+//! per-frame path: every per-frame function writes into caller-provided
+//! storage or a scratch area sized once at set-up.
+//!
+//! ## Layers (data flows one way)
+//!
+//! ```text
+//!  heatmaps ──heatmap::decode──▶ detections (pixels, confidence)
+//!  detections + landmarks + camera ──pnp::solve_pnp──▶ pose (world-to-camera)
+//! ```
+//!
+//! * [`camera`] — pinhole + one radial coefficient, the pixel convention.
+//! * [`pose`] — rigid world-to-camera transforms and the recall metrics.
+//! * [`heatmap`] — peak finding and sub-pixel refinement on stride-`s` grids.
+//! * [`pnp`] — Lambda Twist P3P, LO-RANSAC with MSAC scoring and
+//!   confidence-guided sampling, Levenberg–Marquardt refinement.
+//! * [`rng`] — a tiny deterministic random number generator.
+//!
+//! ## Conventions (read these once; every number in the crate follows them)
+//!
+//! * **Pixels**: `(u, v)` with `u` to the right and `v` down; pixel `(0, 0)`
+//!   is the *centre* of the top-left pixel, so an image of width `W` spans
+//!   `u ∈ [-0.5, W - 0.5]`.
+//! * **Poses**: world-to-camera, `x_cam = R · x_world + t` (COLMAP / Indoor6).
+//!   The camera looks down `+z`, `x` right, `y` down.
+//! * **Units**: world coordinates and translations in metres, angles in
+//!   degrees at API boundaries (radians inside), times in microseconds.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod camera;
+pub mod heatmap;
+pub mod pnp;
+pub mod pose;
+pub mod rng;
+
+pub use camera::{Camera, CameraError};
+pub use heatmap::{decode, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
+pub use pnp::{solve_pnp, PnpError, PnpOptions, PnpSolution, PointScratch, Sampling};
+pub use pose::{position_error_m, rotation_error_deg, Pose};
+
+/// Linear algebra types used in the public API (re-exported `nalgebra`).
+pub use nalgebra;

@@ -1,0 +1,166 @@
+//! A generic LO-RANSAC loop (Lebeda, Matas, Chum 2012) with MSAC scoring
+//! and adaptive termination, in the shape of PoseLib's / RansacLib's.
+//!
+//! The loop knows nothing about geometry: an [`Estimator`] generates
+//! models from minimal samples, scores them (lower is better) and improves
+//! a promising model by local optimisation; a [`Sampler`] picks samples.
+
+use heapless::Vec as HVec;
+
+use super::sampler::Sampler;
+use crate::rng::SplitMix64;
+
+/// Most models a minimal solver may return.
+pub const MAX_MODELS: usize = 4;
+
+/// A model's MSAC score: lower `cost` is better.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    /// Summed truncated loss.
+    pub cost: f64,
+    /// Data within the threshold.
+    pub inliers: usize,
+}
+
+impl Score {
+    /// The score of no model at all.
+    pub const WORST: Score = Score {
+        cost: f64::INFINITY,
+        inliers: 0,
+    };
+}
+
+/// What the RANSAC loop needs from a problem.
+pub trait Estimator {
+    /// The model type (e.g. a pose).
+    type Model: Copy;
+    /// Minimal sample size.
+    const SAMPLE_SIZE: usize;
+    /// Number of data.
+    fn len(&self) -> usize;
+    /// True when there are no data.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Models consistent with the minimal `sample` (appended to `models`).
+    fn generate(&self, sample: &[usize], models: &mut HVec<Self::Model, MAX_MODELS>);
+    /// MSAC score; may stop early and return any score with
+    /// `cost > bound` once the cost exceeds `bound`.
+    fn score(&self, model: &Self::Model, bound: f64) -> Score;
+    /// Local optimisation of a new best model (returns a candidate, which
+    /// the loop keeps only if it scores better).
+    fn local_optimize(&self, model: &Self::Model) -> Self::Model;
+}
+
+/// Options of the RANSAC loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RansacOptions {
+    /// Hard cap on iterations (minimal samples drawn).
+    pub max_iterations: u32,
+    /// Iterations always run before adaptive termination may stop the loop.
+    pub min_iterations: u32,
+    /// Probability of having drawn at least one all-inlier sample when the
+    /// adaptive bound stops the loop.
+    pub success_prob: f64,
+    /// Multiplier on the adaptive bound (PoseLib uses 3).
+    pub trials_mult: f64,
+}
+
+impl Default for RansacOptions {
+    fn default() -> Self {
+        Self {
+            max_iterations: 10_000,
+            min_iterations: 20,
+            success_prob: 0.9999,
+            trials_mult: 1.0,
+        }
+    }
+}
+
+/// What the loop did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RansacStats {
+    /// Minimal samples drawn.
+    pub iterations: u32,
+    /// Models scored.
+    pub models: u32,
+    /// Local optimisations run.
+    pub local_optimizations: u32,
+    /// Inliers of the best model.
+    pub inliers: usize,
+    /// Its cost.
+    pub cost: f64,
+}
+
+/// Adaptive number of iterations for inlier ratio `eps`, sample size `m`
+/// and success probability `p`: `ln(1 − p) / ln(1 − eps^m)`.
+pub fn required_iterations(eps: f64, m: usize, p: f64) -> f64 {
+    if !(eps > 0.0) {
+        return f64::INFINITY;
+    }
+    let denom = libm::log1p(-libm::pow(eps.min(1.0), m as f64));
+    if !(denom < 0.0) {
+        return 0.0;
+    }
+    libm::log1p(-p) / denom
+}
+
+/// Runs LO-RANSAC. Returns the best model and statistics, or `None` when
+/// no sample produced a model.
+pub fn ransac<E: Estimator, S: Sampler>(
+    est: &E,
+    sampler: &mut S,
+    rng: &mut SplitMix64,
+    opts: &RansacOptions,
+) -> Option<(E::Model, RansacStats)> {
+    let n = est.len();
+    let mut stats = RansacStats {
+        cost: f64::INFINITY,
+        ..RansacStats::default()
+    };
+    if n < E::SAMPLE_SIZE || E::SAMPLE_SIZE > 8 {
+        return None;
+    }
+    let mut sample_buf = [0usize; 8];
+    let sample = &mut sample_buf[..E::SAMPLE_SIZE];
+    let mut models: HVec<E::Model, MAX_MODELS> = HVec::new();
+    let mut best: Option<E::Model> = None;
+    let mut best_score = Score::WORST;
+    let mut bound = opts.max_iterations as f64;
+
+    while stats.iterations < opts.max_iterations
+        && (stats.iterations < opts.min_iterations || (stats.iterations as f64) < bound)
+    {
+        stats.iterations += 1;
+        if !sampler.sample(rng, sample) {
+            break;
+        }
+        models.clear();
+        est.generate(sample, &mut models);
+        for model in &models {
+            stats.models += 1;
+            let s = est.score(model, best_score.cost);
+            if s.cost >= best_score.cost {
+                continue;
+            }
+            // New best: local optimisation, kept only if it helps.
+            let mut best_model = *model;
+            let mut best_s = s;
+            stats.local_optimizations += 1;
+            let lo = est.local_optimize(model);
+            let lo_s = est.score(&lo, best_s.cost);
+            if lo_s.cost < best_s.cost {
+                best_model = lo;
+                best_s = lo_s;
+            }
+            best = Some(best_model);
+            best_score = best_s;
+            let eps = best_s.inliers as f64 / n as f64;
+            bound = (opts.trials_mult * required_iterations(eps, E::SAMPLE_SIZE, opts.success_prob))
+                .min(opts.max_iterations as f64);
+        }
+    }
+    stats.inliers = best_score.inliers;
+    stats.cost = best_score.cost;
+    best.map(|m| (m, stats))
+}
