@@ -63,8 +63,11 @@ pub struct PnpOptions {
     pub prosac_horizon: u32,
     /// Iterations of local optimisation per new best model (default 10).
     pub lo_iterations: u32,
-    /// Iterations of the final refinement (default 50).
+    /// LM iterations per round of the final refinement (default 50).
     pub refine_iterations: u32,
+    /// Rounds of final refinement, re-selecting inliers after each
+    /// (default 4; stops early when the inlier set is stable).
+    pub refine_rounds: u32,
     /// Fewest inliers accepted (default 4, at least 4).
     pub min_inliers: usize,
     /// Seed of the sampler's random numbers.
@@ -80,6 +83,7 @@ impl Default for PnpOptions {
             prosac_horizon: 20_000,
             lo_iterations: 10,
             refine_iterations: 50,
+            refine_rounds: 4,
             min_inliers: 4,
             seed: 0x5eed,
         }
@@ -263,24 +267,41 @@ pub fn solve_pnp(
         return Err(PnpError::NoConsensus { best_inliers: 0 });
     };
 
-    // Final refinement on the inliers with a Cauchy loss.
+    // Final refinement: Cauchy-loss LM on the inliers, re-selecting the
+    // inliers after each round until the set stops changing (the pose
+    // improves, more true inliers fall within the threshold).
     let pts = &mut scratch[..n];
     let thr2 = opts.max_reproj_px * opts.max_reproj_px;
-    mark_inliers(&pose, pts, camera.fx, camera.fy, thr2);
-    let (mut refined, rstats) = refine::refine(
-        &pose,
-        pts,
-        camera.fx,
-        camera.fy,
-        Loss::Cauchy(0.5 * opts.max_reproj_px),
-        true,
-        opts.refine_iterations,
-    );
+    let mut refined = pose;
     let mut inliers = mark_inliers(&refined, pts, camera.fx, camera.fy, thr2);
-    if inliers < stats.inliers {
-        // Refinement must not lose support; keep the RANSAC pose then.
-        refined = pose;
-        inliers = mark_inliers(&refined, pts, camera.fx, camera.fy, thr2);
+    let mut rstats = RefineStats::default();
+    for round in 0..opts.refine_rounds.max(1) {
+        let (cand, st) = refine::refine(
+            &refined,
+            pts,
+            camera.fx,
+            camera.fy,
+            Loss::Cauchy(0.5 * opts.max_reproj_px),
+            true,
+            opts.refine_iterations,
+        );
+        if round == 0 {
+            rstats.initial_cost = st.initial_cost;
+        }
+        rstats.iterations += st.iterations;
+        rstats.final_cost = st.final_cost;
+        let before = inliers;
+        let cand_inliers = mark_inliers(&cand, pts, camera.fx, camera.fy, thr2);
+        if cand_inliers < before {
+            // Refinement must not lose support; keep the previous pose.
+            inliers = mark_inliers(&refined, pts, camera.fx, camera.fy, thr2);
+            break;
+        }
+        refined = cand;
+        inliers = cand_inliers;
+        if cand_inliers == before {
+            break;
+        }
     }
     if inliers < opts.min_inliers {
         return Err(PnpError::NoConsensus {

@@ -64,6 +64,9 @@ pub struct RansacOptions {
     pub success_prob: f64,
     /// Multiplier on the adaptive bound (PoseLib uses 3).
     pub trials_mult: f64,
+    /// Stop scoring a model once its cost exceeds the best minimal model's
+    /// (faster; local optimisation is then triggered by cost alone).
+    pub early_exit: bool,
 }
 
 impl Default for RansacOptions {
@@ -73,6 +76,7 @@ impl Default for RansacOptions {
             min_iterations: 20,
             success_prob: 0.9999,
             trials_mult: 1.0,
+            early_exit: true,
         }
     }
 }
@@ -126,6 +130,12 @@ pub fn ransac<E: Estimator, S: Sampler>(
     let mut models: HVec<E::Model, MAX_MODELS> = HVec::new();
     let mut best: Option<E::Model> = None;
     let mut best_score = Score::WORST;
+    // Best score among raw minimal models: local optimisation runs whenever
+    // a minimal model beats it (more inliers or lower cost), not only when
+    // it beats the locally optimised best — a raw model rarely scores as
+    // well as an optimised one, yet may lie in a better basin (as in
+    // PoseLib / RansacLib).
+    let mut best_minimal = Score::WORST;
     let mut bound = opts.max_iterations as f64;
 
     while stats.iterations < opts.max_iterations
@@ -137,28 +147,40 @@ pub fn ransac<E: Estimator, S: Sampler>(
         }
         models.clear();
         est.generate(sample, &mut models);
+        let mut candidate: Option<E::Model> = None;
         for model in &models {
             stats.models += 1;
-            let s = est.score(model, best_score.cost);
-            if s.cost >= best_score.cost {
+            let s = est.score(model, if opts.early_exit { best_minimal.cost } else { f64::INFINITY });
+            let more_inliers = s.inliers > best_minimal.inliers && !opts.early_exit;
+            let lower_cost = s.cost < best_minimal.cost;
+            if !(more_inliers || lower_cost) {
                 continue;
             }
-            // New best: local optimisation, kept only if it helps.
-            let mut best_model = *model;
-            let mut best_s = s;
-            stats.local_optimizations += 1;
-            let lo = est.local_optimize(model);
-            let lo_s = est.score(&lo, best_s.cost);
-            if lo_s.cost < best_s.cost {
-                best_model = lo;
-                best_s = lo_s;
+            if more_inliers {
+                best_minimal.inliers = s.inliers;
             }
-            best = Some(best_model);
-            best_score = best_s;
-            let eps = best_s.inliers as f64 / n as f64;
-            bound = (opts.trials_mult * required_iterations(eps, E::SAMPLE_SIZE, opts.success_prob))
-                .min(opts.max_iterations as f64);
+            if lower_cost {
+                best_minimal.cost = s.cost;
+            }
+            candidate = Some(*model);
+            if s.cost < best_score.cost {
+                best = Some(*model);
+                best_score = s;
+            }
         }
+        let Some(model) = candidate else {
+            continue;
+        };
+        stats.local_optimizations += 1;
+        let lo = est.local_optimize(&model);
+        let lo_s = est.score(&lo, f64::INFINITY);
+        if lo_s.cost < best_score.cost {
+            best = Some(lo);
+            best_score = lo_s;
+        }
+        let eps = best_score.inliers as f64 / n as f64;
+        bound = (opts.trials_mult * required_iterations(eps, E::SAMPLE_SIZE, opts.success_prob))
+            .min(opts.max_iterations as f64);
     }
     stats.inliers = best_score.inliers;
     stats.cost = best_score.cost;

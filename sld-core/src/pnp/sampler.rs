@@ -70,9 +70,16 @@ pub struct Prosac {
 
 impl Prosac {
     /// PROSAC over `n_total` ranked data with sample size `m`, reaching the
-    /// uniform regime after about `horizon` samples (`T_N` in the paper).
+    /// uniform regime after about `T_N = min(horizon, C(n_total, m))`
+    /// samples. Capping `T_N` at the number of distinct samples keeps small
+    /// problems from redrawing the same top-ranked sample: with
+    /// `T_N = C(N, m)`, `T_n = C(n, m)` — one draw per distinct subset.
     pub fn new(n_total: usize, m: usize, horizon: u64) -> Self {
-        let mut tn = horizon as f64;
+        let mut subsets = 1.0f64;
+        for i in 0..m {
+            subsets *= n_total.saturating_sub(i) as f64 / (m - i) as f64;
+        }
+        let mut tn = (horizon as f64).min(subsets).max(1.0);
         for i in 0..m {
             tn *= (m - i) as f64 / (n_total.saturating_sub(i)).max(1) as f64;
         }
@@ -105,7 +112,7 @@ impl Sampler for Prosac {
             self.tn = next;
             self.n += 1;
         }
-        if self.n >= self.n_total && self.t > self.tn_prime {
+        if self.n >= self.n_total {
             return draw_distinct(rng, self.n_total, out, 0);
         }
         out[0] = self.n - 1;

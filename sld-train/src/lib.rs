@@ -1,0 +1,4 @@
+//! `sld-train`: the `std` half of sld — command-line tools now; data,
+//! training and export as they land. The `sld` binary is `src/main.rs`.
+
+pub mod pnp_cli;

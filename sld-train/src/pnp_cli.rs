@@ -1,0 +1,169 @@
+//! `sld pnp`: solve a batch of PnP problems from JSON (for benchmarks and
+//! for checking the solver against other tools on the same files).
+//!
+//! Input: `{"cases": [{"camera": {"width", "height", "fx", "fy", "cx", "cy"},
+//! "points2d": [[u, v], ...], "points3d": [[x, y, z], ...],
+//! "confidence": [c, ...]}, ...]}` — pixels in the pixel-centre convention,
+//! metres, world-to-camera output. Unknown keys are ignored.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sld_core::pnp::{PnpOptions, PnpSolver, Sampling};
+use sld_core::Camera;
+
+/// One camera as given in the input file (pixels).
+#[derive(Debug, Deserialize)]
+pub struct CameraJson {
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Focal lengths, pixels.
+    pub fx: f64,
+    /// Vertical focal length, pixels.
+    pub fy: f64,
+    /// Principal point, pixels (pixel-centre convention).
+    pub cx: f64,
+    /// Principal point, pixels.
+    pub cy: f64,
+    /// Optional radial coefficient (default 0).
+    #[serde(default)]
+    pub kappa: f64,
+}
+
+/// One PnP problem.
+#[derive(Debug, Deserialize)]
+pub struct CaseJson {
+    /// Intrinsics.
+    pub camera: CameraJson,
+    /// Observed pixels.
+    pub points2d: Vec<[f64; 2]>,
+    /// World points, metres.
+    pub points3d: Vec<[f64; 3]>,
+    /// Optional confidences (≥ 0).
+    #[serde(default)]
+    pub confidence: Option<Vec<f64>>,
+}
+
+/// The input file.
+#[derive(Debug, Deserialize)]
+pub struct CasesJson {
+    /// Problems, solved in order.
+    pub cases: Vec<CaseJson>,
+}
+
+/// One result line.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ResultJson {
+    /// True when a pose was found.
+    pub ok: bool,
+    /// Rotation, row-major (world-to-camera); identity when `ok` is false.
+    #[serde(rename = "R")]
+    pub r: [[f64; 3]; 3],
+    /// Translation, metres.
+    pub t: [f64; 3],
+    /// Inliers of the returned pose.
+    pub inliers: usize,
+    /// RANSAC iterations.
+    pub iterations: u32,
+    /// Solve time of this case, microseconds (around the solve only).
+    pub time_us: f64,
+    /// Why no pose was returned (absent when `ok`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The output file.
+#[derive(Debug, Serialize)]
+pub struct ResultsJson {
+    /// One per input case, in input order.
+    pub results: Vec<ResultJson>,
+}
+
+/// Reads and checks the input file, naming the case and field at fault.
+pub fn read_cases(path: &Path) -> Result<Vec<(Camera, CaseJson)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed: CasesJson =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a valid PnP cases file", path.display()))?;
+    let mut out = Vec::with_capacity(parsed.cases.len());
+    for (i, case) in parsed.cases.into_iter().enumerate() {
+        let c = &case.camera;
+        let camera = Camera::new(c.width, c.height, c.fx, c.fy, c.cx, c.cy, c.kappa)
+            .with_context(|| format!("case {i}: field \"camera\""))?;
+        let n = case.points2d.len();
+        if case.points3d.len() != n {
+            bail!("case {i}: field \"points3d\" has {} entries, \"points2d\" has {n}", case.points3d.len());
+        }
+        if let Some(conf) = &case.confidence {
+            if conf.len() != n {
+                bail!("case {i}: field \"confidence\" has {} entries, \"points2d\" has {n}", conf.len());
+            }
+            if let Some(k) = conf.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
+                bail!("case {i}: field \"confidence\"[{k}] must be finite and >= 0");
+            }
+        }
+        if let Some(k) = case.points2d.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
+            bail!("case {i}: field \"points2d\"[{k}] is not finite");
+        }
+        if let Some(k) = case.points3d.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
+            bail!("case {i}: field \"points3d\"[{k}] is not finite");
+        }
+        out.push((camera, case));
+    }
+    Ok(out)
+}
+
+/// Solves every case; a case without a pose is reported with `ok: false`
+/// and the reason, never dropped.
+pub fn solve_cases(cases: &[(Camera, CaseJson)], options: PnpOptions) -> Vec<ResultJson> {
+    let max_n = cases.iter().map(|(_, c)| c.points2d.len()).max().unwrap_or(0);
+    let mut solver = PnpSolver::with_capacity(options, max_n);
+    let mut results = Vec::with_capacity(cases.len());
+    for (camera, case) in cases {
+        let conf = case.confidence.as_deref();
+        let start = Instant::now();
+        let res = solver.solve(&case.points2d, &case.points3d, conf, camera, None);
+        let time_us = start.elapsed().as_secs_f64() * 1e6;
+        results.push(match res {
+            Ok(s) => {
+                let rows = s.pose.to_rows();
+                ResultJson {
+                    ok: true,
+                    r: [
+                        [rows[0][0], rows[0][1], rows[0][2]],
+                        [rows[1][0], rows[1][1], rows[1][2]],
+                        [rows[2][0], rows[2][1], rows[2][2]],
+                    ],
+                    t: [rows[0][3], rows[1][3], rows[2][3]],
+                    inliers: s.inliers,
+                    iterations: s.iterations,
+                    time_us,
+                    error: None,
+                }
+            }
+            Err(e) => ResultJson {
+                ok: false,
+                r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+                t: [0.0; 3],
+                inliers: 0,
+                iterations: 0,
+                time_us,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    results
+}
+
+/// Parses a sampling name for the command line.
+pub fn parse_sampling(s: &str) -> Result<Sampling, String> {
+    match s {
+        "prosac" => Ok(Sampling::Prosac),
+        "uniform" => Ok(Sampling::Uniform),
+        "weighted" => Ok(Sampling::Weighted),
+        _ => Err(format!("unknown sampling '{s}' (prosac, uniform, weighted)")),
+    }
+}
