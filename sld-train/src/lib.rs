@@ -1,4 +1,5 @@
 //! `sld-train`: the `std` half of sld — command-line tools now; data,
 //! training and export as they land. The `sld` binary is `src/main.rs`.
 
+pub mod demo;
 pub mod pnp_cli;

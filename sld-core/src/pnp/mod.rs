@@ -37,7 +37,7 @@ use crate::pose::Pose;
 use crate::rng::SplitMix64;
 use ransac::{Estimator, RansacOptions, Score, MAX_MODELS};
 pub use refine::{Loss, RefineStats};
-use sampler::{Prosac, Uniform, Weighted};
+use sampler::{Exhaustive, Prosac, Uniform, Weighted};
 
 /// How RANSAC picks minimal samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,9 @@ pub struct PnpOptions {
     /// Rounds of final refinement, re-selecting inliers after each
     /// (default 4; stops early when the inlier set is stable).
     pub refine_rounds: u32,
+    /// Problems with at most this many 3-point subsets (default 120, i.e.
+    /// N ≤ 10) try every subset once instead of sampling.
+    pub exhaustive_max_subsets: u32,
     /// Fewest inliers accepted (default 4, at least 4).
     pub min_inliers: usize,
     /// Seed of the sampler's random numbers.
@@ -84,6 +87,7 @@ impl Default for PnpOptions {
             lo_iterations: 10,
             refine_iterations: 50,
             refine_rounds: 4,
+            exhaustive_max_subsets: 120,
             min_inliers: 4,
             seed: 0x5eed,
         }
@@ -251,7 +255,17 @@ pub fn solve_pnp(
     };
     let mut rng = SplitMix64::new(opts.seed);
     let uniform = |rng: &mut SplitMix64| ransac::ransac(&est, &mut Uniform::new(n), rng, &opts.ransac);
+    let subsets = Exhaustive::count(n, 3);
     let result = match opts.sampling {
+        // Small problems: try every triplet once, best-ranked first.
+        _ if subsets <= opts.exhaustive_max_subsets as u64 => {
+            let all = RansacOptions {
+                min_iterations: subsets as u32,
+                max_iterations: subsets as u32,
+                ..opts.ransac
+            };
+            ransac::ransac(&est, &mut Exhaustive::new(n, 3), &mut rng, &all)
+        }
         Sampling::Prosac => {
             let mut s = Prosac::new(n, 3, opts.prosac_horizon as u64);
             ransac::ransac(&est, &mut s, &mut rng, &opts.ransac)
@@ -427,6 +441,11 @@ impl Estimator for AbsolutePose<'_> {
             }
         }
         Score { cost, inliers }
+    }
+
+    fn inliers_in_prefix(&self, model: &Pose, k: usize) -> Option<usize> {
+        let pts = self.pts.get(..k)?;
+        Some(pts.iter().filter(|p| reproj_error2(model, p, self.fx, self.fy) < self.thr2).count())
     }
 
     fn local_optimize(&self, model: &Pose) -> Pose {

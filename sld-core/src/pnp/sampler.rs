@@ -11,6 +11,12 @@ pub trait Sampler {
     /// Fills `out` with distinct indices; returns false when impossible
     /// (fewer data than the sample size).
     fn sample(&mut self, rng: &mut SplitMix64, out: &mut [usize]) -> bool;
+
+    /// For progressive samplers: how many top-ranked data every sample so
+    /// far was drawn from (`None` = all data).
+    fn pool(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Uniform sampling without replacement.
@@ -93,10 +99,6 @@ impl Prosac {
         }
     }
 
-    /// Current pool size.
-    pub fn pool(&self) -> usize {
-        self.n
-    }
 }
 
 impl Sampler for Prosac {
@@ -117,6 +119,10 @@ impl Sampler for Prosac {
         }
         out[0] = self.n - 1;
         draw_distinct(rng, self.n - 1, &mut out[1..], 0)
+    }
+
+    fn pool(&self) -> Option<usize> {
+        Some(self.n)
     }
 }
 
@@ -182,6 +188,71 @@ impl<F: Fn(usize) -> f64> Sampler for Weighted<F> {
                 }
             }
         }
+        true
+    }
+}
+
+/// Every `m`-subset of `0..n` exactly once, in lexicographic order (so the
+/// top-ranked subsets come first); returns false when exhausted. For small
+/// problems, where trying everything is cheaper than the statistics of
+/// random sampling.
+#[derive(Clone, Debug)]
+pub struct Exhaustive {
+    n: usize,
+    next: [usize; 8],
+    m: usize,
+    done: bool,
+}
+
+impl Exhaustive {
+    /// All `m`-subsets of `0..n` (`m ≤ 8`).
+    pub fn new(n: usize, m: usize) -> Self {
+        let mut next = [0; 8];
+        for (i, v) in next.iter_mut().enumerate() {
+            *v = i;
+        }
+        Self {
+            n,
+            next,
+            m,
+            done: m > 8 || m > n || m == 0,
+        }
+    }
+
+    /// Number of `m`-subsets of `n` items, saturating.
+    pub fn count(n: usize, m: usize) -> u64 {
+        let mut c: u64 = 1;
+        for i in 0..m.min(n) {
+            c = c.saturating_mul((n - i) as u64) / (i + 1) as u64;
+        }
+        if m > n {
+            0
+        } else {
+            c
+        }
+    }
+}
+
+impl Sampler for Exhaustive {
+    fn sample(&mut self, _rng: &mut SplitMix64, out: &mut [usize]) -> bool {
+        if self.done || out.len() != self.m {
+            return false;
+        }
+        out.copy_from_slice(&self.next[..self.m]);
+        // Advance to the next combination.
+        let m = self.m;
+        let mut i = m;
+        while i > 0 {
+            i -= 1;
+            if self.next[i] < self.n - m + i {
+                self.next[i] += 1;
+                for j in i + 1..m {
+                    self.next[j] = self.next[j - 1] + 1;
+                }
+                return true;
+            }
+        }
+        self.done = true;
         true
     }
 }
