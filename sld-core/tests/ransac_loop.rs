@@ -64,6 +64,7 @@ fn adaptive_termination_stops_at_the_bound() {
         success_prob: 0.9999,
         trials_mult: 1.0,
         early_exit: false,
+        progressive_stop: true,
     };
     let mut rng = SplitMix64::new(0);
     let (model, stats) = ransac(&est, &mut First, &mut rng, &opts).unwrap();

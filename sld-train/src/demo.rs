@@ -71,10 +71,22 @@ const STRIDE: usize = 8;
 
 /// Runs the demo.
 pub fn run(cfg: &DemoConfig) -> Result<DemoReport> {
-    ensure!(cfg.landmarks >= 4 && cfg.queries >= 1, "need at least 4 landmarks and 1 query");
-    ensure!((0.0..=1.0).contains(&cfg.outlier_frac), "outlier fraction must lie in [0, 1]");
+    ensure!(
+        cfg.landmarks >= 4 && cfg.queries >= 1,
+        "need at least 4 landmarks and 1 query"
+    );
+    ensure!(
+        (0.0..=1.0).contains(&cfg.outlier_frac),
+        "outlier fraction must lie in [0, 1]"
+    );
     let mut rng = SplitMix64::new(cfg.seed);
-    let camera = Camera::pinhole(W as u32, H as u32, 500.0, (W as f64 - 1.0) / 2.0, (H as f64 - 1.0) / 2.0)?;
+    let camera = Camera::pinhole(
+        W as u32,
+        H as u32,
+        500.0,
+        (W as f64 - 1.0) / 2.0,
+        (H as f64 - 1.0) / 2.0,
+    )?;
     // A room 10 × 8 × 3 m; landmarks on its walls, floor, ceiling and on
     // box-shaped furniture inside.
     let landmarks: Vec<[f64; 3]> = (0..cfg.landmarks).map(|_| room_point(&mut rng)).collect();
@@ -160,14 +172,22 @@ fn room_point(rng: &mut SplitMix64) -> [f64; 3] {
         3 => [uniform(rng, 0.0, 10.0), 8.0, uniform(rng, 0.0, 3.0)],
         4 => [uniform(rng, 0.0, 10.0), uniform(rng, 0.0, 8.0), 0.0],
         // Furniture: points on boxes up to 1.2 m high.
-        _ => [uniform(rng, 1.0, 9.0), uniform(rng, 1.0, 7.0), uniform(rng, 0.0, 1.2)],
+        _ => [
+            uniform(rng, 1.0, 9.0),
+            uniform(rng, 1.0, 7.0),
+            uniform(rng, 0.0, 1.2),
+        ],
     }
 }
 
 /// A camera at human height somewhere in the room, looking roughly
 /// horizontally in a random direction.
 fn query_pose(rng: &mut SplitMix64) -> Pose {
-    let centre = Vector3::new(uniform(rng, 2.5, 7.5), uniform(rng, 2.0, 6.0), uniform(rng, 1.4, 1.8));
+    let centre = Vector3::new(
+        uniform(rng, 2.5, 7.5),
+        uniform(rng, 2.0, 6.0),
+        uniform(rng, 1.4, 1.8),
+    );
     let yaw = uniform(rng, 0.0, std::f64::consts::TAU);
     let pitch = uniform(rng, -0.3, 0.1);
     // Camera axes in world coordinates: z forward, x right, y down.
@@ -202,15 +222,27 @@ fn simulate_heatmaps(
             continue;
         }
         let (u, v) = if rng.unit_f64() < cfg.outlier_frac {
-            (uniform(rng, 0.0, W as f64 - 1.0), uniform(rng, 0.0, H as f64 - 1.0))
+            (
+                uniform(rng, 0.0, W as f64 - 1.0),
+                uniform(rng, 0.0, H as f64 - 1.0),
+            )
         } else {
-            (px[0] + cfg.pixel_noise * gauss(rng), px[1] + cfg.pixel_noise * gauss(rng))
+            (
+                px[0] + cfg.pixel_noise * gauss(rng),
+                px[1] + cfg.pixel_noise * gauss(rng),
+            )
         };
         let amp = uniform(rng, 0.4, 1.0) as f32;
         let (gx, gy) = opts.pixel_to_grid(u as f32, v as f32);
         let sigma = 2.5f32;
-        let (x0, x1) = ((gx - 8.0).max(0.0) as usize, ((gx + 8.0).max(0.0) as usize).min(gw - 1));
-        let (y0, y1) = ((gy - 8.0).max(0.0) as usize, ((gy + 8.0).max(0.0) as usize).min(gh - 1));
+        let (x0, x1) = (
+            (gx - 8.0).max(0.0) as usize,
+            ((gx + 8.0).max(0.0) as usize).min(gw - 1),
+        );
+        let (y0, y1) = (
+            (gy - 8.0).max(0.0) as usize,
+            ((gy + 8.0).max(0.0) as usize).min(gh - 1),
+        );
         for y in y0..=y1 {
             for x in x0..=x1 {
                 let d2 = (x as f32 - gx).powi(2) + (y as f32 - gy).powi(2);

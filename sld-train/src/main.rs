@@ -87,6 +87,9 @@ struct PnpArgs {
     /// (experiments; off by default).
     #[arg(long)]
     early_exit: bool,
+    /// Disable PROSAC's early stop on the pool's inlier ratio (experiments).
+    #[arg(long)]
+    no_progressive_stop: bool,
     /// Levenberg–Marquardt iterations of each local optimisation.
     #[arg(long, default_value_t = PnpOptions::default().lo_iterations)]
     lo_iterations: u32,
@@ -104,6 +107,7 @@ fn run_pnp(args: &PnpArgs) -> Result<()> {
     options.ransac.min_iterations = args.min_iterations;
     options.lo_iterations = args.lo_iterations;
     options.ransac.early_exit = args.early_exit;
+    options.ransac.progressive_stop = !args.no_progressive_stop;
     if !(options.max_reproj_px.is_finite() && options.max_reproj_px > 0.0) {
         anyhow::bail!("--max-reproj-px must be a positive number of pixels");
     }
@@ -113,7 +117,11 @@ fn run_pnp(args: &PnpArgs) -> Result<()> {
     let tmp = args.output.with_extension("json.tmp");
     std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &args.output).with_context(|| format!("cannot write {}", args.output.display()))?;
-    eprintln!("sld pnp: {solved}/{} cases solved → {}", cases.len(), args.output.display());
+    eprintln!(
+        "sld pnp: {solved}/{} cases solved → {}",
+        cases.len(),
+        args.output.display()
+    );
     Ok(())
 }
 
@@ -135,7 +143,11 @@ fn run_demo(args: &DemoArgs) -> Result<()> {
     println!("detections (median)  {:.0}", r.median_detections);
     println!("recall 5cm/5deg      {:.1} %", 100.0 * r.recall_5cm_5deg);
     println!("recall 10cm/10deg    {:.1} %", 100.0 * r.recall_10cm_10deg);
-    println!("median error         {:.2} cm, {:.3} deg", 100.0 * r.median_position_m, r.median_rotation_deg);
+    println!(
+        "median error         {:.2} cm, {:.3} deg",
+        100.0 * r.median_position_m,
+        r.median_rotation_deg
+    );
     println!("decode (median)      {:.3} ms / image", r.median_decode_ms);
     println!("PnP (median)         {:.3} ms / image", r.median_pnp_ms);
     Ok(())

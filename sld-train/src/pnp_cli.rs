@@ -86,8 +86,8 @@ pub struct ResultsJson {
 /// Reads and checks the input file, naming the case and field at fault.
 pub fn read_cases(path: &Path) -> Result<Vec<(Camera, CaseJson)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed: CasesJson =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a valid PnP cases file", path.display()))?;
+    let parsed: CasesJson = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid PnP cases file", path.display()))?;
     let mut out = Vec::with_capacity(parsed.cases.len());
     for (i, case) in parsed.cases.into_iter().enumerate() {
         let c = &case.camera;
@@ -95,20 +95,34 @@ pub fn read_cases(path: &Path) -> Result<Vec<(Camera, CaseJson)>> {
             .with_context(|| format!("case {i}: field \"camera\""))?;
         let n = case.points2d.len();
         if case.points3d.len() != n {
-            bail!("case {i}: field \"points3d\" has {} entries, \"points2d\" has {n}", case.points3d.len());
+            bail!(
+                "case {i}: field \"points3d\" has {} entries, \"points2d\" has {n}",
+                case.points3d.len()
+            );
         }
         if let Some(conf) = &case.confidence {
             if conf.len() != n {
-                bail!("case {i}: field \"confidence\" has {} entries, \"points2d\" has {n}", conf.len());
+                bail!(
+                    "case {i}: field \"confidence\" has {} entries, \"points2d\" has {n}",
+                    conf.len()
+                );
             }
             if let Some(k) = conf.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
                 bail!("case {i}: field \"confidence\"[{k}] must be finite and >= 0");
             }
         }
-        if let Some(k) = case.points2d.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
+        if let Some(k) = case
+            .points2d
+            .iter()
+            .position(|p| !p.iter().all(|v| v.is_finite()))
+        {
             bail!("case {i}: field \"points2d\"[{k}] is not finite");
         }
-        if let Some(k) = case.points3d.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
+        if let Some(k) = case
+            .points3d
+            .iter()
+            .position(|p| !p.iter().all(|v| v.is_finite()))
+        {
             bail!("case {i}: field \"points3d\"[{k}] is not finite");
         }
         out.push((camera, case));

@@ -73,6 +73,9 @@ pub struct RansacOptions {
     /// Stop scoring a model once its cost exceeds the best minimal model's
     /// (faster; local optimisation is then triggered by cost alone).
     pub early_exit: bool,
+    /// With a progressive sampler (PROSAC), also stop on the bound from the
+    /// inlier ratio within the sampled pool.
+    pub progressive_stop: bool,
 }
 
 impl Default for RansacOptions {
@@ -83,6 +86,7 @@ impl Default for RansacOptions {
             success_prob: 0.9999,
             trials_mult: 1.0,
             early_exit: false,
+            progressive_stop: true,
         }
     }
 }
@@ -119,7 +123,7 @@ pub fn required_iterations(eps: f64, m: usize, p: f64) -> f64 {
 /// ratio may shorten the run (PROSAC's non-randomness condition, taken
 /// conservatively: a wrong model is rarely consistent with this many
 /// top-ranked data when the threshold covers < 0.1 % of the image).
-pub const MIN_POOL_INLIERS: usize = 8;
+pub const MIN_POOL_INLIERS: usize = 15;
 
 /// Safety factor on the progressive bound. The pool's inlier ratio is an
 /// optimistic estimate (the best model so far may be a near miss whose
@@ -136,13 +140,15 @@ fn progressive_bound<E: Estimator, S: Sampler>(
     best: Option<&E::Model>,
     opts: &RansacOptions,
 ) -> f64 {
-    let (Some(pool), Some(model)) = (sampler.pool(), best) else {
+    let (Some(pool), Some(model), true) = (sampler.pool(), best, opts.progressive_stop) else {
         return f64::INFINITY;
     };
     match est.inliers_in_prefix(model, pool) {
         Some(k) if k >= MIN_POOL_INLIERS && pool > 0 => {
             let eps = k as f64 / pool as f64;
-            PROGRESSIVE_SAFETY * opts.trials_mult * required_iterations(eps, E::SAMPLE_SIZE, opts.success_prob)
+            PROGRESSIVE_SAFETY
+                * opts.trials_mult
+                * required_iterations(eps, E::SAMPLE_SIZE, opts.success_prob)
         }
         _ => f64::INFINITY,
     }
@@ -189,7 +195,14 @@ pub fn ransac<E: Estimator, S: Sampler>(
         let mut candidate: Option<E::Model> = None;
         for model in &models {
             stats.models += 1;
-            let s = est.score(model, if opts.early_exit { best_minimal.cost } else { f64::INFINITY });
+            let s = est.score(
+                model,
+                if opts.early_exit {
+                    best_minimal.cost
+                } else {
+                    f64::INFINITY
+                },
+            );
             let more_inliers = s.inliers > best_minimal.inliers && !opts.early_exit;
             let lower_cost = s.cost < best_minimal.cost;
             if !(more_inliers || lower_cost) {

@@ -98,7 +98,6 @@ impl Prosac {
             tn_prime: 1,
         }
     }
-
 }
 
 impl Sampler for Prosac {
