@@ -87,6 +87,12 @@ struct PnpArgs {
     /// (experiments; off by default).
     #[arg(long)]
     early_exit: bool,
+    /// Local optimisation's wide pass: threshold multiplier (<= 1 disables).
+    #[arg(long, default_value_t = PnpOptions::default().lo_wide_factor)]
+    lo_wide_factor: f64,
+    /// PROSAC horizon T_N: samples after which PROSAC samples uniformly.
+    #[arg(long, default_value_t = PnpOptions::default().prosac_horizon)]
+    prosac_horizon: u32,
     /// Disable PROSAC's early stop on the pool's inlier ratio (experiments).
     #[arg(long)]
     no_progressive_stop: bool,
@@ -107,6 +113,8 @@ fn run_pnp(args: &PnpArgs) -> Result<()> {
     options.ransac.min_iterations = args.min_iterations;
     options.lo_iterations = args.lo_iterations;
     options.ransac.early_exit = args.early_exit;
+    options.prosac_horizon = args.prosac_horizon;
+    options.lo_wide_factor = args.lo_wide_factor;
     options.ransac.progressive_stop = !args.no_progressive_stop;
     if !(options.max_reproj_px.is_finite() && options.max_reproj_px > 0.0) {
         anyhow::bail!("--max-reproj-px must be a positive number of pixels");

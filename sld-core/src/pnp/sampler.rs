@@ -140,8 +140,9 @@ pub struct Weighted<F> {
 
 impl<F: Fn(usize) -> f64> Weighted<F> {
     /// Sampler over `n` data with non-decreasing cumulative weights
-    /// `cdf(0..n)`. `None` when the total weight is not positive and finite.
-    pub fn new(n: usize, cdf: F) -> Option<Self> {
+    /// `cdf(0..n)`. `None` when fewer than `m` data have a positive weight
+    /// (no sample of size `m` exists) or the total is not finite.
+    pub fn new(n: usize, m: usize, cdf: F) -> Option<Self> {
         if n == 0 {
             return None;
         }
@@ -150,7 +151,7 @@ impl<F: Fn(usize) -> f64> Weighted<F> {
         for i in 1..n {
             positive += usize::from(cdf(i) > cdf(i - 1));
         }
-        (total > 0.0 && total.is_finite()).then_some(Self {
+        (positive >= m && total > 0.0 && total.is_finite()).then_some(Self {
             n,
             cdf,
             total,
