@@ -194,8 +194,10 @@ pub fn decode(
             capacity: out.len(),
         });
     }
-    if !(opts.threshold.is_finite() && opts.stride.is_finite() && opts.stride > 0.0)
-        || !opts.offset.is_finite()
+    if !(opts.threshold.is_finite()
+        && opts.stride.is_finite()
+        && opts.stride > 0.0
+        && opts.offset.is_finite())
         || matches!(opts.refinement, Refinement::WeightedMean { radius } if radius > 127)
     {
         return Err(DecodeError::InvalidOptions);

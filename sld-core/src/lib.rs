@@ -32,6 +32,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// `!(x > 0.0)` is this crate's idiom for "not a positive number, NaN
+// included": every such negation is deliberate, so the lint is off.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

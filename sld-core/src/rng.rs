@@ -26,10 +26,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// Uniform integer in `0..n` (Lemire's multiply-shift; `n = 0` gives 0).
+    /// Uniform integer in `0..n` for `n < 2³²` (Lemire's multiply-shift;
+    /// `n = 0` gives 0).
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * (n as u64) >> 32) as usize
+        (((self.next_u64() >> 32) * (n as u64)) >> 32) as usize
     }
 
     /// Uniform `f64` in `[0, 1)`.

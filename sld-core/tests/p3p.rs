@@ -127,7 +127,7 @@ fn near_degenerate_triplets_are_solved_or_rejected_cleanly() {
     for k in 0..2000 {
         let (pose, y, mut x) = triplet(&mut rng);
         // Push the third point towards the line through the first two.
-        let eps = 10f64.powi(-(k % 9) as i32);
+        let eps = 10f64.powi(-(k % 9));
         x[2] = x[0] + (x[1] - x[0]) * 0.37 + (x[2] - x[0]) * eps;
         let y = [y[0], y[1], pose.transform(&x[2]).normalize()];
         let y = if pose.transform(&x[2])[2] > 0.0 {

@@ -224,7 +224,7 @@ pub fn solve_pnp(
     for (i, s) in pts.iter_mut().enumerate() {
         let conf = confidence.map_or(1.0, |c| c[i]);
         let x = points3d[i];
-        if !(conf.is_finite() && conf >= 0.0) || !x.iter().all(|v| v.is_finite()) {
+        if !(conf.is_finite() && conf >= 0.0 && x.iter().all(|v| v.is_finite())) {
             return Err(PnpError::InvalidPoint { index: i });
         }
         let nrm = camera

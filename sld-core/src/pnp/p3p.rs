@@ -295,7 +295,7 @@ pub(crate) fn real_cubic_roots(c3: f64, c2: f64, c1: f64, c0: f64, out: &mut [f6
     let q = 2.0 * a * a * a / 27.0 - a * b / 3.0 + c;
     let shift = -a / 3.0;
     let disc = q * q / 4.0 + p * p * p / 27.0;
-    let mut n = 0;
+    let n;
     if disc > 0.0 {
         let s = libm::sqrt(disc);
         let u = libm::cbrt(-q / 2.0 + s);
@@ -306,13 +306,13 @@ pub(crate) fn real_cubic_roots(c3: f64, c2: f64, c1: f64, c0: f64, out: &mut [f6
         let r = libm::sqrt(-p / 3.0);
         let arg = (3.0 * q / (2.0 * p * r)).clamp(-1.0, 1.0);
         let phi = libm::acos(arg) / 3.0;
-        for k in 0..3 {
-            out[k] = 2.0 * r * libm::cos(phi - 2.0 * core::f64::consts::PI * k as f64 / 3.0) + shift;
+        for (k, root) in out.iter_mut().enumerate() {
+            *root = 2.0 * r * libm::cos(phi - 2.0 * core::f64::consts::PI * k as f64 / 3.0) + shift;
         }
         n = 3;
     } else {
         out[0] = shift;
-        n += 1;
+        n = 1;
     }
     for x in out[..n].iter_mut() {
         for _ in 0..3 {

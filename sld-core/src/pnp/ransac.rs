@@ -221,7 +221,7 @@ pub fn ransac<E: Estimator, S: Sampler>(
             }
         }
         let Some(model) = candidate else {
-            if stats.iterations % 16 == 0 {
+            if stats.iterations.is_multiple_of(16) {
                 bound = bound.min(progressive_bound(est, sampler, best.as_ref(), opts));
             }
             continue;
