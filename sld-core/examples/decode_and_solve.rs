@@ -38,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Ok([u, v]) = camera.project([pc[0], pc[1], pc[2]]) else {
             continue;
         };
+        if !(0.0..=639.0).contains(&u) || !(0.0..=351.0).contains(&v) {
+            continue; // out of view: a trained network outputs no peak
+        }
         let (gx, gy) = opts.pixel_to_grid(u as f32, v as f32);
         for y in 0..44 {
             for x in 0..80 {
