@@ -212,3 +212,29 @@ fn distortion_is_removed_before_solving() {
     assert!(rotation_error_deg(&pose, &s.pose) < 1e-5);
     assert!(position_error_m(&pose, &s.pose) < 1e-6);
 }
+
+#[test]
+fn weighted_sampling_with_too_few_positive_confidences_falls_back_to_uniform() {
+    let mut rng = SplitMix64::new(17);
+    let mut p = problem(&mut rng, 30, 0.2, 0.5);
+    for (i, c) in p.conf.iter_mut().enumerate() {
+        *c = if i < 2 { 1.0 } else { 0.0 };
+    }
+    let opts = PnpOptions {
+        sampling: Sampling::Weighted,
+        ..PnpOptions::default()
+    };
+    let s = solve(&p, &opts).unwrap();
+    assert!(rotation_error_deg(&p.pose, &s.pose) < 1.0);
+    assert!(position_error_m(&p.pose, &s.pose) < 0.05);
+}
+
+#[test]
+fn small_problems_enumerate_every_triplet() {
+    let mut rng = SplitMix64::new(18);
+    let p = problem(&mut rng, 8, 0.25, 0.0);
+    let s = solve(&p, &PnpOptions::default()).unwrap();
+    // C(8, 3) = 56 triplets, each tried once.
+    assert_eq!(s.iterations, 56);
+    assert!(rotation_error_deg(&p.pose, &s.pose) < 1e-5);
+}
