@@ -41,6 +41,10 @@ extern crate alloc;
 
 pub mod camera;
 pub mod heatmap;
+#[cfg(feature = "alloc")]
+pub mod model;
+#[cfg(feature = "alloc")]
+pub mod nn;
 pub mod pnp;
 pub mod pose;
 pub mod rng;

@@ -1,0 +1,147 @@
+//! The network graph stored in a `.sld` file: an ordered list of layers,
+//! each producing one named tensor (`[C, H, W]`, batch 1, f32).
+//!
+//! Shapes are inferred and every reference checked at load
+//! ([`Graph::validate`]), so nothing can fail when the graph runs.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+/// Activation applied to a layer's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)` (EfficientNet-Lite).
+    Relu6,
+    /// `x · sigmoid(x)`.
+    Silu,
+}
+
+impl Activation {
+    /// Applies the activation to one value.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::Silu => x / (1.0 + libm::expf(-x)),
+        }
+    }
+}
+
+/// A 2D convolution (cross-correlation, as in PyTorch and Candle) with
+/// optional bias and fused activation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conv2d {
+    /// Name of the input tensor.
+    pub input: String,
+    /// Weight tensor name, shape `[C_out, C_in / groups, kh, kw]`.
+    pub weight: String,
+    /// Optional bias tensor name, shape `[C_out]`.
+    #[serde(default)]
+    pub bias: Option<String>,
+    /// `[sh, sw]`.
+    #[serde(default = "one_pair")]
+    pub stride: [u32; 2],
+    /// Zero padding `[top, left, bottom, right]` in input pixels
+    /// (asymmetric allowed, e.g. TF "SAME" at stride 2).
+    #[serde(default)]
+    pub padding: [u32; 4],
+    /// `[dh, dw]`.
+    #[serde(default = "one_pair")]
+    pub dilation: [u32; 2],
+    /// Channel groups (`C_in` for depthwise).
+    #[serde(default = "one")]
+    pub groups: u32,
+    /// Fused activation.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn one_pair() -> [u32; 2] {
+    [1, 1]
+}
+
+/// What a layer computes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    /// Convolution.
+    Conv2d(Conv2d),
+    /// Element-wise sum of same-shape tensors, then an activation.
+    Add {
+        /// Inputs (≥ 2).
+        inputs: Vec<String>,
+        /// Activation after the sum.
+        #[serde(default)]
+        activation: Activation,
+    },
+    /// Concatenation along channels.
+    Concat {
+        /// Inputs (≥ 1), same `H × W`.
+        inputs: Vec<String>,
+    },
+    /// A standalone activation.
+    Activation {
+        /// Input tensor.
+        input: String,
+        /// Function.
+        activation: Activation,
+    },
+}
+
+/// One layer: an op and the name of the tensor it produces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    /// Name of the output tensor (unique; not `"image"`).
+    pub name: String,
+    /// The computation.
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// The network input: an image resized to `width × height`, normalised as
+/// `(pixel / 255 − mean[c]) / std[c]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// Input width in pixels.
+    pub width: u32,
+    /// Input height in pixels.
+    pub height: u32,
+    /// 3 (RGB) or 1 (gray).
+    pub channels: u32,
+    /// Per-channel mean, on pixel values scaled to `[0, 1]`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (> 0).
+    pub std: Vec<f32>,
+}
+
+/// The whole graph: input, layers in execution order, heatmap outputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    /// Input description; the input tensor is named `"image"`.
+    pub input: InputSpec,
+    /// Layers in execution order.
+    pub layers: Vec<Layer>,
+    /// Tensors whose channels, concatenated in this order, are the `L`
+    /// landmark heatmaps (one per head; several heads may share a backbone).
+    pub outputs: Vec<String>,
+}
+
+/// Name of the network's input tensor.
+pub const INPUT: &str = "image";
+
+/// Shape `[C, H, W]` of a tensor.
+pub type Shape = [usize; 3];

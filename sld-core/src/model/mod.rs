@@ -1,0 +1,270 @@
+//! The `.sld` model file: one safetensors file holding the network weights
+//! (batch norm already folded into the convolutions), the landmark
+//! coordinates and, in `__metadata__`, a format version and a JSON
+//! description ([`ModelInfo`]). Specified in `docs/model-format.md`.
+//!
+//! [`Model::load`] validates **everything** — version, JSON, every tensor a
+//! layer references (present, f32, right shape), shapes through the graph,
+//! the landmark table — and plans the activation arena. A loaded model
+//! cannot fail when it runs.
+
+pub mod graph;
+pub mod plan;
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+pub use graph::{Activation, Conv2d, Graph, InputSpec, Layer, Op, Shape, INPUT};
+pub use plan::{Plan, Step, WeightRange};
+
+/// Format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Metadata key holding the format version (a decimal string).
+pub const META_VERSION: &str = "sld.version";
+/// Metadata key holding the [`ModelInfo`] JSON.
+pub const META_MODEL: &str = "sld.model";
+/// Tensor holding the landmarks, f32 `[L, 3]`, world coordinates in metres.
+pub const LANDMARKS_TENSOR: &str = "landmarks";
+
+/// Where a model came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The command line that trained / exported it.
+    #[serde(default)]
+    pub command: String,
+    /// ISO 8601 date of export.
+    #[serde(default)]
+    pub date: String,
+}
+
+/// Everything in the `sld.model` metadata entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The network.
+    pub graph: Graph,
+    /// Input pixels per heatmap cell (8 for SLD*).
+    pub stride: u32,
+    /// Number of landmarks `L` (= total heatmap channels = rows of `landmarks`).
+    pub landmarks: u32,
+    /// Scene name.
+    #[serde(default)]
+    pub scene: String,
+    /// Provenance.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Why a model file was rejected (always at load, never at run time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelError {
+    /// Not a safetensors file, or truncated / inconsistent (the reader's message).
+    Container(String),
+    /// `sld.version` missing.
+    MissingVersion,
+    /// A version this build cannot read.
+    UnsupportedVersion(String),
+    /// `sld.model` missing or not valid JSON for this version.
+    BadDescription(String),
+    /// A tensor the model needs is absent.
+    MissingTensor(String),
+    /// A tensor has a dtype other than f32.
+    WrongDtype {
+        /// Tensor name.
+        tensor: String,
+        /// Its dtype.
+        dtype: String,
+    },
+    /// A tensor's shape differs from what the graph needs.
+    ShapeMismatch {
+        /// Tensor name.
+        tensor: String,
+        /// Shape found.
+        found: Vec<usize>,
+        /// Shape expected.
+        expected: Vec<usize>,
+    },
+    /// The graph is inconsistent (unknown input, duplicate name, bad
+    /// parameters, incompatible shapes); the message names the layer.
+    BadGraph(String),
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Container(m) => write!(f, "not a valid safetensors file: {m}"),
+            Self::MissingVersion => write!(f, "metadata has no '{META_VERSION}' entry: not an .sld model"),
+            Self::UnsupportedVersion(v) => {
+                write!(f, "model format version '{v}' is not supported (this build reads {FORMAT_VERSION})")
+            }
+            Self::BadDescription(m) => write!(f, "metadata '{META_MODEL}' is invalid: {m}"),
+            Self::MissingTensor(t) => write!(f, "tensor '{t}' is referenced but not in the file"),
+            Self::WrongDtype { tensor, dtype } => write!(f, "tensor '{tensor}' is {dtype}, f32 required"),
+            Self::ShapeMismatch {
+                tensor,
+                found,
+                expected,
+            } => write!(f, "tensor '{tensor}' has shape {found:?}, expected {expected:?}"),
+            Self::BadGraph(m) => write!(f, "invalid graph: {m}"),
+        }
+    }
+}
+
+impl core::error::Error for ModelError {}
+
+/// Weights as one f32 slice: borrowed from the file bytes when aligned
+/// (zero-copy), else copied once at load.
+#[derive(Clone, Debug)]
+enum Storage {
+    /// f32 view of the file's data section starting at this byte offset.
+    Borrowed { start: usize, len: usize },
+    /// Copy of the data section.
+    Owned(Vec<f32>),
+}
+
+/// A validated, planned model over its file bytes `B` (`&[u8]` for
+/// zero-copy weights, or an owning buffer such as `Vec<u8>`).
+#[derive(Clone, Debug)]
+pub struct Model<B: AsRef<[u8]>> {
+    bytes: B,
+    storage: Storage,
+    info: ModelInfo,
+    plan: Plan,
+    landmarks: Vec<[f64; 3]>,
+}
+
+impl<B: AsRef<[u8]>> Model<B> {
+    /// Parses and validates a `.sld` file and plans its execution.
+    pub fn load(bytes: B) -> Result<Self, ModelError> {
+        let data = bytes.as_ref();
+        let st = SafeTensors::deserialize(data).map_err(|e| ModelError::Container(e.to_string()))?;
+        let (header_len, meta) =
+            SafeTensors::read_metadata(data).map_err(|e| ModelError::Container(e.to_string()))?;
+        let kv = meta.metadata().as_ref();
+        let version = kv.and_then(|m| m.get(META_VERSION)).ok_or(ModelError::MissingVersion)?;
+        if version.trim() != FORMAT_VERSION.to_string() {
+            return Err(ModelError::UnsupportedVersion(version.clone()));
+        }
+        let json = kv
+            .and_then(|m| m.get(META_MODEL))
+            .ok_or_else(|| ModelError::BadDescription("entry missing".into()))?;
+        let info: ModelInfo = serde_json::from_str(json).map_err(|e| ModelError::BadDescription(e.to_string()))?;
+
+        // Landmarks.
+        let lm = tensor_f32(&st, LANDMARKS_TENSOR)?;
+        let l = info.landmarks as usize;
+        expect_shape(LANDMARKS_TENSOR, lm.shape(), &[l, 3])?;
+        let mut landmarks = Vec::with_capacity(l);
+        for (i, c) in lm.data().chunks_exact(12).enumerate() {
+            let v = |k: usize| f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]]) as f64;
+            let p = [v(0), v(1), v(2)];
+            if !p.iter().all(|x| x.is_finite()) {
+                return Err(ModelError::BadGraph(format!("landmark {i} is not finite")));
+            }
+            landmarks.push(p);
+        }
+
+        // The data section and how weights will be read.
+        let data_start = 8 + header_len;
+        let section = &data[data_start..];
+        let base_aligned = (section.as_ptr() as usize) % 4 == 0 && cfg!(target_endian = "little");
+        let offsets_aligned = meta.tensors().values().all(|t| t.data_offsets.0 % 4 == 0);
+        let storage = if base_aligned && offsets_aligned {
+            Storage::Borrowed {
+                start: data_start,
+                len: section.len() / 4,
+            }
+        } else {
+            Storage::Owned(
+                section
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        };
+        let resolve = |name: &str| -> Result<(Vec<usize>, WeightRange), ModelError> {
+            let t = tensor_f32(&st, name)?;
+            let off = t.data().as_ptr() as usize - section.as_ptr() as usize;
+            if off % 4 != 0 {
+                return Err(ModelError::Container(format!("tensor '{name}' is not 4-byte aligned")));
+            }
+            Ok((
+                t.shape().to_vec(),
+                WeightRange {
+                    start: off / 4,
+                    len: t.data().len() / 4,
+                },
+            ))
+        };
+        let plan = Plan::new(&info, resolve)?;
+        Ok(Self {
+            bytes,
+            storage,
+            info,
+            plan,
+            landmarks,
+        })
+    }
+
+    /// The description stored in the file.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The execution plan (steps, shapes, arena layout).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Landmark coordinates, world frame, metres (`L` entries, in heatmap order).
+    pub fn landmarks(&self) -> &[[f64; 3]] {
+        &self.landmarks
+    }
+
+    /// True when the weights are read in place from the file bytes.
+    pub fn is_zero_copy(&self) -> bool {
+        matches!(self.storage, Storage::Borrowed { .. })
+    }
+
+    /// All weights as one f32 slice, indexed by [`WeightRange`]s.
+    pub fn weights(&self) -> &[f32] {
+        match &self.storage {
+            Storage::Owned(v) => v,
+            Storage::Borrowed { start, len } => {
+                let bytes = self.bytes.as_ref();
+                bytes
+                    .get(*start..*start + 4 * *len)
+                    .and_then(|b| bytemuck::try_cast_slice(b).ok())
+                    // `B::as_ref` returned a different buffer than at load:
+                    // an empty slice makes every range lookup fail safely.
+                    .unwrap_or(&[])
+            }
+        }
+    }
+}
+
+fn tensor_f32<'a>(st: &SafeTensors<'a>, name: &str) -> Result<safetensors::tensor::TensorView<'a>, ModelError> {
+    let t = st.tensor(name).map_err(|_| ModelError::MissingTensor(name.into()))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(ModelError::WrongDtype {
+            tensor: name.into(),
+            dtype: format!("{:?}", t.dtype()),
+        });
+    }
+    Ok(t)
+}
+
+fn expect_shape(name: &str, found: &[usize], expected: &[usize]) -> Result<(), ModelError> {
+    if found != expected {
+        return Err(ModelError::ShapeMismatch {
+            tensor: name.into(),
+            found: found.to_vec(),
+            expected: expected.to_vec(),
+        });
+    }
+    Ok(())
+}

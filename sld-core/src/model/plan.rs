@@ -1,0 +1,421 @@
+//! Execution plan: the graph resolved to tensor ids, weight ranges and
+//! shapes, with every activation placed in one arena by liveness.
+//!
+//! Built once at load. Arena placement is first-fit over the blocks live
+//! at each step: a tensor's block is reused after its last reader ran. A
+//! layer's output never overlaps its own inputs.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::graph::{Activation, Op, Shape, INPUT};
+use super::{ModelError, ModelInfo};
+
+/// A weight tensor's position in [`super::Model::weights`], in f32 units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightRange {
+    /// First element.
+    pub start: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+/// A tensor of the plan: shape `[C, H, W]` and arena offset (f32 units).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSlot {
+    /// Name in the graph.
+    pub name: String,
+    /// `[C, H, W]`.
+    pub shape: Shape,
+    /// Offset in the arena, in f32 elements.
+    pub offset: usize,
+}
+
+impl TensorSlot {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape[0] * self.shape[1] * self.shape[2]
+    }
+
+    /// True when the tensor has no elements (never, after validation).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Convolution parameters resolved for execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvStep {
+    /// Input tensor id.
+    pub input: usize,
+    /// Output tensor id.
+    pub output: usize,
+    /// Weights `[C_out, C_in/groups, kh, kw]`.
+    pub weight: WeightRange,
+    /// Bias `[C_out]`.
+    pub bias: Option<WeightRange>,
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub padding: [usize; 4],
+    /// `[dh, dw]`.
+    pub dilation: [usize; 2],
+    /// Groups.
+    pub groups: usize,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
+/// One executable step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Convolution.
+    Conv(ConvStep),
+    /// Sum of inputs, then activation.
+    Add {
+        /// Input tensor ids.
+        inputs: Vec<usize>,
+        /// Output tensor id.
+        output: usize,
+        /// Activation.
+        activation: Activation,
+    },
+    /// Channel concatenation.
+    Concat {
+        /// Input tensor ids.
+        inputs: Vec<usize>,
+        /// Output tensor id.
+        output: usize,
+    },
+    /// Standalone activation.
+    Act {
+        /// Input tensor id.
+        input: usize,
+        /// Output tensor id.
+        output: usize,
+        /// Function.
+        activation: Activation,
+    },
+}
+
+/// The resolved, placed graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Tensors; id 0 is the input image.
+    pub tensors: Vec<TensorSlot>,
+    /// Steps in execution order.
+    pub steps: Vec<Step>,
+    /// Heatmap tensor ids, in landmark order.
+    pub outputs: Vec<usize>,
+    /// Arena size in f32 elements (activations).
+    pub arena_len: usize,
+    /// Scratch size in f32 elements (im2col).
+    pub scratch_len: usize,
+    /// Heatmap grid `[H, W]`.
+    pub heatmap_hw: [usize; 2],
+}
+
+/// Largest arena or tensor accepted (2³¹ f32 = 8 GiB).
+const MAX_ELEMS: usize = 1 << 31;
+
+fn bad(msg: String) -> ModelError {
+    ModelError::BadGraph(msg)
+}
+
+impl Plan {
+    /// Resolves and validates `info.graph`; `resolve(name)` returns a
+    /// tensor's shape and weight range (f32, present, else an error).
+    pub fn new(
+        info: &ModelInfo,
+        mut resolve: impl FnMut(&str) -> Result<(Vec<usize>, WeightRange), ModelError>,
+    ) -> Result<Self, ModelError> {
+        let g = &info.graph;
+        let inp = &g.input;
+        let c = inp.channels as usize;
+        if !(c == 1 || c == 3) || inp.width == 0 || inp.height == 0 {
+            return Err(bad(format!(
+                "input must be 1 or 3 channels and non-empty, got {}x{}x{}",
+                inp.channels, inp.height, inp.width
+            )));
+        }
+        if inp.mean.len() != c
+            || inp.std.len() != c
+            || !inp.mean.iter().all(|m| m.is_finite())
+            || !inp.std.iter().all(|s| s.is_finite() && *s > 0.0)
+        {
+            return Err(bad(format!("input mean/std need {c} finite values, std > 0")));
+        }
+        if info.stride == 0 {
+            return Err(bad("stride must be >= 1".into()));
+        }
+        let mut tensors = vec![TensorSlot {
+            name: INPUT.into(),
+            shape: [c, inp.height as usize, inp.width as usize],
+            offset: 0,
+        }];
+        check_size(INPUT, &tensors[0].shape)?;
+        let find = |tensors: &[TensorSlot], layer: &str, name: &str| -> Result<usize, ModelError> {
+            tensors
+                .iter()
+                .position(|t| t.name == name)
+                .ok_or_else(|| bad(format!("layer '{layer}' reads '{name}', which no earlier layer produces")))
+        };
+        let mut steps = Vec::with_capacity(g.layers.len());
+        let mut scratch_len = 0usize;
+        for layer in &g.layers {
+            let name = layer.name.as_str();
+            if name.is_empty() || tensors.iter().any(|t| t.name == name) {
+                return Err(bad(format!("layer name '{name}' is empty or not unique")));
+            }
+            let output = tensors.len();
+            let (step, shape) = match &layer.op {
+                Op::Conv2d(cv) => {
+                    let input = find(&tensors, name, &cv.input)?;
+                    let [ci, h, w] = tensors[input].shape;
+                    let (wshape, weight) = resolve(&cv.weight)?;
+                    let groups = cv.groups as usize;
+                    let stride = [cv.stride[0] as usize, cv.stride[1] as usize];
+                    let dilation = [cv.dilation[0] as usize, cv.dilation[1] as usize];
+                    let padding = cv.padding.map(|p| p as usize);
+                    if wshape.len() != 4 {
+                        return Err(ModelError::ShapeMismatch {
+                            tensor: cv.weight.clone(),
+                            found: wshape,
+                            expected: vec![0, ci / groups.max(1), 0, 0],
+                        });
+                    }
+                    let (co, kh, kw) = (wshape[0], wshape[2], wshape[3]);
+                    if groups == 0 || ci % groups != 0 || co % groups != 0 || co == 0 {
+                        return Err(bad(format!(
+                            "layer '{name}': groups {groups} must divide input channels {ci} and output channels {co}"
+                        )));
+                    }
+                    if wshape[1] != ci / groups || kh == 0 || kw == 0 {
+                        return Err(ModelError::ShapeMismatch {
+                            tensor: cv.weight.clone(),
+                            found: wshape,
+                            expected: vec![co, ci / groups, kh.max(1), kw.max(1)],
+                        });
+                    }
+                    if stride.contains(&0) || dilation.contains(&0) || stride.iter().chain(&dilation).any(|v| *v > 64)
+                    {
+                        return Err(bad(format!("layer '{name}': stride and dilation must be in 1..=64")));
+                    }
+                    let eh = dilation[0] * (kh - 1) + 1;
+                    let ew = dilation[1] * (kw - 1) + 1;
+                    let ph = h + padding[0] + padding[2];
+                    let pw = w + padding[1] + padding[3];
+                    if ph < eh || pw < ew || padding.iter().any(|p| *p > 1024) {
+                        return Err(bad(format!(
+                            "layer '{name}': kernel {kh}x{kw} (dilated {eh}x{ew}) does not fit the padded input {ph}x{pw}"
+                        )));
+                    }
+                    let shape = [co, (ph - eh) / stride[0] + 1, (pw - ew) / stride[1] + 1];
+                    let bias = match &cv.bias {
+                        Some(b) => {
+                            let (bshape, range) = resolve(b)?;
+                            if bshape != [co] {
+                                return Err(ModelError::ShapeMismatch {
+                                    tensor: b.clone(),
+                                    found: bshape,
+                                    expected: vec![co],
+                                });
+                            }
+                            Some(range)
+                        }
+                        None => None,
+                    };
+                    let step = ConvStep {
+                        input,
+                        output,
+                        weight,
+                        bias,
+                        kernel: [kh, kw],
+                        stride,
+                        padding,
+                        dilation,
+                        groups,
+                        activation: cv.activation,
+                    };
+                    if needs_im2col(&step, ci) {
+                        let rows = (ci / groups) * kh * kw;
+                        scratch_len = scratch_len.max(rows.saturating_mul(shape[1] * shape[2]));
+                    }
+                    (Step::Conv(step), shape)
+                }
+                Op::Add { inputs, activation } => {
+                    if inputs.len() < 2 {
+                        return Err(bad(format!("layer '{name}': add needs at least 2 inputs")));
+                    }
+                    let ids = inputs
+                        .iter()
+                        .map(|i| find(&tensors, name, i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let shape = tensors[ids[0]].shape;
+                    if let Some(&o) = ids.iter().find(|&&i| tensors[i].shape != shape) {
+                        return Err(bad(format!(
+                            "layer '{name}': add of {:?} and {:?} ('{}')",
+                            shape, tensors[o].shape, tensors[o].name
+                        )));
+                    }
+                    (
+                        Step::Add {
+                            inputs: ids,
+                            output,
+                            activation: *activation,
+                        },
+                        shape,
+                    )
+                }
+                Op::Concat { inputs } => {
+                    if inputs.is_empty() {
+                        return Err(bad(format!("layer '{name}': concat needs at least 1 input")));
+                    }
+                    let ids = inputs
+                        .iter()
+                        .map(|i| find(&tensors, name, i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let [_, h, w] = tensors[ids[0]].shape;
+                    let mut c = 0;
+                    for &i in &ids {
+                        let s = tensors[i].shape;
+                        if s[1] != h || s[2] != w {
+                            return Err(bad(format!("layer '{name}': concat of {h}x{w} and {}x{}", s[1], s[2])));
+                        }
+                        c += s[0];
+                    }
+                    (Step::Concat { inputs: ids, output }, [c, h, w])
+                }
+                Op::Activation { input, activation } => {
+                    let input = find(&tensors, name, input)?;
+                    let shape = tensors[input].shape;
+                    (
+                        Step::Act {
+                            input,
+                            output,
+                            activation: *activation,
+                        },
+                        shape,
+                    )
+                }
+            };
+            check_size(name, &shape)?;
+            tensors.push(TensorSlot {
+                name: name.into(),
+                shape,
+                offset: 0,
+            });
+            steps.push(step);
+        }
+
+        // Outputs: same grid, channels add up to L, grid matches the stride.
+        if g.outputs.is_empty() {
+            return Err(bad("no outputs".into()));
+        }
+        let outputs = g
+            .outputs
+            .iter()
+            .map(|o| find(&tensors, "outputs", o))
+            .collect::<Result<Vec<_>, _>>()?;
+        let [_, hh, hw] = tensors[outputs[0]].shape;
+        let total: usize = outputs.iter().map(|&o| tensors[o].shape[0]).sum();
+        if outputs.iter().any(|&o| tensors[o].shape[1..] != [hh, hw]) {
+            return Err(bad("outputs differ in height or width".into()));
+        }
+        if total != info.landmarks as usize {
+            return Err(bad(format!("outputs have {total} channels, the model has {} landmarks", info.landmarks)));
+        }
+        let s = info.stride as usize;
+        let (ih, iw) = (inp.height as usize, inp.width as usize);
+        if hh != ih.div_ceil(s) || hw != iw.div_ceil(s) {
+            return Err(bad(format!(
+                "heatmaps are {hh}x{hw}, but a {ih}x{iw} input at stride {s} gives {}x{}",
+                ih.div_ceil(s),
+                iw.div_ceil(s)
+            )));
+        }
+
+        let arena_len = place(&mut tensors, &steps, &outputs)?;
+        if scratch_len > MAX_ELEMS {
+            return Err(bad("im2col scratch exceeds 2^31 elements".into()));
+        }
+        Ok(Self {
+            tensors,
+            steps,
+            outputs,
+            arena_len,
+            scratch_len,
+            heatmap_hw: [hh, hw],
+        })
+    }
+
+    /// Bytes of activation memory (arena + scratch) needed per running model.
+    pub fn memory_bytes(&self) -> usize {
+        4 * (self.arena_len + self.scratch_len)
+    }
+}
+
+/// True for convolutions executed as im2col + GEMM (not 1×1 pointwise at
+/// stride 1 without padding, not depthwise).
+pub(crate) fn needs_im2col(s: &ConvStep, in_channels: usize) -> bool {
+    let pointwise = s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0; 4] && s.groups == 1;
+    let depthwise = s.groups == in_channels && s.weight.len / s.kernel[0] / s.kernel[1] == in_channels;
+    !(pointwise || depthwise)
+}
+
+fn check_size(name: &str, s: &Shape) -> Result<(), ModelError> {
+    match s[0].checked_mul(s[1]).and_then(|v| v.checked_mul(s[2])) {
+        Some(n) if n > 0 && n <= MAX_ELEMS => Ok(()),
+        _ => Err(bad(format!("tensor '{name}' of shape {s:?} is empty or too large"))),
+    }
+}
+
+/// First-fit placement by liveness; returns the arena length.
+fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Result<usize, ModelError> {
+    let n = tensors.len();
+    let mut last_use = vec![0usize; n];
+    for (i, step) in steps.iter().enumerate() {
+        let mut touch = |t: usize| last_use[t] = last_use[t].max(i + 1);
+        match step {
+            Step::Conv(c) => touch(c.input),
+            Step::Act { input, .. } => touch(*input),
+            Step::Add { inputs, .. } | Step::Concat { inputs, .. } => inputs.iter().for_each(|&t| touch(t)),
+        }
+    }
+    for &o in outputs {
+        last_use[o] = usize::MAX;
+    }
+    // Live blocks as (offset, len, tensor), sorted by offset.
+    let mut live: Vec<(usize, usize, usize)> = Vec::new();
+    let mut arena = 0usize;
+    let mut alloc_block = |live: &mut Vec<(usize, usize, usize)>, t: usize, len: usize| -> usize {
+        let mut at = 0;
+        for &(off, l, _) in live.iter() {
+            if off >= at + len {
+                break;
+            }
+            at = at.max(off + l);
+        }
+        live.push((at, len, t));
+        live.sort_unstable();
+        arena = arena.max(at + len);
+        at
+    };
+    // Time 0 produces the image; step i produces tensor i + 1 at time i + 1.
+    tensors[0].offset = alloc_block(&mut live, 0, tensors[0].len());
+    for i in 0..steps.len() {
+        let t = i + 1;
+        let len = tensors[t].len();
+        tensors[t].offset = alloc_block(&mut live, t, len);
+        // Free every tensor not read after this step.
+        live.retain(|&(_, _, id)| last_use[id] > i + 1);
+    }
+    if arena > MAX_ELEMS {
+        return Err(bad("activation arena exceeds 2^31 elements".into()));
+    }
+    Ok(arena)
+}

@@ -1,0 +1,132 @@
+//! Inference: runs a [`Plan`] over one arena, no allocation.
+//!
+//! The caller owns the arena (`plan.arena_len` f32) and the scratch
+//! (`plan.scratch_len` f32), writes the normalised input into
+//! [`input_mut`], calls [`run`], and reads heatmaps with [`output`].
+
+pub mod conv;
+pub mod gemm;
+
+use core::fmt;
+
+use crate::model::plan::{Plan, Step, TensorSlot, WeightRange};
+
+/// Why a forward pass could not run (only caller-side mistakes: buffers
+/// smaller than the plan asks, weights from a different model).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NnError {
+    /// Arena or scratch shorter than the plan needs.
+    BufferTooSmall,
+    /// A weight range lies outside the weights slice.
+    WeightsMismatch,
+}
+
+impl fmt::Display for NnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BufferTooSmall => "arena or scratch smaller than the plan needs",
+            Self::WeightsMismatch => "weights do not match the plan",
+        })
+    }
+}
+
+impl core::error::Error for NnError {}
+
+/// The input tensor's region of the arena (`[C, H, W]`).
+pub fn input_mut<'a>(plan: &Plan, arena: &'a mut [f32]) -> Option<&'a mut [f32]> {
+    let t = plan.tensors.first()?;
+    arena.get_mut(t.offset..t.offset + t.len())
+}
+
+/// The `k`-th heatmap output (`[C_k, H, W]`).
+pub fn output<'a>(plan: &Plan, arena: &'a [f32], k: usize) -> Option<&'a [f32]> {
+    let t = plan.tensors.get(*plan.outputs.get(k)?)?;
+    arena.get(t.offset..t.offset + t.len())
+}
+
+fn weight<'a>(weights: &'a [f32], r: WeightRange) -> Result<&'a [f32], NnError> {
+    weights.get(r.start..r.start + r.len).ok_or(NnError::WeightsMismatch)
+}
+
+/// Splits the arena into the output slot (mutable) and everything else.
+fn split<'a>(arena: &'a mut [f32], out: &TensorSlot) -> Result<(&'a [f32], &'a mut [f32], &'a [f32]), NnError> {
+    if out.offset + out.len() > arena.len() {
+        return Err(NnError::BufferTooSmall);
+    }
+    let (lo, rest) = arena.split_at_mut(out.offset);
+    let (o, hi) = rest.split_at_mut(out.len());
+    Ok((lo, o, hi))
+}
+
+/// Reads tensor `t` from the parts of the arena around the output slot.
+fn read<'a>(lo: &'a [f32], hi: &'a [f32], out: &TensorSlot, t: &TensorSlot) -> Result<&'a [f32], NnError> {
+    let (s, n) = (t.offset, t.len());
+    if s + n <= lo.len() {
+        Ok(&lo[s..s + n])
+    } else if s >= out.offset + out.len() {
+        let k = s - out.offset - out.len();
+        hi.get(k..k + n).ok_or(NnError::BufferTooSmall)
+    } else {
+        Err(NnError::BufferTooSmall)
+    }
+}
+
+/// Runs every step of `plan`. The input must already be in [`input_mut`].
+pub fn run(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
+    if arena.len() < plan.arena_len || scratch.len() < plan.scratch_len {
+        return Err(NnError::BufferTooSmall);
+    }
+    for step in &plan.steps {
+        match step {
+            Step::Conv(c) => {
+                let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);
+                let w = weight(weights, c.weight)?;
+                let b = c.bias.map(|r| weight(weights, r)).transpose()?;
+                let (lo, out, hi) = split(arena, ot)?;
+                let x = read(lo, hi, ot, it)?;
+                if !conv::conv2d(c, it.shape, ot.shape, x, w, b, out, scratch) {
+                    return Err(NnError::WeightsMismatch);
+                }
+            }
+            Step::Add {
+                inputs,
+                output,
+                activation,
+            } => {
+                let ot = &plan.tensors[*output];
+                let (lo, out, hi) = split(arena, ot)?;
+                out.copy_from_slice(read(lo, hi, ot, &plan.tensors[inputs[0]])?);
+                for &i in &inputs[1..] {
+                    for (d, s) in out.iter_mut().zip(read(lo, hi, ot, &plan.tensors[i])?) {
+                        *d += s;
+                    }
+                }
+                for v in out.iter_mut() {
+                    *v = activation.apply(*v);
+                }
+            }
+            Step::Concat { inputs, output } => {
+                let ot = &plan.tensors[*output];
+                let (lo, out, hi) = split(arena, ot)?;
+                let mut at = 0;
+                for &i in inputs {
+                    let src = read(lo, hi, ot, &plan.tensors[i])?;
+                    out[at..at + src.len()].copy_from_slice(src);
+                    at += src.len();
+                }
+            }
+            Step::Act {
+                input,
+                output,
+                activation,
+            } => {
+                let ot = &plan.tensors[*output];
+                let (lo, out, hi) = split(arena, ot)?;
+                for (d, s) in out.iter_mut().zip(read(lo, hi, ot, &plan.tensors[*input])?) {
+                    *d = activation.apply(*s);
+                }
+            }
+        }
+    }
+    Ok(())
+}
