@@ -2,4 +2,6 @@
 //! training and export as they land. The `sld` binary is `src/main.rs`.
 
 pub mod demo;
+pub mod export;
+pub mod net;
 pub mod pnp_cli;

@@ -99,7 +99,10 @@ impl fmt::Display for ModelError {
             Self::Container(m) => write!(f, "not a valid safetensors file: {m}"),
             Self::MissingVersion => write!(f, "metadata has no '{META_VERSION}' entry: not an .sld model"),
             Self::UnsupportedVersion(v) => {
-                write!(f, "model format version '{v}' is not supported (this build reads {FORMAT_VERSION})")
+                write!(
+                    f,
+                    "model format version '{v}' is not supported (this build reads {FORMAT_VERSION})"
+                )
             }
             Self::BadDescription(m) => write!(f, "metadata '{META_MODEL}' is invalid: {m}"),
             Self::MissingTensor(t) => write!(f, "tensor '{t}' is referenced but not in the file"),
@@ -145,14 +148,17 @@ impl<B: AsRef<[u8]>> Model<B> {
         let (header_len, meta) =
             SafeTensors::read_metadata(data).map_err(|e| ModelError::Container(e.to_string()))?;
         let kv = meta.metadata().as_ref();
-        let version = kv.and_then(|m| m.get(META_VERSION)).ok_or(ModelError::MissingVersion)?;
+        let version = kv
+            .and_then(|m| m.get(META_VERSION))
+            .ok_or(ModelError::MissingVersion)?;
         if version.trim() != FORMAT_VERSION.to_string() {
             return Err(ModelError::UnsupportedVersion(version.clone()));
         }
         let json = kv
             .and_then(|m| m.get(META_MODEL))
             .ok_or_else(|| ModelError::BadDescription("entry missing".into()))?;
-        let info: ModelInfo = serde_json::from_str(json).map_err(|e| ModelError::BadDescription(e.to_string()))?;
+        let info: ModelInfo =
+            serde_json::from_str(json).map_err(|e| ModelError::BadDescription(e.to_string()))?;
 
         // Landmarks.
         let lm = tensor_f32(&st, LANDMARKS_TENSOR)?;
@@ -160,7 +166,8 @@ impl<B: AsRef<[u8]>> Model<B> {
         expect_shape(LANDMARKS_TENSOR, lm.shape(), &[l, 3])?;
         let mut landmarks = Vec::with_capacity(l);
         for (i, c) in lm.data().chunks_exact(12).enumerate() {
-            let v = |k: usize| f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]]) as f64;
+            let v =
+                |k: usize| f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]]) as f64;
             let p = [v(0), v(1), v(2)];
             if !p.iter().all(|x| x.is_finite()) {
                 return Err(ModelError::BadGraph(format!("landmark {i} is not finite")));
@@ -190,7 +197,9 @@ impl<B: AsRef<[u8]>> Model<B> {
             let t = tensor_f32(&st, name)?;
             let off = t.data().as_ptr() as usize - section.as_ptr() as usize;
             if off % 4 != 0 {
-                return Err(ModelError::Container(format!("tensor '{name}' is not 4-byte aligned")));
+                return Err(ModelError::Container(format!(
+                    "tensor '{name}' is not 4-byte aligned"
+                )));
             }
             Ok((
                 t.shape().to_vec(),
@@ -247,8 +256,13 @@ impl<B: AsRef<[u8]>> Model<B> {
     }
 }
 
-fn tensor_f32<'a>(st: &SafeTensors<'a>, name: &str) -> Result<safetensors::tensor::TensorView<'a>, ModelError> {
-    let t = st.tensor(name).map_err(|_| ModelError::MissingTensor(name.into()))?;
+fn tensor_f32<'a>(
+    st: &SafeTensors<'a>,
+    name: &str,
+) -> Result<safetensors::tensor::TensorView<'a>, ModelError> {
+    let t = st
+        .tensor(name)
+        .map_err(|_| ModelError::MissingTensor(name.into()))?;
     if t.dtype() != Dtype::F32 {
         return Err(ModelError::WrongDtype {
             tensor: name.into(),

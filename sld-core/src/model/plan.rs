@@ -159,10 +159,11 @@ impl Plan {
         }];
         check_size(INPUT, &tensors[0].shape)?;
         let find = |tensors: &[TensorSlot], layer: &str, name: &str| -> Result<usize, ModelError> {
-            tensors
-                .iter()
-                .position(|t| t.name == name)
-                .ok_or_else(|| bad(format!("layer '{layer}' reads '{name}', which no earlier layer produces")))
+            tensors.iter().position(|t| t.name == name).ok_or_else(|| {
+                bad(format!(
+                    "layer '{layer}' reads '{name}', which no earlier layer produces"
+                ))
+            })
         };
         let mut steps = Vec::with_capacity(g.layers.len());
         let mut scratch_len = 0usize;
@@ -201,9 +202,13 @@ impl Plan {
                             expected: vec![co, ci / groups, kh.max(1), kw.max(1)],
                         });
                     }
-                    if stride.contains(&0) || dilation.contains(&0) || stride.iter().chain(&dilation).any(|v| *v > 64)
+                    if stride.contains(&0)
+                        || dilation.contains(&0)
+                        || stride.iter().chain(&dilation).any(|v| *v > 64)
                     {
-                        return Err(bad(format!("layer '{name}': stride and dilation must be in 1..=64")));
+                        return Err(bad(format!(
+                            "layer '{name}': stride and dilation must be in 1..=64"
+                        )));
                     }
                     let eh = dilation[0] * (kh - 1) + 1;
                     let ew = dilation[1] * (kw - 1) + 1;
@@ -284,7 +289,10 @@ impl Plan {
                     for &i in &ids {
                         let s = tensors[i].shape;
                         if s[1] != h || s[2] != w {
-                            return Err(bad(format!("layer '{name}': concat of {h}x{w} and {}x{}", s[1], s[2])));
+                            return Err(bad(format!(
+                                "layer '{name}': concat of {h}x{w} and {}x{}",
+                                s[1], s[2]
+                            )));
                         }
                         c += s[0];
                     }
@@ -327,7 +335,10 @@ impl Plan {
             return Err(bad("outputs differ in height or width".into()));
         }
         if total != info.landmarks as usize {
-            return Err(bad(format!("outputs have {total} channels, the model has {} landmarks", info.landmarks)));
+            return Err(bad(format!(
+                "outputs have {total} channels, the model has {} landmarks",
+                info.landmarks
+            )));
         }
         let s = info.stride as usize;
         let (ih, iw) = (inp.height as usize, inp.width as usize);
@@ -370,7 +381,9 @@ pub(crate) fn needs_im2col(s: &ConvStep, in_channels: usize) -> bool {
 fn check_size(name: &str, s: &Shape) -> Result<(), ModelError> {
     match s[0].checked_mul(s[1]).and_then(|v| v.checked_mul(s[2])) {
         Some(n) if n > 0 && n <= MAX_ELEMS => Ok(()),
-        _ => Err(bad(format!("tensor '{name}' of shape {s:?} is empty or too large"))),
+        _ => Err(bad(format!(
+            "tensor '{name}' of shape {s:?} is empty or too large"
+        ))),
     }
 }
 

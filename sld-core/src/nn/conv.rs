@@ -54,9 +54,23 @@ pub(crate) fn conv2d(
         };
         let mut ok = true;
         for gi in 0..g {
-            im2col(st, [cig, h, w], [ho, wo], &input[gi * cig * h * w..(gi + 1) * cig * h * w], cols);
+            im2col(
+                st,
+                [cig, h, w],
+                [ho, wo],
+                &input[gi * cig * h * w..(gi + 1) * cig * h * w],
+                cols,
+            );
             let wg = weight.get(gi * cog * rows..(gi + 1) * cog * rows).unwrap_or(&[]);
-            ok &= sgemm(cog, rows, hw_out, wg, cols, &mut out[gi * cog * hw_out..(gi + 1) * cog * hw_out], false);
+            ok &= sgemm(
+                cog,
+                rows,
+                hw_out,
+                wg,
+                cols,
+                &mut out[gi * cog * hw_out..(gi + 1) * cog * hw_out],
+                false,
+            );
         }
         ok
     };
@@ -80,7 +94,14 @@ fn bias_act(out: &mut [f32], plane: usize, bias: Option<&[f32]>, act: Activation
     }
 }
 
-fn depthwise(st: &ConvStep, in_shape: Shape, out_shape: Shape, input: &[f32], weight: &[f32], out: &mut [f32]) -> bool {
+fn depthwise(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_shape: Shape,
+    input: &[f32],
+    weight: &[f32],
+    out: &mut [f32],
+) -> bool {
     let [c, h, w] = in_shape;
     let [_, ho, wo] = out_shape;
     let [kh, kw] = st.kernel;

@@ -45,11 +45,16 @@ pub fn output<'a>(plan: &Plan, arena: &'a [f32], k: usize) -> Option<&'a [f32]> 
 }
 
 fn weight<'a>(weights: &'a [f32], r: WeightRange) -> Result<&'a [f32], NnError> {
-    weights.get(r.start..r.start + r.len).ok_or(NnError::WeightsMismatch)
+    weights
+        .get(r.start..r.start + r.len)
+        .ok_or(NnError::WeightsMismatch)
 }
 
 /// Splits the arena into the output slot (mutable) and everything else.
-fn split<'a>(arena: &'a mut [f32], out: &TensorSlot) -> Result<(&'a [f32], &'a mut [f32], &'a [f32]), NnError> {
+fn split<'a>(
+    arena: &'a mut [f32],
+    out: &TensorSlot,
+) -> Result<(&'a [f32], &'a mut [f32], &'a [f32]), NnError> {
     if out.offset + out.len() > arena.len() {
         return Err(NnError::BufferTooSmall);
     }

@@ -1,0 +1,314 @@
+//! Builds `.sld` graphs layer by layer with initial (random) weights:
+//! EfficientNet-Lite0 at output stride 8 (the SLD* backbone), SLD*'s ASPP
+//! heatmap head, and arbitrary test graphs.
+
+use std::collections::HashMap;
+
+use sld_core::model::{Activation, Conv2d, Graph, InputSpec, Layer, ModelInfo, Op, Provenance, INPUT};
+use sld_core::rng::SplitMix64;
+
+use crate::export::NamedTensor;
+
+/// TF "SAME" padding `(before, after)` for one axis: the output has
+/// `ceil(n / stride)` samples; the extra pixel goes after (bottom/right).
+pub fn same_padding(n: usize, k: usize, stride: usize, dilation: usize) -> (u32, u32) {
+    let out = n.div_ceil(stride);
+    let span = dilation * (k - 1) + 1;
+    let total = ((out - 1) * stride + span).saturating_sub(n);
+    ((total / 2) as u32, (total - total / 2) as u32)
+}
+
+/// Parameters of one convolution for [`GraphBuilder::conv`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    /// Output channels.
+    pub out: usize,
+    /// Square kernel size.
+    pub k: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Dilation (both axes).
+    pub dilation: usize,
+    /// Groups (`0` = depthwise: one group per input channel).
+    pub groups: usize,
+    /// Fused activation.
+    pub act: Activation,
+    /// Padding `[top, left, bottom, right]`; `None` = TF "SAME".
+    pub padding: Option<[u32; 4]>,
+}
+
+impl ConvSpec {
+    /// A `k×k` convolution to `out` channels, stride 1, SAME padding, bias.
+    pub fn new(out: usize, k: usize) -> Self {
+        Self {
+            out,
+            k,
+            stride: 1,
+            dilation: 1,
+            groups: 1,
+            act: Activation::None,
+            padding: None,
+        }
+    }
+    /// With this stride.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = s;
+        self
+    }
+    /// With this dilation.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = d;
+        self
+    }
+    /// With this many groups (0 = depthwise).
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+    /// With this activation.
+    pub fn act(mut self, a: Activation) -> Self {
+        self.act = a;
+        self
+    }
+    /// With explicit padding `[top, left, bottom, right]`.
+    pub fn padding(mut self, p: [u32; 4]) -> Self {
+        self.padding = Some(p);
+        self
+    }
+}
+
+/// Accumulates layers and their initial weights.
+pub struct GraphBuilder {
+    input: InputSpec,
+    layers: Vec<Layer>,
+    tensors: Vec<NamedTensor>,
+    shapes: HashMap<String, [usize; 3]>,
+    rng: SplitMix64,
+}
+
+impl GraphBuilder {
+    /// A graph over a `channels × height × width` input with SLD*'s
+    /// normalisation (pixels / 255, no mean/std).
+    pub fn new(channels: usize, height: usize, width: usize, seed: u64) -> Self {
+        let input = InputSpec {
+            width: width as u32,
+            height: height as u32,
+            channels: channels as u32,
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+        };
+        let shapes = HashMap::from([(INPUT.to_string(), [channels, height, width])]);
+        Self {
+            input,
+            layers: vec![],
+            tensors: vec![],
+            shapes,
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// Shape `[C, H, W]` of a tensor built so far.
+    pub fn shape(&self, name: &str) -> [usize; 3] {
+        self.shapes[name]
+    }
+
+    fn normal(&mut self) -> f32 {
+        let u1 = self.rng.unit_f64().max(1e-300);
+        let u2 = self.rng.unit_f64();
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+
+    /// Adds a convolution `name` reading `input`; He-initialised weights,
+    /// small random bias. Returns `name`.
+    pub fn conv(&mut self, name: &str, input: &str, s: ConvSpec) -> String {
+        let [ci, h, w] = self.shapes[input];
+        let groups = if s.groups == 0 { ci } else { s.groups };
+        let padding = s.padding.unwrap_or_else(|| {
+            let (t, b) = same_padding(h, s.k, s.stride, s.dilation);
+            let (l, r) = same_padding(w, s.k, s.stride, s.dilation);
+            [t, l, b, r]
+        });
+        let span = s.dilation * (s.k - 1) + 1;
+        let ho = (h + padding[0] as usize + padding[2] as usize - span) / s.stride + 1;
+        let wo = (w + padding[1] as usize + padding[3] as usize - span) / s.stride + 1;
+        let fan_in = (ci / groups) * s.k * s.k;
+        let std = (2.0 / fan_in as f32).sqrt();
+        let wn = s.out * (ci / groups) * s.k * s.k;
+        let weight: Vec<f32> = (0..wn).map(|_| std * self.normal()).collect();
+        let bias: Vec<f32> = (0..s.out).map(|_| 0.1 * self.normal()).collect();
+        self.tensors.push(NamedTensor {
+            name: format!("{name}.weight"),
+            shape: vec![s.out, ci / groups, s.k, s.k],
+            data: weight,
+        });
+        self.tensors.push(NamedTensor {
+            name: format!("{name}.bias"),
+            shape: vec![s.out],
+            data: bias,
+        });
+        self.layers.push(Layer {
+            name: name.into(),
+            op: Op::Conv2d(Conv2d {
+                input: input.into(),
+                weight: format!("{name}.weight"),
+                bias: Some(format!("{name}.bias")),
+                stride: [s.stride as u32; 2],
+                padding,
+                dilation: [s.dilation as u32; 2],
+                groups: groups as u32,
+                activation: s.act,
+            }),
+        });
+        self.shapes.insert(name.into(), [s.out, ho, wo]);
+        name.into()
+    }
+
+    /// Element-wise sum of `inputs`, then `act`.
+    pub fn add(&mut self, name: &str, inputs: &[&str], act: Activation) -> String {
+        let shape = self.shapes[inputs[0]];
+        self.layers.push(Layer {
+            name: name.into(),
+            op: Op::Add {
+                inputs: inputs.iter().map(|s| s.to_string()).collect(),
+                activation: act,
+            },
+        });
+        self.shapes.insert(name.into(), shape);
+        name.into()
+    }
+
+    /// Channel concatenation of `inputs`.
+    pub fn concat(&mut self, name: &str, inputs: &[&str]) -> String {
+        let [_, h, w] = self.shapes[inputs[0]];
+        let c = inputs.iter().map(|i| self.shapes[*i][0]).sum();
+        self.layers.push(Layer {
+            name: name.into(),
+            op: Op::Concat {
+                inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            },
+        });
+        self.shapes.insert(name.into(), [c, h, w]);
+        name.into()
+    }
+
+    /// A standalone activation.
+    pub fn activation(&mut self, name: &str, input: &str, act: Activation) -> String {
+        let shape = self.shapes[input];
+        self.layers.push(Layer {
+            name: name.into(),
+            op: Op::Activation {
+                input: input.into(),
+                activation: act,
+            },
+        });
+        self.shapes.insert(name.into(), shape);
+        name.into()
+    }
+
+    /// Finishes the graph: `outputs` are the heatmap tensors (their
+    /// channels concatenated are the landmarks).
+    pub fn finish(self, outputs: &[&str], stride: u32, scene: &str) -> (ModelInfo, Vec<NamedTensor>) {
+        let landmarks = outputs.iter().map(|o| self.shapes[*o][0]).sum::<usize>() as u32;
+        let info = ModelInfo {
+            graph: Graph {
+                input: self.input,
+                layers: self.layers,
+                outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            },
+            stride,
+            landmarks,
+            scene: scene.into(),
+            provenance: Provenance {
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+                date: String::new(),
+            },
+        };
+        (info, self.tensors)
+    }
+}
+
+/// One EfficientNet-Lite inverted-residual block (expand 1×1 → depthwise
+/// k×k → project 1×1; ReLU6; residual when shapes allow). Returns its output.
+fn mbconv(
+    b: &mut GraphBuilder,
+    name: &str,
+    input: &str,
+    out: usize,
+    k: usize,
+    stride: usize,
+    expand: usize,
+) -> String {
+    let ci = b.shape(input)[0];
+    let mut x = input.to_string();
+    if expand != 1 {
+        x = b.conv(
+            &format!("{name}.expand"),
+            &x,
+            ConvSpec::new(ci * expand, 1).act(Activation::Relu6),
+        );
+    }
+    x = b.conv(
+        &format!("{name}.dw"),
+        &x,
+        ConvSpec::new(ci * expand, k)
+            .stride(stride)
+            .groups(0)
+            .act(Activation::Relu6),
+    );
+    x = b.conv(&format!("{name}.project"), &x, ConvSpec::new(out, 1));
+    if stride == 1 && ci == out {
+        x = b.add(&format!("{name}.add"), &[&x, input], Activation::None);
+    }
+    x
+}
+
+/// EfficientNet-Lite0 trunk at output stride 8, as SLD* uses it: the
+/// 40- and 80-channel stages keep stride 1; output 320 channels at 1/8.
+pub fn efficientnet_lite0_s8(b: &mut GraphBuilder) -> String {
+    let mut x = b.conv(
+        "stem",
+        INPUT,
+        ConvSpec::new(32, 3).stride(2).act(Activation::Relu6),
+    );
+    // (repeats, kernel, stride at output stride 8, expansion, channels)
+    let stages: [(usize, usize, usize, usize, usize); 7] = [
+        (1, 3, 1, 1, 16),
+        (2, 3, 2, 6, 24),
+        (2, 5, 1, 6, 40),
+        (3, 3, 1, 6, 80),
+        (3, 5, 1, 6, 112),
+        (4, 5, 2, 6, 192),
+        (1, 3, 1, 6, 320),
+    ];
+    for (si, &(n, k, s, e, c)) in stages.iter().enumerate() {
+        for bi in 0..n {
+            x = mbconv(
+                b,
+                &format!("blocks.{si}.{bi}"),
+                &x,
+                c,
+                k,
+                if bi == 0 { s } else { 1 },
+                e,
+            );
+        }
+    }
+    x
+}
+
+/// SLD*'s heatmap head: ASPP (four 3×3 branches, dilation 1–4, ReLU,
+/// concatenated) then a 1×1 convolution to `landmarks` heatmaps.
+pub fn aspp_head(b: &mut GraphBuilder, name: &str, input: &str, branch: usize, landmarks: usize) -> String {
+    let branches: Vec<String> = (1..=4)
+        .map(|d| {
+            b.conv(
+                &format!("{name}.aspp{d}"),
+                input,
+                ConvSpec::new(branch, 3).dilation(d).act(Activation::Relu),
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = branches.iter().map(|s| s.as_str()).collect();
+    let cat = b.concat(&format!("{name}.cat"), &refs);
+    b.conv(&format!("{name}.heatmaps"), &cat, ConvSpec::new(landmarks, 1))
+}

@@ -1,0 +1,4 @@
+//! Networks in Candle that map 1:1 onto the `.sld` graph ops.
+
+pub mod builder;
+pub mod graph;
