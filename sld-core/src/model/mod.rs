@@ -178,8 +178,11 @@ impl<B: AsRef<[u8]>> Model<B> {
         // The data section and how weights will be read.
         let data_start = 8 + header_len;
         let section = &data[data_start..];
-        let base_aligned = (section.as_ptr() as usize) % 4 == 0 && cfg!(target_endian = "little");
-        let offsets_aligned = meta.tensors().values().all(|t| t.data_offsets.0 % 4 == 0);
+        let base_aligned = (section.as_ptr() as usize).is_multiple_of(4) && cfg!(target_endian = "little");
+        let offsets_aligned = meta
+            .tensors()
+            .values()
+            .all(|t| t.data_offsets.0.is_multiple_of(4));
         let storage = if base_aligned && offsets_aligned {
             Storage::Borrowed {
                 start: data_start,
@@ -196,7 +199,7 @@ impl<B: AsRef<[u8]>> Model<B> {
         let resolve = |name: &str| -> Result<(Vec<usize>, WeightRange), ModelError> {
             let t = tensor_f32(&st, name)?;
             let off = t.data().as_ptr() as usize - section.as_ptr() as usize;
-            if off % 4 != 0 {
+            if !off.is_multiple_of(4) {
                 return Err(ModelError::Container(format!(
                     "tensor '{name}' is not 4-byte aligned"
                 )));

@@ -44,17 +44,17 @@ pub fn output<'a>(plan: &Plan, arena: &'a [f32], k: usize) -> Option<&'a [f32]> 
     arena.get(t.offset..t.offset + t.len())
 }
 
-fn weight<'a>(weights: &'a [f32], r: WeightRange) -> Result<&'a [f32], NnError> {
+fn weight(weights: &[f32], r: WeightRange) -> Result<&[f32], NnError> {
     weights
         .get(r.start..r.start + r.len)
         .ok_or(NnError::WeightsMismatch)
 }
 
+/// The arena around one output slot: (before, the slot, after).
+type Split<'a> = (&'a [f32], &'a mut [f32], &'a [f32]);
+
 /// Splits the arena into the output slot (mutable) and everything else.
-fn split<'a>(
-    arena: &'a mut [f32],
-    out: &TensorSlot,
-) -> Result<(&'a [f32], &'a mut [f32], &'a [f32]), NnError> {
+fn split<'a>(arena: &'a mut [f32], out: &TensorSlot) -> Result<Split<'a>, NnError> {
     if out.offset + out.len() > arena.len() {
         return Err(NnError::BufferTooSmall);
     }
