@@ -18,6 +18,10 @@
 //! * [`heatmap`] — peak finding and sub-pixel refinement on stride-`s` grids.
 //! * [`pnp`] — Lambda Twist P3P, LO-RANSAC with MSAC scoring and
 //!   confidence-guided sampling, Levenberg–Marquardt refinement.
+//! * [`image`] — borrowed 8-bit images, resize + normalise to the input.
+//! * `model` (feature `alloc`) — the `.sld` file: validation, graph, plan.
+//! * `nn` (feature `alloc`) — runs a plan in one arena (conv, add, concat).
+//! * `localizer` (feature `alloc`) — model bytes + image → pose.
 //! * [`rng`] — a tiny deterministic random number generator.
 //!
 //! ## Conventions (read these once; every number in the crate follows them)
@@ -41,6 +45,9 @@ extern crate alloc;
 
 pub mod camera;
 pub mod heatmap;
+pub mod image;
+#[cfg(feature = "alloc")]
+pub mod localizer;
 #[cfg(feature = "alloc")]
 pub mod model;
 #[cfg(feature = "alloc")]
@@ -51,6 +58,9 @@ pub mod rng;
 
 pub use camera::{Camera, CameraError};
 pub use heatmap::{decode, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
+pub use image::{Image, ImageError, PixelFormat};
+#[cfg(feature = "alloc")]
+pub use localizer::{Localization, LocalizeError, Localizer, StageTimes};
 pub use pnp::{solve_pnp, PnpError, PnpOptions, PnpSolution, PointScratch, Sampling};
 pub use pose::{position_error_m, rotation_error_deg, Pose};
 

@@ -1,10 +1,16 @@
-//! Single-precision matrix multiply, the one place `sld-core` uses
-//! `unsafe`: a checked wrapper around `matrixmultiply::sgemm`.
+//! Single-precision matrix multiply `C = A·B (+ C)`, row-major, written
+//! here so the per-frame path never allocates (`matrixmultiply` allocates
+//! its packing buffer on every call; measured in the Localizer's
+//! counting-allocator test).
 //!
-//! With the `std` feature `matrixmultiply` picks AVX/FMA kernels at run time
-//! when the CPU has them; without it, only what the target enables at
-//! compile time (plain SSE2 on generic x86-64).
-#![allow(unsafe_code)]
+//! Blocked loops around a 4×16 register tile that the compiler vectorises.
+//! With the `std` feature on x86-64 the same code is also compiled with
+//! AVX2 + FMA and chosen at run time when the CPU has them — the one
+//! `unsafe` call in sld-core.
+
+const MR: usize = 4;
+const NR: usize = 16;
+const KC: usize = 256;
 
 /// `C[m×n] = A[m×k] · B[k×n] (+ C if accumulate)`, all row-major and
 /// contiguous. Returns false (and leaves `c` untouched) when a slice is
@@ -14,33 +20,126 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
     if !(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n)) {
         return false;
     }
-    if m == 0 || n == 0 {
-        return true;
+    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: `gemm_avx2` only requires AVX2 and FMA, which the CPU
+            // was just detected to support; its body is safe code.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemm_avx2(m, k, n, a, b, c, accumulate)
+            };
+            return true;
+        }
     }
-    let (Ok(rsa), Ok(rsb), Ok(rsc)) = (isize::try_from(k), isize::try_from(n), isize::try_from(n)) else {
-        return false;
-    };
-    // SAFETY: the slices hold at least m·k, k·n and m·n elements (checked
-    // above); with row strides k, n, n and column stride 1 every element
-    // sgemm touches lies inside them. `c` is exclusively borrowed, so it
-    // does not alias `a` or `b`.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            1,
-            b.as_ptr(),
-            rsb,
-            1,
-            if accumulate { 1.0 } else { 0.0 },
-            c.as_mut_ptr(),
-            rsc,
-            1,
-        );
-    }
+    gemm(m, k, n, a, b, c, accumulate);
     true
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    gemm(m, k, n, a, b, c, accumulate);
+}
+
+/// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements.
+#[inline(always)]
+fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        c.fill(0.0);
+    }
+    if k == 0 {
+        return;
+    }
+    let n_full = n - n % NR;
+    let m_full = m - m % MR;
+    let mut k0 = 0;
+    while k0 < k {
+        let k1 = (k0 + KC).min(k);
+        // Full 4×16 tiles: the B panel (KC rows × 16 columns) stays in L1
+        // while every row block of A streams past it.
+        let mut j0 = 0;
+        while j0 < n_full {
+            let mut i0 = 0;
+            while i0 < m_full {
+                tile(k, n, a, b, c, i0, j0, k0, k1);
+                i0 += MR;
+            }
+            for i in m_full..m {
+                edge_row(k, n, a, b, c, i, j0, j0 + NR, k0, k1);
+            }
+            j0 += NR;
+        }
+        if n_full < n {
+            for i in 0..m {
+                edge_row(k, n, a, b, c, i, n_full, n, k0, k1);
+            }
+        }
+        k0 = k1;
+    }
+}
+
+/// `C[i0..i0+4, j0..j0+16] += A[i0..i0+4, k0..k1] · B[k0..k1, j0..j0+16]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile(k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], i0: usize, j0: usize, k0: usize, k1: usize) {
+    let mut acc = [[0f32; NR]; MR];
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.copy_from_slice(&c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
+    }
+    let a0 = &a[i0 * k..(i0 + 1) * k];
+    let a1 = &a[(i0 + 1) * k..(i0 + 2) * k];
+    let a2 = &a[(i0 + 2) * k..(i0 + 3) * k];
+    let a3 = &a[(i0 + 3) * k..(i0 + 4) * k];
+    for kk in k0..k1 {
+        let bv: &[f32; NR] = b[kk * n + j0..kk * n + j0 + NR].try_into().unwrap_or(&[0.0; NR]);
+        let av = [a0[kk], a1[kk], a2[kk], a3[kk]];
+        for r in 0..MR {
+            for j in 0..NR {
+                acc[r][j] = av[r].mul_add_fast(bv[j], acc[r][j]);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR].copy_from_slice(row);
+    }
+}
+
+/// One row of C over columns `j0..j1` (edges).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn edge_row(
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    i: usize,
+    j0: usize,
+    j1: usize,
+    k0: usize,
+    k1: usize,
+) {
+    let crow = &mut c[i * n + j0..i * n + j1];
+    for kk in k0..k1 {
+        let av = a[i * k + kk];
+        let brow = &b[kk * n + j0..kk * n + j1];
+        for (d, s) in crow.iter_mut().zip(brow) {
+            *d = av.mul_add_fast(*s, *d);
+        }
+    }
+}
+
+/// `a·b + c` written so the compiler may fuse it where FMA is enabled
+/// (plain multiply-add otherwise; `f32::mul_add` would call libm).
+trait MulAddFast {
+    fn mul_add_fast(self, b: f32, c: f32) -> f32;
+}
+
+impl MulAddFast for f32 {
+    #[inline(always)]
+    fn mul_add_fast(self, b: f32, c: f32) -> f32 {
+        self * b + c
+    }
 }

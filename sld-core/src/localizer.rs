@@ -1,0 +1,271 @@
+//! [`Localizer`]: bytes of one `.sld` model + an image → camera pose.
+//!
+//! `Localizer::new` loads and validates the model and allocates every
+//! buffer the per-frame path needs (activation arena, im2col scratch,
+//! detections, PnP scratch). [`Localizer::localize`] then runs
+//! preprocess → CNN → decode → PnP without touching the allocator.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::camera::{Camera, CameraError};
+use crate::heatmap::{self, DecodeError, DecodeOptions, Detection, HeatmapShape};
+use crate::image::{resize_normalize, Image};
+use crate::model::{Model, ModelError};
+use crate::nn::{self, NnError};
+use crate::pnp::{PnpError, PnpOptions, PnpSolver};
+use crate::pose::Pose;
+
+/// Time spent in each stage of one [`Localizer::localize`] call, in
+/// microseconds (zero without the `std` feature, which provides the clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Resize + normalise.
+    pub preprocess_us: f64,
+    /// Network forward pass.
+    pub cnn_us: f64,
+    /// Heatmap decoding.
+    pub decode_us: f64,
+    /// Robust PnP.
+    pub pnp_us: f64,
+}
+
+/// Result of localising one image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Localization {
+    /// World-to-camera pose of the camera that took the image.
+    pub pose: Pose,
+    /// PnP inliers.
+    pub inliers: usize,
+    /// Detections passed to PnP (heatmap peaks above the threshold).
+    pub detections: usize,
+    /// Per-stage timings.
+    pub times: StageTimes,
+}
+
+/// Why an image could not be localised.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LocalizeError {
+    /// The camera is invalid or does not describe an image of this size.
+    Camera(CameraError),
+    /// The camera's width/height differ from the image's.
+    CameraSizeMismatch,
+    /// The network could not run (buffer sizes; cannot happen after `new`).
+    Network(NnError),
+    /// Decoding failed (non-finite heatmaps).
+    Decode(DecodeError),
+    /// No pose (too few detections, no consensus, degenerate geometry).
+    Pnp(PnpError),
+}
+
+impl fmt::Display for LocalizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Camera(e) => write!(f, "camera: {e}"),
+            Self::CameraSizeMismatch => f.write_str("camera width/height differ from the image's"),
+            Self::Network(e) => write!(f, "network: {e}"),
+            Self::Decode(e) => write!(f, "heatmap decoding: {e}"),
+            Self::Pnp(e) => write!(f, "pose: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for LocalizeError {}
+
+/// A loaded model with all per-frame memory reserved.
+#[derive(Debug)]
+pub struct Localizer<B: AsRef<[u8]>> {
+    model: Model<B>,
+    arena: Vec<f32>,
+    scratch: Vec<f32>,
+    detections: Vec<Detection>,
+    p2d: Vec<[f64; 2]>,
+    p3d: Vec<[f64; 3]>,
+    conf: Vec<f64>,
+    pnp: PnpSolver,
+    /// Heatmap decoding options (stride from the model; threshold 0.2).
+    pub decode: DecodeOptions,
+}
+
+impl<B: AsRef<[u8]>> Localizer<B> {
+    /// Loads `bytes` (a `.sld` file; `&[u8]` reads weights in place) with
+    /// default PnP options.
+    pub fn new(bytes: B) -> Result<Self, ModelError> {
+        Self::with_options(bytes, PnpOptions::default())
+    }
+
+    /// Loads `bytes` with the given PnP options.
+    pub fn with_options(bytes: B, pnp: PnpOptions) -> Result<Self, ModelError> {
+        let model = Model::load(bytes)?;
+        let plan = model.plan();
+        let l = model.landmarks().len();
+        Ok(Self {
+            arena: vec![0.0; plan.arena_len],
+            scratch: vec![0.0; plan.scratch_len],
+            detections: vec![Detection::default(); l],
+            p2d: vec![[0.0; 2]; l],
+            p3d: vec![[0.0; 3]; l],
+            conf: vec![0.0; l],
+            pnp: PnpSolver::with_capacity(pnp, l),
+            decode: DecodeOptions::for_stride(model.info().stride as f32),
+            model,
+        })
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> &Model<B> {
+        &self.model
+    }
+
+    /// Bytes of per-frame working memory reserved at load.
+    pub fn arena_bytes(&self) -> usize {
+        4 * (self.arena.len() + self.scratch.len())
+    }
+
+    /// Runs only the network on `image`; returns the heatmap stack
+    /// `[L, H, W]` split per output head (for inspection and tests).
+    pub fn heatmaps(&mut self, image: &Image<'_>) -> Result<HeatmapShape, LocalizeError> {
+        self.preprocess(image);
+        self.run_network()?;
+        let [h, w] = self.model.plan().heatmap_hw;
+        Ok(HeatmapShape {
+            landmarks: self.model.landmarks().len(),
+            height: h,
+            width: w,
+        })
+    }
+
+    /// The `k`-th output head's heatmaps after [`Localizer::heatmaps`] or
+    /// [`Localizer::localize`].
+    pub fn head_output(&self, k: usize) -> Option<&[f32]> {
+        nn::output(self.model.plan(), &self.arena, k)
+    }
+
+    fn preprocess(&mut self, image: &Image<'_>) {
+        let plan = self.model.plan();
+        let spec = &self.model.info().graph.input;
+        if let Some(input) = nn::input_mut(plan, &mut self.arena) {
+            resize_normalize(
+                image,
+                spec.width as usize,
+                spec.height as usize,
+                &spec.mean,
+                &spec.std,
+                input,
+            );
+        }
+    }
+
+    fn run_network(&mut self) -> Result<(), LocalizeError> {
+        nn::run(
+            self.model.plan(),
+            self.model.weights(),
+            &mut self.arena,
+            &mut self.scratch,
+        )
+        .map_err(LocalizeError::Network)
+    }
+
+    /// Localises one image taken by `camera` (intrinsics of *this* image,
+    /// any size; they are scaled to the network input internally).
+    pub fn localize(&mut self, image: &Image<'_>, camera: &Camera) -> Result<Localization, LocalizeError> {
+        camera.validate().map_err(LocalizeError::Camera)?;
+        if camera.width != image.width() || camera.height != image.height() {
+            return Err(LocalizeError::CameraSizeMismatch);
+        }
+        let spec = &self.model.info().graph.input;
+        let (iw, ih) = (spec.width, spec.height);
+        let net_cam = camera
+            .scaled(
+                iw as f64 / camera.width as f64,
+                ih as f64 / camera.height as f64,
+                iw,
+                ih,
+            )
+            .map_err(LocalizeError::Camera)?;
+        let mut times = StageTimes::default();
+        let mut clock = Clock::start();
+
+        self.preprocess(image);
+        times.preprocess_us = clock.lap();
+        self.run_network()?;
+        times.cnn_us = clock.lap();
+
+        // Decode every head; landmark ids continue across heads.
+        let plan = self.model.plan();
+        let [h, w] = plan.heatmap_hw;
+        let mut n = 0;
+        let mut first = 0;
+        for k in 0..plan.outputs.len() {
+            let maps = nn::output(plan, &self.arena, k).unwrap_or(&[]);
+            let lk = plan.tensors[plan.outputs[k]].shape[0];
+            let shape = HeatmapShape {
+                landmarks: lk,
+                height: h,
+                width: w,
+            };
+            let got = heatmap::decode(maps, shape, &self.decode, &mut self.detections[n..])
+                .map_err(LocalizeError::Decode)?;
+            for d in &mut self.detections[n..n + got] {
+                d.landmark += first as u32;
+            }
+            n += got;
+            first += lk;
+        }
+        let landmarks = self.model.landmarks();
+        for (k, d) in self.detections[..n].iter().enumerate() {
+            self.p2d[k] = [d.u as f64, d.v as f64];
+            self.p3d[k] = landmarks[d.landmark as usize];
+            self.conf[k] = d.confidence as f64;
+        }
+        times.decode_us = clock.lap();
+        let sol = self
+            .pnp
+            .solve(
+                &self.p2d[..n],
+                &self.p3d[..n],
+                Some(&self.conf[..n]),
+                &net_cam,
+                None,
+            )
+            .map_err(LocalizeError::Pnp)?;
+        times.pnp_us = clock.lap();
+        Ok(Localization {
+            pose: sol.pose,
+            inliers: sol.inliers,
+            detections: n,
+            times,
+        })
+    }
+}
+
+/// Stage clock: `std::time::Instant` with `std`, nothing without.
+struct Clock {
+    #[cfg(feature = "std")]
+    last: std::time::Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            #[cfg(feature = "std")]
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Microseconds since the last lap (0 without `std`).
+    fn lap(&mut self) -> f64 {
+        #[cfg(feature = "std")]
+        {
+            let now = std::time::Instant::now();
+            let us = (now - self.last).as_secs_f64() * 1e6;
+            self.last = now;
+            us
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            0.0
+        }
+    }
+}
