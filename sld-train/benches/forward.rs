@@ -40,7 +40,12 @@ fn main() {
     let dev = Device::Cpu;
     let weights: HashMap<String, Tensor> = tensors
         .iter()
-        .map(|t| (t.name.clone(), Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &dev).unwrap()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &dev).unwrap(),
+            )
+        })
         .collect();
     let x = Tensor::from_vec(input.clone(), (1, 3, h, w), &dev).unwrap();
 
@@ -48,7 +53,9 @@ fn main() {
     let mut theirs = vec![];
     for run in 0..8 {
         let t = Instant::now();
-        sld_core::nn::input_mut(plan, &mut arena).unwrap().copy_from_slice(&input);
+        sld_core::nn::input_mut(plan, &mut arena)
+            .unwrap()
+            .copy_from_slice(&input);
         sld_core::nn::run(plan, model.weights(), &mut arena, &mut scratch).unwrap();
         let a = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
@@ -58,7 +65,10 @@ fn main() {
             let reference: Vec<f32> = out[0].flatten_all().unwrap().to_vec1().unwrap();
             let got = sld_core::nn::output(plan, &arena, 0).unwrap();
             let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let diff = reference.iter().zip(got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            let diff = reference
+                .iter()
+                .zip(got)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(diff <= 1e-4 * peak, "outputs differ: {diff} vs peak {peak}");
             continue;
         }

@@ -3,5 +3,6 @@
 
 pub mod demo;
 pub mod export;
+pub mod localize_cli;
 pub mod net;
 pub mod pnp_cli;

@@ -39,6 +39,61 @@ enum Command {
     /// ground-truth projections, with pixel noise and wrong detections);
     /// decoding, PnP and the error metrics are the real sld-core path.
     Demo(DemoArgs),
+    /// Localise images with a `.sld` model; one JSON line per image.
+    ///
+    /// Intrinsics come from --camera, or from the Indoor6 sidecar file
+    /// (NAME.color.jpg → NAME.intrinsics.txt: "W H f cx cy kappa"), rescaled
+    /// if the image has another size. Output per image: {"image", "ok", "R",
+    /// "t", "inliers", "detections", "times_us": {"preprocess", "cnn",
+    /// "decode", "pnp"}} with R|t world-to-camera; failures carry "error".
+    ///
+    /// Example: sld localize --model scene6.sld images/*.color.jpg
+    Localize(LocalizeArgs),
+    /// Create or inspect `.sld` model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Args)]
+struct LocalizeArgs {
+    /// The `.sld` model file.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// Intrinsics of the images as fx,fy,cx,cy[,kappa] in pixels
+    /// (pixel-centre convention); default: Indoor6 sidecar files.
+    #[arg(long)]
+    camera: Option<String>,
+    /// Images (PNG or JPEG).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Print a model's description, size and working memory.
+    Info {
+        /// The `.sld` file.
+        model: PathBuf,
+    },
+    /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
+    /// head): for benchmarks and plumbing tests, not for localising.
+    Random {
+        /// Output `.sld` file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Number of landmarks (heatmaps).
+        #[arg(long, default_value_t = 125)]
+        landmarks: usize,
+        /// Input width in pixels.
+        #[arg(long, default_value_t = 640)]
+        width: usize,
+        /// Input height in pixels.
+        #[arg(long, default_value_t = 352)]
+        height: usize,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Args)]
@@ -166,6 +221,26 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Pnp(args) => run_pnp(args),
         Command::Demo(args) => run_demo(args),
+        Command::Localize(a) => {
+            sld_train::localize_cli::localize_images(&a.model, &a.images, a.camera.as_deref()).and_then(
+                |failed| {
+                    if failed > 0 {
+                        anyhow::bail!("{failed} of {} images could not be processed", a.images.len())
+                    }
+                    Ok(())
+                },
+            )
+        }
+        Command::Model(ModelCommand::Info { model }) => {
+            sld_train::localize_cli::describe(model).map(|s| println!("{s}"))
+        }
+        Command::Model(ModelCommand::Random {
+            out,
+            landmarks,
+            width,
+            height,
+            seed,
+        }) => sld_train::localize_cli::write_random_model(out, *landmarks, *width, *height, *seed),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

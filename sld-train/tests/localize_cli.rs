@@ -1,0 +1,97 @@
+//! `sld model` and `sld localize` from the command line.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn sld() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sld"))
+}
+
+#[test]
+fn random_model_info_and_localize_json_lines() {
+    let dir = std::env::temp_dir().join(format!("sld-localize-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.sld");
+    let st = sld()
+        .args([
+            "model",
+            "random",
+            "--landmarks",
+            "12",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--out",
+        ])
+        .arg(&model)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let info = sld().args(["model", "info"]).arg(&model).output().unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("input          64x48x3") && text.contains("landmarks      12"),
+        "{text}"
+    );
+
+    // An Indoor6-style image with its sidecar intrinsics, at twice the size.
+    let img = image::RgbImage::from_fn(128, 96, |x, y| image::Rgb([(x * 2) as u8, (y * 2) as u8, 90]));
+    let png = dir.join("frame-000001.color.png");
+    img.save(&png).unwrap();
+    std::fs::write(
+        dir.join("frame-000001.intrinsics.txt"),
+        "128 96 100 63.5 47.5 0.0 frame-000001.jpg\n",
+    )
+    .unwrap();
+    let out = sld()
+        .args(["localize", "--model"])
+        .arg(&model)
+        .arg(&png)
+        .output()
+        .unwrap();
+    let line: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["image"], png.display().to_string());
+    // Random weights rarely give a pose, but either way the line is complete.
+    if line["ok"] == true {
+        assert!(
+            line["R"].is_array() && line["t"].is_array() && line["times_us"]["cnn"].as_f64().unwrap() > 0.0
+        );
+    } else {
+        assert!(line["error"].is_string());
+    }
+
+    // No intrinsics: a JSON error line for that image and a failing exit code.
+    let bare = dir.join("bare.png");
+    img.save(&bare).unwrap();
+    let out = sld()
+        .args(["localize", "--model"])
+        .arg(&model)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(line["ok"], false);
+    assert!(line["error"].as_str().unwrap().contains("intrinsics"));
+    // --camera works instead.
+    let out = sld()
+        .args(["localize", "--camera", "100,100,63.5,47.5", "--model"])
+        .arg(&model)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Not a model: a clear error.
+    let out = sld()
+        .args(["localize", "--model"])
+        .arg(&png)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable model"));
+}
