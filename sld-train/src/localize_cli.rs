@@ -177,3 +177,52 @@ pub fn describe(model: &Path) -> Result<String> {
         i.provenance.command
     ))
 }
+
+/// Runs the network on a raw f32 `[C, H, W]` input file, writes the raw
+/// f32 heatmaps, returns the median forward time in milliseconds.
+pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize) -> Result<f64> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let m =
+        sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
+    let plan = m.plan();
+    let raw = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let need = plan.tensors[0].len();
+    if raw.len() != 4 * need {
+        bail!(
+            "{}: {} bytes, the model input needs {} f32 ({:?})",
+            input.display(),
+            raw.len(),
+            need,
+            plan.tensors[0].shape
+        );
+    }
+    let x: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut arena = vec![0f32; plan.arena_len];
+    let mut scratch = vec![0f32; plan.scratch_len];
+    let mut times = Vec::with_capacity(repeats);
+    for run in 0..=repeats {
+        let t = std::time::Instant::now();
+        sld_core::nn::input_mut(plan, &mut arena)
+            .context("arena")?
+            .copy_from_slice(&x);
+        sld_core::nn::run(plan, m.weights(), &mut arena, &mut scratch)?;
+        if run > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut out = Vec::new();
+    for k in 0..plan.outputs.len() {
+        out.extend(
+            sld_core::nn::output(plan, &arena, k)
+                .context("output")?
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+    }
+    std::fs::write(output, out).with_context(|| format!("cannot write {}", output.display()))?;
+    times.sort_by(f64::total_cmp);
+    Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
+}

@@ -75,6 +75,23 @@ enum ModelCommand {
         /// The `.sld` file.
         model: PathBuf,
     },
+    /// Run the network alone on a raw input tensor and time it (for
+    /// cross-checks with other runtimes): reads f32 little-endian [C, H, W]
+    /// already normalised, writes the heatmaps [L, h, w] the same way, prints
+    /// the median forward time over --repeats runs (single thread).
+    Forward {
+        /// The `.sld` file.
+        model: PathBuf,
+        /// Raw f32 input tensor.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the raw f32 heatmaps.
+        #[arg(long)]
+        output: PathBuf,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
     /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
     /// head): for benchmarks and plumbing tests, not for localising.
     Random {
@@ -231,6 +248,14 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Model(ModelCommand::Forward {
+            model,
+            input,
+            output,
+            repeats,
+        }) => sld_train::localize_cli::forward_raw(model, input, output, *repeats).map(|ms| {
+            println!("forward_ms {ms:.3}");
+        }),
         Command::Model(ModelCommand::Info { model }) => {
             sld_train::localize_cli::describe(model).map(|s| println!("{s}"))
         }

@@ -3,13 +3,13 @@
 //! its packing buffer on every call; measured in the Localizer's
 //! counting-allocator test).
 //!
-//! Blocked loops around a 4×16 register tile that the compiler vectorises.
-//! With the `std` feature on x86-64 the same code is also compiled with
-//! AVX2 + FMA and chosen at run time when the CPU has them — the one
-//! `unsafe` call in sld-core.
+//! Blocked loops around an MR×NR register tile that the compiler
+//! vectorises (4×16 portable and AVX2, 4×64 AVX-512; other shapes measured
+//! slower, and 6- or 8-row tiles fall off a cliff in codegen). With the `std`
+//! feature on x86-64 the code is also compiled for AVX2 + FMA and for
+//! AVX-512 and chosen at run time from what the CPU has — the only
+//! `unsafe` calls in sld-core.
 
-const MR: usize = 4;
-const NR: usize = 16;
 const KC: usize = 256;
 
 /// `C[m×n] = A[m×k] · B[k×n] (+ C if accumulate)`, all row-major and
@@ -23,6 +23,15 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
     let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: `gemm_avx512` only requires AVX-512F, which the CPU was
+            // just detected to support; its body is safe code.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemm_avx512(m, k, n, a, b, c, accumulate)
+            };
+            return true;
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: `gemm_avx2` only requires AVX2 and FMA, which the CPU
             // was just detected to support; its body is safe code.
@@ -33,19 +42,33 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
             return true;
         }
     }
-    gemm(m, k, n, a, b, c, accumulate);
+    gemm::<4, 16>(m, k, n, a, b, c, accumulate);
     true
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    gemm(m, k, n, a, b, c, accumulate);
+    gemm::<4, 16>(m, k, n, a, b, c, accumulate);
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn gemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    gemm::<4, 64>(m, k, n, a, b, c, accumulate);
 }
 
 /// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements.
 #[inline(always)]
-fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+fn gemm<const MR: usize, const NR: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
     if !accumulate {
         c.fill(0.0);
     }
@@ -63,7 +86,7 @@ fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accum
         while j0 < n_full {
             let mut i0 = 0;
             while i0 < m_full {
-                tile(k, n, a, b, c, i0, j0, k0, k1);
+                tile::<MR, NR>(k, n, a, b, c, i0, j0, k0, k1);
                 i0 += MR;
             }
             for i in m_full..m {
@@ -80,21 +103,33 @@ fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accum
     }
 }
 
-/// `C[i0..i0+4, j0..j0+16] += A[i0..i0+4, k0..k1] · B[k0..k1, j0..j0+16]`.
+/// `C[i0..i0+MR, j0..j0+NR] += A[i0..i0+MR, k0..k1] · B[k0..k1, j0..j0+NR]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile(k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], i0: usize, j0: usize, k0: usize, k1: usize) {
+fn tile<const MR: usize, const NR: usize>(
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    i0: usize,
+    j0: usize,
+    k0: usize,
+    k1: usize,
+) {
     let mut acc = [[0f32; NR]; MR];
     for (r, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
     }
-    let a0 = &a[i0 * k..(i0 + 1) * k];
-    let a1 = &a[(i0 + 1) * k..(i0 + 2) * k];
-    let a2 = &a[(i0 + 2) * k..(i0 + 3) * k];
-    let a3 = &a[(i0 + 3) * k..(i0 + 4) * k];
+    let a_blk = &a[i0 * k..(i0 + MR) * k];
     for kk in k0..k1 {
-        let bv: &[f32; NR] = b[kk * n + j0..kk * n + j0 + NR].try_into().unwrap_or(&[0.0; NR]);
-        let av = [a0[kk], a1[kk], a2[kk], a3[kk]];
+        let Ok(bv) = <&[f32; NR]>::try_from(&b[kk * n + j0..kk * n + j0 + NR]) else {
+            return;
+        };
+        let mut av = [0f32; MR];
+        for (r, v) in av.iter_mut().enumerate() {
+            *v = a_blk[r * k + kk];
+        }
         for r in 0..MR {
             for j in 0..NR {
                 acc[r][j] = av[r].mul_add_fast(bv[j], acc[r][j]);

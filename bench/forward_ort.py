@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""CNN forward: sld-core vs ONNX Runtime on the same `.sld` weights.
+
+Usage (from the repository root):
+    python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7]
+
+Creates bench/.venv-ort with numpy, onnx and onnxruntime on first use, writes a
+random-weight EfficientNet-Lite0-s8 + ASPP model with `sld model random`,
+translates its graph (docs/model-format.md) into ONNX with the same weights,
+checks that ONNX Runtime and `sld model forward` give the same heatmaps
+(max abs diff <= 1e-4 x max |activation|), then reports the median
+single-thread forward time of each.
+"""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, "bench", ".venv-ort")
+
+
+def ensure_venv():
+    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
+        return
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "numpy", "onnx", "onnxruntime"])
+    os.execv(py, [py] + sys.argv)
+
+
+def read_sld(path):
+    import numpy as np
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__")
+    base = 8 + n
+    tensors = {}
+    for name, t in header.items():
+        assert t["dtype"] == "F32", name
+        a, b = t["data_offsets"]
+        tensors[name] = np.frombuffer(data[base + a:base + b], dtype="<f4").reshape(t["shape"])
+    return json.loads(meta["sld.model"]), tensors
+
+
+def to_onnx(info, tensors):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    g = info["graph"]
+    inp = g["input"]
+    nodes, inits, seen = [], [], set()
+
+    def init(name):
+        if name not in seen:
+            seen.add(name)
+            inits.append(numpy_helper.from_array(tensors[name].astype("float32"), name))
+        return name
+
+    def act(x, a, out):
+        if a == "none":
+            nodes.append(helper.make_node("Identity", [x], [out]))
+        elif a == "relu":
+            nodes.append(helper.make_node("Relu", [x], [out]))
+        elif a == "relu6":
+            lo, hi = out + ".lo", out + ".hi"
+            inits.append(numpy_helper.from_array(__import__("numpy").array(0, "float32"), lo))
+            inits.append(numpy_helper.from_array(__import__("numpy").array(6, "float32"), hi))
+            nodes.append(helper.make_node("Clip", [x, lo, hi], [out]))
+        elif a == "silu":
+            nodes.append(helper.make_node("Sigmoid", [x], [out + ".sig"]))
+            nodes.append(helper.make_node("Mul", [x, out + ".sig"], [out]))
+        else:
+            raise ValueError(a)
+
+    for layer in g["layers"]:
+        name, op = layer["name"], layer["op"]
+        if op == "conv2d":
+            ins = [layer["input"], init(layer["weight"])] + ([init(layer["bias"])] if layer.get("bias") else [])
+            t, l, b, r = layer["padding"]
+            nodes.append(helper.make_node("Conv", ins, [name + ".pre"], strides=layer["stride"],
+                                          dilations=layer["dilation"], pads=[t, l, b, r], group=layer["groups"],
+                                          kernel_shape=list(tensors[layer["weight"]].shape[2:])))
+            act(name + ".pre", layer.get("activation", "none"), name)
+        elif op == "add":
+            nodes.append(helper.make_node("Sum", layer["inputs"], [name + ".pre"]))
+            act(name + ".pre", layer.get("activation", "none"), name)
+        elif op == "concat":
+            nodes.append(helper.make_node("Concat", layer["inputs"], [name], axis=1))
+        elif op == "activation":
+            act(layer["input"], layer["activation"], name)
+    outs = g["outputs"]
+    if len(outs) > 1:
+        nodes.append(helper.make_node("Concat", outs, ["heatmaps"], axis=1))
+    else:
+        nodes.append(helper.make_node("Identity", outs, ["heatmaps"]))
+    graph = helper.make_graph(
+        nodes, "sld",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, inp["channels"], inp["height"], inp["width"]])],
+        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, info["landmarks"], None, None])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def main():
+    ensure_venv()
+    import numpy as np
+    import onnxruntime as ort
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--landmarks", type=int, default=125)
+    ap.add_argument("--width", type=int, default=640)
+    ap.add_argument("--height", type=int, default=352)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT)
+    sld = os.path.join(ROOT, "target", "release", "sld")
+    tmp = tempfile.mkdtemp()
+    model = os.path.join(tmp, "m.sld")
+    subprocess.check_call([sld, "model", "random", "--out", model, "--landmarks", str(args.landmarks),
+                           "--width", str(args.width), "--height", str(args.height)])
+    info, tensors = read_sld(model)
+    onnx_model = to_onnx(info, tensors)
+    x = np.random.default_rng(0).random((1, 3, args.height, args.width), dtype=np.float32)
+    x.tofile(os.path.join(tmp, "in.f32"))
+    out = subprocess.check_output([sld, "model", "forward", model, "--input", os.path.join(tmp, "in.f32"),
+                                   "--output", os.path.join(tmp, "out.f32"), "--repeats", str(args.repeats)])
+    sld_ms = float(out.decode().split()[-1])
+    ours = np.fromfile(os.path.join(tmp, "out.f32"), dtype="<f4")
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(onnx_model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    import time
+    ref = sess.run(None, {"image": x})[0].ravel()
+    diff = float(np.abs(ref - ours).max())
+    peak = float(np.abs(ref).max())
+    assert diff <= 1e-4 * peak, f"outputs differ: max abs diff {diff} vs max |activation| {peak}"
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        sess.run(None, {"image": x})
+        times.append((time.perf_counter() - t0) * 1e3)
+    ort_ms = sorted(times)[len(times) // 2]
+    print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, single thread, "
+          f"median of {args.repeats}")
+    print(f"max abs diff       {diff:.2e} (max |activation| {peak:.2f})")
+    print(f"sld-core forward   {sld_ms:.1f} ms")
+    print(f"ONNX Runtime {ort.__version__}  {ort_ms:.1f} ms")
+    print(f"ratio sld/ORT      {sld_ms / ort_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()
