@@ -23,6 +23,7 @@ fn valid_range(a: isize, s: usize, n: usize, out: usize) -> (usize, usize) {
 /// Runs one convolution; returns false when a buffer is too small (a
 /// planning bug, reported rather than a panic).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn conv2d(
     st: &ConvStep,
     in_shape: Shape,
@@ -82,6 +83,7 @@ pub(crate) fn conv2d(
 }
 
 /// Adds the per-channel bias and applies the activation in one pass.
+#[inline(always)]
 fn bias_act(out: &mut [f32], plane: usize, bias: Option<&[f32]>, act: Activation) {
     for (c, ch) in out.chunks_exact_mut(plane).enumerate() {
         let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0.0);
@@ -94,6 +96,7 @@ fn bias_act(out: &mut [f32], plane: usize, bias: Option<&[f32]>, act: Activation
     }
 }
 
+#[inline(always)]
 fn depthwise(
     st: &ConvStep,
     in_shape: Shape,
@@ -111,33 +114,46 @@ fn depthwise(
     if weight.len() < c * kh * kw {
         return false;
     }
+    // Per output row and kernel column, all kernel rows are summed in one
+    // pass: the output row is read and written once per kernel column
+    // instead of once per tap (the kernel is memory-bound otherwise).
+    const MAX_K: usize = 8;
+    if kh > MAX_K {
+        return false;
+    }
     for ch in 0..c {
         let x = &input[ch * h * w..(ch + 1) * h * w];
         let o = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
         o.fill(0.0);
-        for ky in 0..kh {
-            let ay = (ky * dh) as isize - pt as isize;
-            let (oy0, oy1) = valid_range(ay, sh, h, ho);
+        let wk = &weight[ch * kh * kw..(ch + 1) * kh * kw];
+        for (oy, orow_full) in o.chunks_exact_mut(wo).enumerate() {
             for kx in 0..kw {
                 let ax = (kx * dw) as isize - pl as isize;
                 let (ox0, ox1) = valid_range(ax, sw, w, wo);
                 if ox0 >= ox1 {
                     continue;
                 }
-                let wv = weight[(ch * kh + ky) * kw + kx];
-                for oy in oy0..oy1 {
-                    let iy = (oy * sh) as isize + ay;
-                    let row = &x[iy as usize * w..(iy as usize + 1) * w];
-                    let orow = &mut o[oy * wo + ox0..oy * wo + ox1];
-                    let ix0 = (ox0 * sw) as isize + ax;
-                    if sw == 1 {
-                        let src = &row[ix0 as usize..ix0 as usize + orow.len()];
-                        for (d, s) in orow.iter_mut().zip(src) {
+                let ix0 = ((ox0 * sw) as isize + ax) as usize;
+                let len = ox1 - ox0;
+                let mut rows: [&[f32]; MAX_K] = [&[]; MAX_K];
+                let mut ws = [0f32; MAX_K];
+                let mut n = 0;
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                    if iy >= 0 && (iy as usize) < h {
+                        let iy = iy as usize;
+                        rows[n] = &x[iy * w + ix0..(iy + 1) * w];
+                        ws[n] = wk[ky * kw + kx];
+                        n += 1;
+                    }
+                }
+                let orow = &mut orow_full[ox0..ox1];
+                if sw == 1 {
+                    accumulate_rows(orow, &rows[..n], &ws[..n], len);
+                } else {
+                    for (r, wv) in rows[..n].iter().zip(&ws[..n]) {
+                        for (d, s) in orow.iter_mut().zip(r.iter().step_by(sw)) {
                             *d += wv * s;
-                        }
-                    } else {
-                        for (k, d) in orow.iter_mut().enumerate() {
-                            *d += wv * row[ix0 as usize + k * sw];
                         }
                     }
                 }
@@ -147,7 +163,36 @@ fn depthwise(
     true
 }
 
+/// `out[j] += Σ_r ws[r] · rows[r][j]` for `j < len`, unrolled for the
+/// common kernel heights 3 and 5.
+#[inline(always)]
+fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize) {
+    let out = &mut out[..len];
+    match (rows, ws) {
+        ([r0, r1, r2], [w0, w1, w2]) => {
+            let (r0, r1, r2) = (&r0[..len], &r1[..len], &r2[..len]);
+            for j in 0..len {
+                out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
+            }
+        }
+        ([r0, r1, r2, r3, r4], [w0, w1, w2, w3, w4]) => {
+            let (r0, r1, r2, r3, r4) = (&r0[..len], &r1[..len], &r2[..len], &r3[..len], &r4[..len]);
+            for j in 0..len {
+                out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
+            }
+        }
+        _ => {
+            for (r, wv) in rows.iter().zip(ws) {
+                for (d, s) in out.iter_mut().zip(&r[..len]) {
+                    *d += wv * s;
+                }
+            }
+        }
+    }
+}
+
 /// Unfolds `[C, H, W]` into rows `(c, ky, kx)` × columns `(oy, ox)`.
+#[inline(always)]
 fn im2col(st: &ConvStep, in_shape: Shape, out_hw: [usize; 2], input: &[f32], cols: &mut [f32]) {
     let [c, h, w] = in_shape;
     let [ho, wo] = out_hw;
