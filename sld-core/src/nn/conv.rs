@@ -5,7 +5,7 @@
 //! kernel tap, contiguous along rows at stride 1); everything else is
 //! im2col into scratch + one GEMM per group.
 
-use super::gemm::sgemm;
+use super::gemm::{sgemm_epilogue, Epilogue};
 use crate::model::plan::{needs_im2col, ConvStep};
 use crate::model::{Activation, Shape};
 
@@ -42,44 +42,64 @@ pub(crate) fn conv2d(
     }
     let out = &mut out[..co * hw_out];
     let [kh, kw] = st.kernel;
-    let ok = if !needs_im2col(st, ci) && st.groups == 1 {
-        sgemm(co, ci, hw_out, weight, input, out, false)
-    } else if !needs_im2col(st, ci) {
-        depthwise(st, in_shape, out_shape, input, weight, out)
-    } else {
-        let g = st.groups;
-        let (cig, cog) = (ci / g, co / g);
-        let rows = cig * kh * kw;
-        let Some(cols) = scratch.get_mut(..rows * hw_out) else {
-            return false;
-        };
-        let mut ok = true;
-        for gi in 0..g {
-            im2col(
-                st,
-                [cig, h, w],
-                [ho, wo],
-                &input[gi * cig * h * w..(gi + 1) * cig * h * w],
-                cols,
-            );
-            let wg = weight.get(gi * cog * rows..(gi + 1) * cog * rows).unwrap_or(&[]);
-            ok &= sgemm(
-                cog,
-                rows,
-                hw_out,
-                wg,
-                cols,
-                &mut out[gi * cog * hw_out..(gi + 1) * cog * hw_out],
-                false,
-            );
-        }
-        ok
-    };
-    if !ok {
-        return false;
+    let activation = st.activation;
+    if !needs_im2col(st, ci) && st.groups == 1 {
+        // 1×1: one GEMM with bias and activation fused into its store.
+        return sgemm_epilogue(
+            co,
+            ci,
+            hw_out,
+            weight,
+            input,
+            out,
+            &Epilogue {
+                accumulate: false,
+                bias,
+                activation,
+            },
+        );
     }
-    bias_act(out, hw_out, bias, st.activation);
-    true
+    if !needs_im2col(st, ci) {
+        if !depthwise(st, in_shape, out_shape, input, weight, out) {
+            return false;
+        }
+        bias_act(out, hw_out, bias, st.activation);
+        return true;
+    }
+    // im2col + one GEMM per group, bias and activation fused.
+    let g = st.groups;
+    let (cig, cog) = (ci / g, co / g);
+    let rows = cig * kh * kw;
+    let Some(cols) = scratch.get_mut(..rows * hw_out) else {
+        return false;
+    };
+    let mut ok = true;
+    for gi in 0..g {
+        im2col(
+            st,
+            [cig, h, w],
+            [ho, wo],
+            &input[gi * cig * h * w..(gi + 1) * cig * h * w],
+            cols,
+        );
+        let wg = weight.get(gi * cog * rows..(gi + 1) * cog * rows).unwrap_or(&[]);
+        let bg = bias.and_then(|b| b.get(gi * cog..(gi + 1) * cog));
+        let og = &mut out[gi * cog * hw_out..(gi + 1) * cog * hw_out];
+        ok &= sgemm_epilogue(
+            cog,
+            rows,
+            hw_out,
+            wg,
+            cols,
+            og,
+            &Epilogue {
+                accumulate: false,
+                bias: bg,
+                activation,
+            },
+        );
+    }
+    ok
 }
 
 /// Adds the per-channel bias and applies the activation in one pass.

@@ -1,4 +1,4 @@
-//! Single-precision matrix multiply `C = A·B (+ C)`, row-major, written
+//! Single-precision matrix multiply `C = act(A·B (+ C) + bias)`, row-major, written
 //! here so the per-frame path never allocates (`matrixmultiply` allocates
 //! its packing buffer on every call; measured in the Localizer's
 //! counting-allocator test).
@@ -10,14 +10,79 @@
 //! AVX-512 and chosen at run time from what the CPU has — the only
 //! `unsafe` calls in sld-core.
 
+use crate::model::Activation;
+
 const KC: usize = 256;
+
+/// What happens to `C` around the product.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    /// Add the product to the existing `C` instead of overwriting it.
+    pub accumulate: bool,
+    /// Per-row bias (`m` values), added after the product.
+    pub bias: Option<&'a [f32]>,
+    /// Activation applied last.
+    pub activation: Activation,
+}
+
+impl Epilogue<'_> {
+    /// Plain `C = A·B`.
+    pub const NONE: Epilogue<'static> = Epilogue {
+        accumulate: false,
+        bias: None,
+        activation: Activation::None,
+    };
+
+    #[inline(always)]
+    fn finish(&self, row: usize, v: f32) -> f32 {
+        self.activation.apply(v + self.bias_at(row))
+    }
+
+    #[inline(always)]
+    fn bias_at(&self, row: usize) -> f32 {
+        self.bias.and_then(|b| b.get(row)).copied().unwrap_or(0.0)
+    }
+
+    /// Bias + activation over one row segment, the activation matched
+    /// once so the loop vectorises.
+    #[inline(always)]
+    fn finish_row(&self, row: usize, vs: &mut [f32]) {
+        let b = self.bias_at(row);
+        match self.activation {
+            Activation::None => vs.iter_mut().for_each(|v| *v += b),
+            Activation::Relu => vs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            Activation::Relu6 => vs.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+            Activation::Silu => vs.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
+        }
+    }
+}
 
 /// `C[m×n] = A[m×k] · B[k×n] (+ C if accumulate)`, all row-major and
 /// contiguous. Returns false (and leaves `c` untouched) when a slice is
 /// shorter than its shape needs.
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) -> bool {
+    let epi = Epilogue {
+        accumulate,
+        ..Epilogue::NONE
+    };
+    sgemm_epilogue(m, k, n, a, b, c, &epi)
+}
+
+/// `C = act(A·B (+ C) + bias)` with bias and activation fused into the
+/// final store (no extra pass over `C`).
+pub fn sgemm_epilogue(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    epi: &Epilogue<'_>,
+) -> bool {
     let fits = |len: usize, r: usize, cols: usize| r.checked_mul(cols).is_some_and(|need| len >= need);
-    if !(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n)) {
+    if !(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n))
+        || epi.bias.is_some_and(|b| b.len() < m)
+    {
         return false;
     }
     let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
@@ -28,7 +93,7 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
             // just detected to support; its body is safe code.
             #[allow(unsafe_code)]
             unsafe {
-                gemm_avx512(m, k, n, a, b, c, accumulate)
+                gemm_avx512(m, k, n, a, b, c, epi)
             };
             return true;
         }
@@ -37,25 +102,25 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], 
             // was just detected to support; its body is safe code.
             #[allow(unsafe_code)]
             unsafe {
-                gemm_avx2(m, k, n, a, b, c, accumulate)
+                gemm_avx2(m, k, n, a, b, c, epi)
             };
             return true;
         }
     }
-    gemm::<4, 16>(m, k, n, a, b, c, accumulate, &mut [0f32; KC * 16]);
+    gemm::<4, 16>(m, k, n, a, b, c, epi, &mut [0f32; KC * 16]);
     true
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    gemm::<4, 16>(m, k, n, a, b, c, accumulate, &mut [0f32; KC * 16]);
+fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+    gemm::<4, 16>(m, k, n, a, b, c, epi, &mut [0f32; KC * 16]);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn gemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    gemm::<4, 64>(m, k, n, a, b, c, accumulate, &mut [0f32; KC * 64]);
+fn gemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+    gemm::<4, 64>(m, k, n, a, b, c, epi, &mut [0f32; KC * 64]);
 }
 
 /// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements;
@@ -69,23 +134,25 @@ fn gemm<const MR: usize, const NR: usize>(
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
-    accumulate: bool,
+    epi: &Epilogue<'_>,
     panel: &mut [f32],
 ) {
-    if !accumulate {
-        c.fill(0.0);
-    }
     if k == 0 {
+        for (i, row) in c.chunks_exact_mut(n.max(1)).enumerate().take(m) {
+            for v in row.iter_mut() {
+                *v = epi.finish(i, if epi.accumulate { *v } else { 0.0 });
+            }
+        }
         return;
     }
     let n_full = n - n % NR;
     let m_full = m - m % MR;
-
     let mut k0 = 0;
     while k0 < k {
         let k1 = (k0 + KC).min(k);
-        // Full 4×16 tiles: the B panel (KC rows × 16 columns) stays in L1
-        // while every row block of A streams past it.
+        // First block: start from C or from zero; last block: epilogue.
+        let load = k0 > 0 || epi.accumulate;
+        let last = k1 == k;
         let mut j0 = 0;
         while j0 < n_full {
             // Pack the B panel contiguously (KC × NR) once for all row
@@ -97,45 +164,62 @@ fn gemm<const MR: usize, const NR: usize>(
             }
             let mut i0 = 0;
             while i0 < m_full {
-                tile::<MR, NR>(k, NR, a, &panel[..kb * NR], c, n, i0, j0, k0, k1);
+                let t = Tile {
+                    i0,
+                    j0,
+                    k0,
+                    k1,
+                    load,
+                    last,
+                };
+                tile::<MR, NR>(k, a, &panel[..kb * NR], c, n, &t, epi);
                 i0 += MR;
             }
             for i in m_full..m {
-                edge_row(k, n, a, b, c, i, j0, j0 + NR, k0, k1);
+                edge_row(k, n, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
             }
             j0 += NR;
         }
         if n_full < n {
             for i in 0..m {
-                edge_row(k, n, a, b, c, i, n_full, n, k0, k1);
+                edge_row(k, n, a, b, c, i, (n_full, n), (k0, k1), load, last, epi);
             }
         }
         k0 = k1;
     }
 }
 
-/// `C[i0..i0+MR, j0..j0+NR] += A[i0..i0+MR, k0..k1] · B[k0..k1, j0..j0+NR]`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn tile<const MR: usize, const NR: usize>(
-    k: usize,
-    pn: usize,
-    a: &[f32],
-    panel: &[f32],
-    c: &mut [f32],
-    n: usize,
+/// Position of one register tile and what to do at its ends.
+struct Tile {
     i0: usize,
     j0: usize,
     k0: usize,
     k1: usize,
+    load: bool,
+    last: bool,
+}
+
+/// `C[i0..i0+MR, j0..j0+NR] (+)= A[i0..i0+MR, k0..k1] · panel`.
+#[inline(always)]
+fn tile<const MR: usize, const NR: usize>(
+    k: usize,
+    a: &[f32],
+    panel: &[f32],
+    c: &mut [f32],
+    n: usize,
+    t: &Tile,
+    epi: &Epilogue<'_>,
 ) {
+    let (i0, j0) = (t.i0, t.j0);
     let mut acc = [[0f32; NR]; MR];
-    for (r, row) in acc.iter_mut().enumerate() {
-        row.copy_from_slice(&c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
+    if t.load {
+        for (r, row) in acc.iter_mut().enumerate() {
+            row.copy_from_slice(&c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
+        }
     }
     let a_blk = &a[i0 * k..(i0 + MR) * k];
-    for kk in k0..k1 {
-        let p = (kk - k0) * pn;
+    for kk in t.k0..t.k1 {
+        let p = (kk - t.k0) * NR;
         let Ok(bv) = <&[f32; NR]>::try_from(&panel[p..p + NR]) else {
             return;
         };
@@ -152,9 +236,14 @@ fn tile<const MR: usize, const NR: usize>(
     for (r, row) in acc.iter().enumerate() {
         c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR].copy_from_slice(row);
     }
+    if t.last {
+        for r in 0..MR {
+            epi.finish_row(i0 + r, &mut c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
+        }
+    }
 }
 
-/// One row of C over columns `j0..j1` (edges).
+/// One row of C over columns `cols` (edges).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn edge_row(
@@ -164,18 +253,26 @@ fn edge_row(
     b: &[f32],
     c: &mut [f32],
     i: usize,
-    j0: usize,
-    j1: usize,
-    k0: usize,
-    k1: usize,
+    cols: (usize, usize),
+    ks: (usize, usize),
+    load: bool,
+    last: bool,
+    epi: &Epilogue<'_>,
 ) {
+    let (j0, j1) = cols;
     let crow = &mut c[i * n + j0..i * n + j1];
-    for kk in k0..k1 {
+    if !load {
+        crow.fill(0.0);
+    }
+    for kk in ks.0..ks.1 {
         let av = a[i * k + kk];
         let brow = &b[kk * n + j0..kk * n + j1];
         for (d, s) in crow.iter_mut().zip(brow) {
             *d = av.mul_add_fast(*s, *d);
         }
+    }
+    if last {
+        epi.finish_row(i, crow);
     }
 }
 
