@@ -141,31 +141,45 @@ fn depthwise(
     if kh > MAX_K {
         return false;
     }
+    if kw > MAX_K {
+        return false;
+    }
+    // Column ranges per kernel column do not depend on the row or channel.
+    let mut cols = [(0usize, 0usize, 0usize); MAX_K];
+    for (kx, col) in cols.iter_mut().enumerate().take(kw) {
+        let ax = (kx * dw) as isize - pl as isize;
+        let (ox0, ox1) = valid_range(ax, sw, w, wo);
+        let ix0 = if ox0 < ox1 { ((ox0 * sw) as isize + ax) as usize } else { 0 };
+        *col = (ox0, ox1, ix0);
+    }
     for ch in 0..c {
         let x = &input[ch * h * w..(ch + 1) * h * w];
         let o = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
         o.fill(0.0);
         let wk = &weight[ch * kh * kw..(ch + 1) * kh * kw];
         for (oy, orow_full) in o.chunks_exact_mut(wo).enumerate() {
-            for kx in 0..kw {
-                let ax = (kx * dw) as isize - pl as isize;
-                let (ox0, ox1) = valid_range(ax, sw, w, wo);
+            // The input rows this output row reads (once per row).
+            let mut rows_full: [&[f32]; MAX_K] = [&[]; MAX_K];
+            let mut kys = [0usize; MAX_K];
+            let mut n = 0;
+            for ky in 0..kh {
+                let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                if iy >= 0 && (iy as usize) < h {
+                    rows_full[n] = &x[iy as usize * w..(iy as usize + 1) * w];
+                    kys[n] = ky;
+                    n += 1;
+                }
+            }
+            for (kx, &(ox0, ox1, ix0)) in cols.iter().enumerate().take(kw) {
                 if ox0 >= ox1 {
                     continue;
                 }
-                let ix0 = ((ox0 * sw) as isize + ax) as usize;
                 let len = ox1 - ox0;
                 let mut rows: [&[f32]; MAX_K] = [&[]; MAX_K];
                 let mut ws = [0f32; MAX_K];
-                let mut n = 0;
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                    if iy >= 0 && (iy as usize) < h {
-                        let iy = iy as usize;
-                        rows[n] = &x[iy * w + ix0..(iy + 1) * w];
-                        ws[n] = wk[ky * kw + kx];
-                        n += 1;
-                    }
+                for r in 0..n {
+                    rows[r] = &rows_full[r][ix0..];
+                    ws[r] = wk[kys[r] * kw + kx];
                 }
                 let orow = &mut orow_full[ox0..ox1];
                 if sw == 1 {
