@@ -60,11 +60,7 @@ pub(crate) fn conv2d(
         );
     }
     if !needs_im2col(st, ci) {
-        if !depthwise(st, in_shape, out_shape, input, weight, out) {
-            return false;
-        }
-        bias_act(out, hw_out, bias, st.activation);
-        return true;
+        return depthwise(st, in_shape, out_shape, input, weight, bias, out);
     }
     // im2col + one GEMM per group, bias and activation fused.
     let g = st.groups;
@@ -102,17 +98,15 @@ pub(crate) fn conv2d(
     ok
 }
 
-/// Adds the per-channel bias and applies the activation in one pass.
+/// Adds the bias and applies the activation to one row (activation
+/// matched once per row so the loop vectorises).
 #[inline(always)]
-fn bias_act(out: &mut [f32], plane: usize, bias: Option<&[f32]>, act: Activation) {
-    for (c, ch) in out.chunks_exact_mut(plane).enumerate() {
-        let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0.0);
-        match act {
-            Activation::None => ch.iter_mut().for_each(|v| *v += b),
-            Activation::Relu => ch.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-            Activation::Relu6 => ch.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
-            Activation::Silu => ch.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
-        }
+fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
+    match act {
+        Activation::None => vs.iter_mut().for_each(|v| *v += b),
+        Activation::Relu => vs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+        Activation::Relu6 => vs.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+        Activation::Silu => vs.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
     }
 }
 
@@ -123,6 +117,7 @@ fn depthwise(
     out_shape: Shape,
     input: &[f32],
     weight: &[f32],
+    bias: Option<&[f32]>,
     out: &mut [f32],
 ) -> bool {
     let [c, h, w] = in_shape;
@@ -157,6 +152,7 @@ fn depthwise(
         let o = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
         o.fill(0.0);
         let wk = &weight[ch * kh * kw..(ch + 1) * kh * kw];
+        let b = bias.and_then(|b| b.get(ch)).copied().unwrap_or(0.0);
         for (oy, orow_full) in o.chunks_exact_mut(wo).enumerate() {
             // The input rows this output row reads (once per row).
             let mut rows_full: [&[f32]; MAX_K] = [&[]; MAX_K];
@@ -192,6 +188,8 @@ fn depthwise(
                     }
                 }
             }
+            // Bias and activation while the row is still in L1.
+            finish_row(orow_full, b, st.activation);
         }
     }
     true
