@@ -119,6 +119,11 @@ pub struct Plan {
     pub heatmap_hw: [usize; 2],
 }
 
+/// Output pixels unfolded per im2col chunk: the unfolded block stays in
+/// the L2 cache between the unfold and its GEMM, and the scratch is
+/// `C_in·kh·kw × 256` values instead of a whole unfolded image.
+pub const IM2COL_CHUNK: usize = 256;
+
 /// Largest arena or tensor accepted (2³¹ f32 = 8 GiB).
 const MAX_ELEMS: usize = 1 << 31;
 
@@ -248,7 +253,8 @@ impl Plan {
                     };
                     if needs_im2col(&step, ci) {
                         let rows = (ci / groups) * kh * kw;
-                        scratch_len = scratch_len.max(rows.saturating_mul(shape[1] * shape[2]));
+                        let chunk = (shape[1] * shape[2]).min(IM2COL_CHUNK);
+                        scratch_len = scratch_len.max(rows.saturating_mul(chunk));
                     }
                     (Step::Conv(step), shape)
                 }

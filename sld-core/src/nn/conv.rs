@@ -5,8 +5,8 @@
 //! kernel tap, contiguous along rows at stride 1); everything else is
 //! im2col into scratch + one GEMM per group.
 
-use super::gemm::{sgemm_epilogue, Epilogue};
-use crate::model::plan::{needs_im2col, ConvStep};
+use super::gemm::{sgemm_epilogue, sgemm_strided, Epilogue};
+use crate::model::plan::{needs_im2col, ConvStep, IM2COL_CHUNK};
 use crate::model::{Activation, Shape};
 
 /// Output positions `o` with `o·s + a ∈ [0, n)`, as a half-open range.
@@ -66,34 +66,29 @@ pub(crate) fn conv2d(
     let g = st.groups;
     let (cig, cog) = (ci / g, co / g);
     let rows = cig * kh * kw;
-    let Some(cols) = scratch.get_mut(..rows * hw_out) else {
-        return false;
-    };
     let mut ok = true;
     for gi in 0..g {
-        im2col(
-            st,
-            [cig, h, w],
-            [ho, wo],
-            &input[gi * cig * h * w..(gi + 1) * cig * h * w],
-            cols,
-        );
+        let x = &input[gi * cig * h * w..(gi + 1) * cig * h * w];
         let wg = weight.get(gi * cog * rows..(gi + 1) * cog * rows).unwrap_or(&[]);
         let bg = bias.and_then(|b| b.get(gi * cog..(gi + 1) * cog));
         let og = &mut out[gi * cog * hw_out..(gi + 1) * cog * hw_out];
-        ok &= sgemm_epilogue(
-            cog,
-            rows,
-            hw_out,
-            wg,
-            cols,
-            og,
-            &Epilogue {
-                accumulate: false,
-                bias: bg,
-                activation,
-            },
-        );
+        let epi = Epilogue {
+            accumulate: false,
+            bias: bg,
+            activation,
+        };
+        // Unfold a chunk of output pixels, multiply it while it is in cache.
+        let mut p0 = 0;
+        while p0 < hw_out {
+            let p1 = (p0 + IM2COL_CHUNK).min(hw_out);
+            let nc = p1 - p0;
+            let Some(cols) = scratch.get_mut(..rows * nc) else {
+                return false;
+            };
+            im2col(st, [cig, h, w], [ho, wo], x, (p0, p1), cols);
+            ok &= sgemm_strided(cog, rows, nc, wg, cols, &mut og[p0..], hw_out, &epi);
+            p0 = p1;
+        }
     }
     ok
 }
@@ -144,7 +139,11 @@ fn depthwise(
     for (kx, col) in cols.iter_mut().enumerate().take(kw) {
         let ax = (kx * dw) as isize - pl as isize;
         let (ox0, ox1) = valid_range(ax, sw, w, wo);
-        let ix0 = if ox0 < ox1 { ((ox0 * sw) as isize + ax) as usize } else { 0 };
+        let ix0 = if ox0 < ox1 {
+            ((ox0 * sw) as isize + ax) as usize
+        } else {
+            0
+        };
         *col = (ox0, ox1, ix0);
     }
     for ch in 0..c {
@@ -225,31 +224,58 @@ fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize) {
 
 /// Unfolds `[C, H, W]` into rows `(c, ky, kx)` × columns `(oy, ox)`.
 #[inline(always)]
-fn im2col(st: &ConvStep, in_shape: Shape, out_hw: [usize; 2], input: &[f32], cols: &mut [f32]) {
+fn im2col(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_hw: [usize; 2],
+    input: &[f32],
+    pixels: (usize, usize),
+    cols: &mut [f32],
+) {
     let [c, h, w] = in_shape;
-    let [ho, wo] = out_hw;
+    let [_, wo] = out_hw;
     let [kh, kw] = st.kernel;
     let [sh, sw] = st.stride;
     let [dh, dw] = st.dilation;
     let [pt, pl, _, _] = st.padding;
+    let (p0, p1) = pixels;
+    let nc = p1 - p0;
     let mut row = 0;
     for ch in 0..c {
         let x = &input[ch * h * w..(ch + 1) * h * w];
         for ky in 0..kh {
-            let ay = (ky * dh) as isize - pt as isize;
-            let (oy0, oy1) = valid_range(ay, sh, h, ho);
             for kx in 0..kw {
                 let ax = (kx * dw) as isize - pl as isize;
                 let (ox0, ox1) = valid_range(ax, sw, w, wo);
-                let dst = &mut cols[row * ho * wo..(row + 1) * ho * wo];
-                dst.fill(0.0);
-                for oy in oy0..oy1 {
-                    let iy = ((oy * sh) as isize + ay) as usize;
-                    let src = &x[iy * w..(iy + 1) * w];
-                    let d = &mut dst[oy * wo..(oy + 1) * wo];
-                    for ox in ox0..ox1 {
-                        d[ox] = src[((ox * sw) as isize + ax) as usize];
+                let dst = &mut cols[row * nc..(row + 1) * nc];
+                // Walk the chunk one output row segment at a time.
+                let mut p = p0;
+                while p < p1 {
+                    let (oy, ox_a) = (p / wo, p % wo);
+                    let ox_b = wo.min(ox_a + (p1 - p));
+                    let seg = &mut dst[p - p0..p - p0 + (ox_b - ox_a)];
+                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                    if iy < 0 || iy >= h as isize {
+                        seg.fill(0.0);
+                    } else {
+                        let src = &x[iy as usize * w..(iy as usize + 1) * w];
+                        // Valid columns copy, the rest is zero padding.
+                        let (va, vb) = (ox0.clamp(ox_a, ox_b), ox1.clamp(ox_a, ox_b));
+                        seg[..va - ox_a].fill(0.0);
+                        seg[vb - ox_a..].fill(0.0);
+                        if va < vb {
+                            let i0 = ((va * sw) as isize + ax) as usize;
+                            let d = &mut seg[va - ox_a..vb - ox_a];
+                            if sw == 1 {
+                                d.copy_from_slice(&src[i0..i0 + (vb - va)]);
+                            } else {
+                                for (dv, sv) in d.iter_mut().zip(src[i0..].iter().step_by(sw)) {
+                                    *dv = *sv;
+                                }
+                            }
+                        }
                     }
+                    p += ox_b - ox_a;
                 }
                 row += 1;
             }

@@ -79,13 +79,38 @@ pub fn sgemm_epilogue(
     c: &mut [f32],
     epi: &Epilogue<'_>,
 ) -> bool {
+    sgemm_strided(m, k, n, a, b, c, n, epi)
+}
+
+/// [`sgemm_epilogue`] with `C` rows `ldc ≥ n` elements apart (a block of
+/// columns of a wider matrix).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    epi: &Epilogue<'_>,
+) -> bool {
     let fits = |len: usize, r: usize, cols: usize| r.checked_mul(cols).is_some_and(|need| len >= need);
-    if !(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n))
+    let c_need = match m {
+        0 => Some(0),
+        _ => (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)),
+    };
+    let (Some(c_need), true) = (c_need, ldc >= n) else {
+        return false;
+    };
+    if !(fits(a.len(), m, k) && fits(b.len(), k, n))
+        || c.len() < c_need
         || epi.bias.is_some_and(|b| b.len() < m)
     {
         return false;
     }
-    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..c_need]);
+    let g = Geometry { m, k, n, ldc };
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         if std::is_x86_feature_detected!("avx512f") {
@@ -93,7 +118,7 @@ pub fn sgemm_epilogue(
             // just detected to support; its body is safe code.
             #[allow(unsafe_code)]
             unsafe {
-                gemm_avx512(m, k, n, a, b, c, epi)
+                gemm_avx512(&g, a, b, c, epi)
             };
             return true;
         }
@@ -102,25 +127,33 @@ pub fn sgemm_epilogue(
             // was just detected to support; its body is safe code.
             #[allow(unsafe_code)]
             unsafe {
-                gemm_avx2(m, k, n, a, b, c, epi)
+                gemm_avx2(&g, a, b, c, epi)
             };
             return true;
         }
     }
-    gemm::<4, 16>(m, k, n, a, b, c, epi, &mut [0f32; KC * 16]);
+    gemm::<4, 16>(&g, a, b, c, epi, &mut [0f32; KC * 16]);
     true
+}
+
+/// Matrix sizes: `C[m×n] (row stride ldc) = A[m×k] · B[k×n]`.
+struct Geometry {
+    m: usize,
+    k: usize,
+    n: usize,
+    ldc: usize,
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-fn gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 16>(m, k, n, a, b, c, epi, &mut [0f32; KC * 16]);
+fn gemm_avx2(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+    gemm::<4, 16>(g, a, b, c, epi, &mut [0f32; KC * 16]);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn gemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 64>(m, k, n, a, b, c, epi, &mut [0f32; KC * 64]);
+fn gemm_avx512(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+    gemm::<4, 64>(g, a, b, c, epi, &mut [0f32; KC * 64]);
 }
 
 /// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements;
@@ -128,18 +161,17 @@ fn gemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn gemm<const MR: usize, const NR: usize>(
-    m: usize,
-    k: usize,
-    n: usize,
+    g: &Geometry,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
     epi: &Epilogue<'_>,
     panel: &mut [f32],
 ) {
+    let (m, k, n, ldc) = (g.m, g.k, g.n, g.ldc);
     if k == 0 {
-        for (i, row) in c.chunks_exact_mut(n.max(1)).enumerate().take(m) {
-            for v in row.iter_mut() {
+        for i in 0..m {
+            for v in c[i * ldc..i * ldc + n].iter_mut() {
                 *v = epi.finish(i, if epi.accumulate { *v } else { 0.0 });
             }
         }
@@ -172,17 +204,17 @@ fn gemm<const MR: usize, const NR: usize>(
                     load,
                     last,
                 };
-                tile::<MR, NR>(k, a, &panel[..kb * NR], c, n, &t, epi);
+                tile::<MR, NR>(k, a, &panel[..kb * NR], c, ldc, &t, epi);
                 i0 += MR;
             }
             for i in m_full..m {
-                edge_row(k, n, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
+                edge_row(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
             }
             j0 += NR;
         }
         if n_full < n {
             for i in 0..m {
-                edge_row(k, n, a, b, c, i, (n_full, n), (k0, k1), load, last, epi);
+                edge_row(g, a, b, c, i, (n_full, n), (k0, k1), load, last, epi);
             }
         }
         k0 = k1;
@@ -247,8 +279,7 @@ fn tile<const MR: usize, const NR: usize>(
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn edge_row(
-    k: usize,
-    n: usize,
+    g: &Geometry,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -259,8 +290,9 @@ fn edge_row(
     last: bool,
     epi: &Epilogue<'_>,
 ) {
+    let (k, n) = (g.k, g.n);
     let (j0, j1) = cols;
-    let crow = &mut c[i * n + j0..i * n + j1];
+    let crow = &mut c[i * g.ldc + j0..i * g.ldc + j1];
     if !load {
         crow.fill(0.0);
     }
