@@ -86,6 +86,7 @@ pub struct Localizer<B: AsRef<[u8]>> {
     pnp: PnpSolver,
     /// Heatmap decoding options (stride from the model; threshold 0.2).
     pub decode: DecodeOptions,
+    last_times: StageTimes,
 }
 
 impl<B: AsRef<[u8]>> Localizer<B> {
@@ -109,8 +110,15 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             conf: vec![0.0; l],
             pnp: PnpSolver::with_capacity(pnp, l),
             decode: DecodeOptions::for_stride(model.info().stride as f32),
+            last_times: StageTimes::default(),
             model,
         })
+    }
+
+    /// Stage timings of the last [`Localizer::localize`] call, also when it
+    /// failed (stages not reached are 0).
+    pub fn last_times(&self) -> StageTimes {
+        self.last_times
     }
 
     /// The loaded model.
@@ -184,13 +192,13 @@ impl<B: AsRef<[u8]>> Localizer<B> {
                 ih,
             )
             .map_err(LocalizeError::Camera)?;
-        let mut times = StageTimes::default();
+        self.last_times = StageTimes::default();
         let mut clock = Clock::start();
 
         self.preprocess(image);
-        times.preprocess_us = clock.lap();
+        self.last_times.preprocess_us = clock.lap();
         self.run_network()?;
-        times.cnn_us = clock.lap();
+        self.last_times.cnn_us = clock.lap();
 
         // Decode every head; landmark ids continue across heads.
         let plan = self.model.plan();
@@ -219,23 +227,21 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             self.p3d[k] = landmarks[d.landmark as usize];
             self.conf[k] = d.confidence as f64;
         }
-        times.decode_us = clock.lap();
-        let sol = self
-            .pnp
-            .solve(
-                &self.p2d[..n],
-                &self.p3d[..n],
-                Some(&self.conf[..n]),
-                &net_cam,
-                None,
-            )
-            .map_err(LocalizeError::Pnp)?;
-        times.pnp_us = clock.lap();
+        self.last_times.decode_us = clock.lap();
+        let sol = self.pnp.solve(
+            &self.p2d[..n],
+            &self.p3d[..n],
+            Some(&self.conf[..n]),
+            &net_cam,
+            None,
+        );
+        self.last_times.pnp_us = clock.lap();
+        let sol = sol.map_err(LocalizeError::Pnp)?;
         Ok(Localization {
             pose: sol.pose,
             inliers: sol.inliers,
             detections: n,
-            times,
+            times: self.last_times,
         })
     }
 }

@@ -123,7 +123,12 @@ fn localize_one(
                              "decode": r.times.decode_us, "pnp": r.times.pnp_us},
             })
         }
-        Err(e) => json!({"image": name, "ok": false, "error": e.to_string()}),
+        Err(e) => {
+            let t = loc.last_times();
+            json!({"image": name, "ok": false, "error": e.to_string(),
+                   "times_us": {"preprocess": t.preprocess_us, "cnn": t.cnn_us,
+                                "decode": t.decode_us, "pnp": t.pnp_us}})
+        }
     })
 }
 
@@ -140,7 +145,10 @@ pub fn write_random_model(
     let trunk = efficientnet_lite0_s8(&mut b);
     let head = aspp_head(&mut b, "head", &trunk, 80, landmarks);
     let (info, tensors) = b.finish(&[&head], 8, "random");
-    let lm: Vec<[f32; 3]> = (0..landmarks).map(|i| [i as f32 * 0.01, 0.0, 2.0]).collect();
+    // Landmarks spread through a 4 × 3 × 4 m box (not collinear, so PnP runs).
+    let mut rng = sld_core::rng::SplitMix64::new(seed ^ 0x1a4d);
+    let mut u = |s: f64| ((rng.unit_f64() - 0.5) * s) as f32;
+    let lm: Vec<[f32; 3]> = (0..landmarks).map(|_| [u(4.0), u(3.0), 2.0 + u(4.0)]).collect();
     let bytes = to_sld_bytes(&info, &tensors, &lm)?;
     let tmp = out.with_extension("sld.tmp");
     std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
