@@ -255,6 +255,9 @@ impl Plan {
                         let rows = (ci / groups) * kh * kw;
                         let chunk = (shape[1] * shape[2]).min(IM2COL_CHUNK);
                         scratch_len = scratch_len.max(rows.saturating_mul(chunk));
+                    } else if step.stride[1] == 2 {
+                        // Strided depthwise de-interleaves one input plane.
+                        scratch_len = scratch_len.max(h * w);
                     }
                     (Step::Conv(step), shape)
                 }

@@ -1,9 +1,11 @@
 //! Convolution kernels over `[C, H, W]` f32 tensors (batch 1).
 //!
-//! Three paths, picked per layer: 1×1 stride-1 convolutions are one GEMM;
-//! depthwise convolutions are direct shifted multiply-adds (one pass per
-//! kernel tap, contiguous along rows at stride 1); everything else is
-//! im2col into scratch + one GEMM per group.
+//! Three paths, picked per layer: 1×1 stride-1 convolutions are one GEMM
+//! with bias and activation fused; depthwise convolutions are direct: per
+//! output row and kernel column, all kernel rows are summed in one
+//! vectorised pass (stride-2 inputs de-interleaved into even/odd columns
+//! first so every read is contiguous); everything else is im2col in
+//! 256-pixel chunks + one GEMM per group and chunk.
 
 use super::gemm::{sgemm_epilogue, sgemm_strided, Epilogue};
 use crate::model::plan::{needs_im2col, ConvStep, IM2COL_CHUNK};
@@ -60,7 +62,7 @@ pub(crate) fn conv2d(
         );
     }
     if !needs_im2col(st, ci) {
-        return depthwise(st, in_shape, out_shape, input, weight, bias, out);
+        return depthwise(st, in_shape, out_shape, input, weight, bias, out, scratch);
     }
     // im2col + one GEMM per group, bias and activation fused.
     let g = st.groups;
@@ -114,6 +116,7 @@ fn depthwise(
     weight: &[f32],
     bias: Option<&[f32]>,
     out: &mut [f32],
+    scratch: &mut [f32],
 ) -> bool {
     let [c, h, w] = in_shape;
     let [_, ho, wo] = out_shape;
@@ -146,8 +149,28 @@ fn depthwise(
         };
         *col = (ox0, ox1, ix0);
     }
+    // Stride 2 across: each input row is de-interleaved into its even then
+    // odd columns, so every tap reads a contiguous run.
+    let half = w.div_ceil(2);
+    let deint = sw == 2;
+    if deint && scratch.len() < h * w {
+        return false;
+    }
     for ch in 0..c {
-        let x = &input[ch * h * w..(ch + 1) * h * w];
+        let mut x = &input[ch * h * w..(ch + 1) * h * w];
+        if deint {
+            let de = &mut scratch[..h * w];
+            for (src, dst) in x.chunks_exact(w).zip(de.chunks_exact_mut(w)) {
+                let (even, odd) = dst.split_at_mut(half);
+                for (d, s) in even.iter_mut().zip(src.iter().step_by(2)) {
+                    *d = *s;
+                }
+                for (d, s) in odd.iter_mut().zip(src.iter().skip(1).step_by(2)) {
+                    *d = *s;
+                }
+            }
+            x = &scratch[..h * w];
+        }
         let o = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
         o.fill(0.0);
         let wk = &weight[ch * kh * kw..(ch + 1) * kh * kw];
@@ -172,12 +195,15 @@ fn depthwise(
                 let len = ox1 - ox0;
                 let mut rows: [&[f32]; MAX_K] = [&[]; MAX_K];
                 let mut ws = [0f32; MAX_K];
+                // Where this kernel column's first input lies in the row as
+                // stored (de-interleaved rows: parity half, then index / 2).
+                let start = if deint { (ix0 % 2) * half + ix0 / 2 } else { ix0 };
                 for r in 0..n {
-                    rows[r] = &rows_full[r][ix0..];
+                    rows[r] = &rows_full[r][start..];
                     ws[r] = wk[kys[r] * kw + kx];
                 }
                 let orow = &mut orow_full[ox0..ox1];
-                if sw == 1 {
+                if sw == 1 || deint {
                     accumulate_rows(orow, &rows[..n], &ws[..n], len);
                 } else {
                     for (r, wv) in rows[..n].iter().zip(&ws[..n]) {
