@@ -108,6 +108,7 @@ fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn depthwise(
     st: &ConvStep,
     in_shape: Shape,
