@@ -87,7 +87,14 @@ fn every_op_type_matches_candle() {
             .act(Activation::Relu),
     );
     let dil3 = b.conv("dil3", &dw5, ConvSpec::new(8, 3).dilation(3));
-    let cat = b.concat("cat", &[&grp, &dil, &dil3]);
+    // Depthwise, dilated, with padding such that no kernel column covers a
+    // whole output row (the zero-fill path of the depthwise kernel).
+    let dwd = b.conv(
+        "dwd",
+        &dw5,
+        ConvSpec::new(16, 3).groups(0).dilation(2).padding([1, 1, 3, 3]),
+    );
+    let cat = b.concat("cat", &[&grp, &dil, &dil3, &dwd]);
     let act = b.activation("act", &cat, Activation::Silu);
     // 1×1 at stride 2 is not pointwise-fast: the im2col path.
     let s2 = b.conv("s2", &act, ConvSpec::new(12, 1).stride(2).padding([0, 0, 0, 0]));

@@ -150,6 +150,9 @@ fn depthwise(
         };
         *col = (ox0, ox1, ix0);
     }
+    // A kernel column whose valid range is the whole output row, if any
+    // (the centre column with "SAME" padding).
+    let full_kx = (0..kw).find(|&kx| cols[kx].0 == 0 && cols[kx].1 == wo);
     // Stride 2 across: each input row is de-interleaved into its even then
     // odd columns, so every tap reads a contiguous run.
     let half = w.div_ceil(2);
@@ -173,7 +176,9 @@ fn depthwise(
             x = &scratch[..h * w];
         }
         let o = &mut out[ch * ho * wo..(ch + 1) * ho * wo];
-        o.fill(0.0);
+        if full_kx.is_none() {
+            o.fill(0.0);
+        }
         let wk = &weight[ch * kh * kw..(ch + 1) * kh * kw];
         let b = bias.and_then(|b| b.get(ch)).copied().unwrap_or(0.0);
         for (oy, orow_full) in o.chunks_exact_mut(wo).enumerate() {
@@ -189,10 +194,15 @@ fn depthwise(
                     n += 1;
                 }
             }
-            for (kx, &(ox0, ox1, ix0)) in cols.iter().enumerate().take(kw) {
+            // The kernel column covering the whole row goes first and
+            // assigns (no zero fill); the others accumulate.
+            let order = full_kx.into_iter().chain((0..kw).filter(|&k| Some(k) != full_kx));
+            for kx in order {
+                let (ox0, ox1, ix0) = cols[kx];
                 if ox0 >= ox1 {
                     continue;
                 }
+                let assign = Some(kx) == full_kx;
                 let len = ox1 - ox0;
                 let mut rows: [&[f32]; MAX_K] = [&[]; MAX_K];
                 let mut ws = [0f32; MAX_K];
@@ -205,8 +215,11 @@ fn depthwise(
                 }
                 let orow = &mut orow_full[ox0..ox1];
                 if sw == 1 || deint {
-                    accumulate_rows(orow, &rows[..n], &ws[..n], len);
+                    accumulate_rows(orow, &rows[..n], &ws[..n], len, assign);
                 } else {
+                    if assign {
+                        orow.fill(0.0);
+                    }
                     for (r, wv) in rows[..n].iter().zip(&ws[..n]) {
                         for (d, s) in orow.iter_mut().zip(r.iter().step_by(sw)) {
                             *d += wv * s;
@@ -221,25 +234,40 @@ fn depthwise(
     true
 }
 
-/// `out[j] += Σ_r ws[r] · rows[r][j]` for `j < len`, unrolled for the
-/// common kernel heights 3 and 5.
+/// `out[j] (+)= Σ_r ws[r] · rows[r][j]` for `j < len` (`=` when `assign`),
+/// unrolled for the common kernel heights 3 and 5.
 #[inline(always)]
-fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize) {
+fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize, assign: bool) {
     let out = &mut out[..len];
     match (rows, ws) {
         ([r0, r1, r2], [w0, w1, w2]) => {
             let (r0, r1, r2) = (&r0[..len], &r1[..len], &r2[..len]);
-            for j in 0..len {
-                out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
+            if assign {
+                for j in 0..len {
+                    out[j] = w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
+                }
+            } else {
+                for j in 0..len {
+                    out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
+                }
             }
         }
         ([r0, r1, r2, r3, r4], [w0, w1, w2, w3, w4]) => {
             let (r0, r1, r2, r3, r4) = (&r0[..len], &r1[..len], &r2[..len], &r3[..len], &r4[..len]);
-            for j in 0..len {
-                out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
+            if assign {
+                for j in 0..len {
+                    out[j] = w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
+                }
+            } else {
+                for j in 0..len {
+                    out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
+                }
             }
         }
         _ => {
+            if assign {
+                out.fill(0.0);
+            }
             for (r, wv) in rows.iter().zip(ws) {
                 for (d, s) in out.iter_mut().zip(&r[..len]) {
                     *d += wv * s;

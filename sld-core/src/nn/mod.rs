@@ -139,8 +139,13 @@ fn run_steps(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32
             } => {
                 let ot = &plan.tensors[*output];
                 let (lo, out, hi) = split(arena, ot)?;
-                out.copy_from_slice(read(lo, hi, ot, &plan.tensors[inputs[0]])?);
-                for &i in &inputs[1..] {
+                // First two inputs in one pass, the rest accumulated.
+                let a = read(lo, hi, ot, &plan.tensors[inputs[0]])?;
+                let b = read(lo, hi, ot, &plan.tensors[inputs[1]])?;
+                for ((d, x), y) in out.iter_mut().zip(a).zip(b) {
+                    *d = x + y;
+                }
+                for &i in &inputs[2..] {
                     for (d, s) in out.iter_mut().zip(read(lo, hi, ot, &plan.tensors[i])?) {
                         *d += s;
                     }
