@@ -179,14 +179,16 @@ fn gemm<const MR: usize, const NR: usize>(
     }
     let n_full = n - n % NR;
     let m_full = m - m % MR;
-    let mut k0 = 0;
-    while k0 < k {
-        let k1 = (k0 + KC).min(k);
-        // First block: start from C or from zero; last block: epilogue.
-        let load = k0 > 0 || epi.accumulate;
-        let last = k1 == k;
-        let mut j0 = 0;
-        while j0 < n_full {
+    // Column tiles outermost: the C block (m × NR) of one column tile stays
+    // in cache across all k-blocks instead of one pass over C per k-block.
+    let mut j0 = 0;
+    while j0 < n_full {
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + KC).min(k);
+            // First block: start from C or from zero; last block: epilogue.
+            let load = k0 > 0 || epi.accumulate;
+            let last = k1 == k;
             // Pack the B panel contiguously (KC × NR) once for all row
             // blocks: +25–40 % GFLOP/s over reading B rows in place.
             let kb = k1 - k0;
@@ -210,14 +212,20 @@ fn gemm<const MR: usize, const NR: usize>(
             for i in m_full..m {
                 edge_row(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
             }
-            j0 += NR;
+            k0 = k1;
         }
-        if n_full < n {
+        j0 += NR;
+    }
+    if n_full < n {
+        let mut k0 = 0;
+        while k0 < k {
+            let k1 = (k0 + KC).min(k);
+            let load = k0 > 0 || epi.accumulate;
             for i in 0..m {
-                edge_row(g, a, b, c, i, (n_full, n), (k0, k1), load, last, epi);
+                edge_row(g, a, b, c, i, (n_full, n), (k0, k1), load, k1 == k, epi);
             }
+            k0 = k1;
         }
-        k0 = k1;
     }
 }
 
