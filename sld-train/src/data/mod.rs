@@ -1,0 +1,3 @@
+//! Scene data on disk: the Indoor6 layout (`indoor6`).
+
+pub mod indoor6;
