@@ -5,6 +5,7 @@ pub mod data;
 pub mod demo;
 pub mod export;
 pub mod labels;
+pub mod landmarks;
 pub mod localize_cli;
 pub mod net;
 pub mod pnp_cli;
