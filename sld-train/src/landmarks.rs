@@ -89,11 +89,11 @@ pub fn score(
     let std = (depths.iter().map(|z| (z - mean) * (z - mean)).sum::<f64>() / n).sqrt();
     let ev = m.symmetric_eigenvalues();
     let (lmin, lmax) = (ev.min(), ev.max());
-    if !(lmax > 0.0) {
+    if lmax.is_nan() || lmax <= 0.0 {
         return None;
     }
     let span = (1.0 - 2.0 * lmin / lmax).clamp(0.0, 1.0).acos();
-    if !(span > o.min_angle_span) {
+    if span.is_nan() || span <= o.min_angle_span {
         return None;
     }
     Some(
