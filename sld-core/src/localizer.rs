@@ -87,6 +87,7 @@ pub struct Localizer<B: AsRef<[u8]>> {
     /// Heatmap decoding options (stride from the model; threshold 0.2).
     pub decode: DecodeOptions,
     last_times: StageTimes,
+    last_detections: usize,
 }
 
 impl<B: AsRef<[u8]>> Localizer<B> {
@@ -111,6 +112,7 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             pnp: PnpSolver::with_capacity(pnp, l),
             decode: DecodeOptions::for_stride(model.info().stride as f32),
             last_times: StageTimes::default(),
+            last_detections: 0,
             model,
         })
     }
@@ -119,6 +121,13 @@ impl<B: AsRef<[u8]>> Localizer<B> {
     /// failed (stages not reached are 0).
     pub fn last_times(&self) -> StageTimes {
         self.last_times
+    }
+
+    /// Detections of the last [`Localizer::localize`] call (landmark id,
+    /// position in **network-input** pixels, confidence), also when PnP
+    /// failed; empty before the first call.
+    pub fn last_detections(&self) -> &[Detection] {
+        self.detections.get(..self.last_detections).unwrap_or(&[])
     }
 
     /// The loaded model.
@@ -193,6 +202,7 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             )
             .map_err(LocalizeError::Camera)?;
         self.last_times = StageTimes::default();
+        self.last_detections = 0;
         let mut clock = Clock::start();
 
         self.preprocess(image);
@@ -227,6 +237,7 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             self.p3d[k] = landmarks[d.landmark as usize];
             self.conf[k] = d.confidence as f64;
         }
+        self.last_detections = n;
         self.last_times.decode_us = clock.lap();
         let sol = self.pnp.solve(
             &self.p2d[..n],

@@ -1,11 +1,16 @@
-//! `sld-train`: the `std` half of sld — command-line tools now; data,
-//! training and export as they land. The `sld` binary is `src/main.rs`.
+//! `sld-train`: the `std` half of sld — scene data (synthetic renderer,
+//! Indoor6 layout), landmark selection and labels, Candle training,
+//! export, evaluation and the `sld` command-line tool. The `sld` binary is `src/main.rs`.
 
 pub mod data;
 pub mod demo;
+pub mod eval;
 pub mod export;
 pub mod labels;
 pub mod landmarks;
+pub mod landmarks_cli;
 pub mod localize_cli;
 pub mod net;
 pub mod pnp_cli;
+pub mod synth;
+pub mod train;

@@ -31,14 +31,35 @@ enum Command {
     ///
     /// Example: sld pnp --input cases.json --output results.json --max-reproj-px 8
     Pnp(PnpArgs),
-    /// Run the localisation pipeline end to end on a synthetic scene and
-    /// print recall and timing.
+    /// The main job on a built-in synthetic scene: render, choose
+    /// landmarks, train, export, localise the held-out images, print
+    /// recall and timing.
     ///
-    /// A room with landmarks on its walls and furniture; query cameras at
-    /// human height. The CNN is simulated for now (heatmaps rendered from the
-    /// ground-truth projections, with pixel noise and wrong detections);
-    /// decoding, PnP and the error metrics are the real sld-core path.
+    /// Renders a room in two lighting sessions (mapping and query), selects
+    /// landmarks, trains the small network from scratch with Candle on the
+    /// mapping images, exports a `.sld` and localises the query images
+    /// (other lighting) through sld-core's Localizer — the path a robot
+    /// runs. Everything lands in --work (default: a temporary directory).
     Demo(DemoArgs),
+    /// PnP on simulated detections: heatmaps rendered from ground-truth
+    /// projections with pixel noise and wrong detections, then the real
+    /// decode and PnP of sld-core (no CNN). Shows the geometry alone.
+    Simulate(SimulateArgs),
+    /// Train a scene model.
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Localise a scene's images with a model and compare with the
+    /// ground-truth poses.
+    ///
+    /// Runs sld-core's Localizer (resize → CNN → decode → PnP) on every
+    /// image of the split and prints 5cm/5°, 10cm/10° and 1cm/1° recall,
+    /// median rotation (degrees) and position (metres, between camera
+    /// centres) errors, detections, the median pixel error of detections
+    /// (network-input pixels) and per-stage times. --json prints one JSON
+    /// object with the per-image results.
+    ///
+    /// Example: sld eval --model runs/room1/model.sld --scene scenes/room1 --split test
+    Eval(EvalArgs),
     /// Localise images with a `.sld` model; one JSON line per image.
     ///
     /// Intrinsics come from --camera, or from the Indoor6 sidecar file
@@ -52,6 +73,85 @@ enum Command {
     /// Create or inspect `.sld` model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Render a synthetic indoor scene with exact poses and depth.
+    ///
+    /// A furnished room with procedural textures and posters, recorded in
+    /// several sessions that differ in lighting (ambient level and colour,
+    /// lights on/off, exposure) and camera path. Written in the Indoor6
+    /// layout (images/NAME.color.jpg, .intrinsics.txt, .pose.txt,
+    /// train_test_val.pkl) plus NAME.depth.png (16-bit millimetres),
+    /// sessions.txt and points3d.txt (surface points with the images that
+    /// see them). The last session is the test split; every 10th mapping
+    /// image is validation. Same seed, same files.
+    ///
+    /// Example: sld synth --out scenes/room1 --seed 1 --images 300 --sessions 3
+    Synth(SynthArgs),
+    /// Choose landmarks in a scene and write their visibility.
+    ///
+    /// Scores every point of SCENE/points3d.txt with the SLD saliency score
+    /// (depth variation, track length, sessions, angular span of the
+    /// viewing rays), keeps those passing the filters, and picks COUNT
+    /// greedily in score order at least RADIUS metres apart (halving the
+    /// radius until COUNT are chosen). Writes
+    /// SCENE/landmarks/landmarks-COUNT.txt and visibility-COUNT.txt
+    /// (visible = in front, inside the image, and consistent with the
+    /// image's depth map, or in the point's track where there is none).
+    ///
+    /// Example: sld landmarks --scene scenes/room1 --count 300
+    Landmarks(LandmarksArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output scene directory (created).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Scene seed (room, furniture, textures, lights, paths).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Total images over all sessions.
+    #[arg(long, default_value_t = 300)]
+    images: usize,
+    /// Recording sessions, each with its own lighting; the last is the test set.
+    #[arg(long, default_value_t = 3)]
+    sessions: usize,
+    /// Image width, pixels.
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    /// Image height, pixels.
+    #[arg(long, default_value_t = 352)]
+    height: u32,
+    /// Horizontal field of view, degrees.
+    #[arg(long, default_value_t = 70.0)]
+    hfov: f64,
+    /// Surface points per square metre sampled for points3d.txt.
+    #[arg(long, default_value_t = 120.0)]
+    point_density: f64,
+}
+
+#[derive(Args)]
+struct LandmarksArgs {
+    /// The scene directory.
+    #[arg(long)]
+    scene: PathBuf,
+    /// Number of landmarks.
+    #[arg(long, default_value_t = 300)]
+    count: usize,
+    /// Starting minimum distance between landmarks, metres.
+    #[arg(long, default_value_t = 3.0)]
+    radius: f64,
+    /// Keep points seen in more than this many images.
+    #[arg(long, default_value_t = 25)]
+    min_track: usize,
+    /// Keep points whose mean depth is below this, metres.
+    #[arg(long, default_value_t = 5.0)]
+    max_depth: f64,
+    /// Keep points whose viewing rays span more than this, radians.
+    #[arg(long, default_value_t = 0.5)]
+    min_span: f64,
+    /// Relative depth tolerance of the visibility test.
+    #[arg(long, default_value_t = 0.1)]
+    depth_tolerance: f64,
 }
 
 #[derive(Args)]
@@ -113,8 +213,115 @@ enum ModelCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Train the whole network (backbone + head) for one scene (SLD*'s baseline).
+    ///
+    /// Labels: each landmark of --landmarks projected into each training
+    /// image, visible when depth-consistent (NAME.depth.png); Gaussian
+    /// targets (σ cells) at stride 8; squared error summed over the maps
+    /// labelled visible or not-visible. AdamW; the learning rate halves
+    /// every fifth of the epochs. Writes OUT/checkpoint.safetensors
+    /// (weights + optimiser state, atomically, every epoch), OUT/model.sld
+    /// and OUT/metrics.jsonl (loss, validation recall). Interrupting
+    /// leaves the last epoch's checkpoint; --resume continues exactly.
+    ///
+    /// Example: sld train full --scene scenes/room1 --out runs/room1 --epochs 60
+    Full(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The scene directory (Indoor6 layout with depth maps).
+    #[arg(long)]
+    scene: PathBuf,
+    /// Output directory (checkpoint, model.sld, metrics.jsonl).
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Landmark file; default: the scene's only landmarks/landmarks-N.txt.
+    #[arg(long)]
+    landmarks: Option<PathBuf>,
+    /// Architecture: small (CPU-friendly) or lite0 (EfficientNet-Lite0 s8 + ASPP, SLD*).
+    #[arg(long, value_enum, default_value_t = sld_train::train::Arch::Small)]
+    arch: sld_train::train::Arch,
+    /// Backbone width (small architecture).
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Hidden channels of the head.
+    #[arg(long, default_value_t = 64)]
+    head_channels: usize,
+    /// Network input width, pixels (multiple of 8).
+    #[arg(long, default_value_t = 320)]
+    input_width: usize,
+    /// Network input height, pixels (multiple of 8).
+    #[arg(long, default_value_t = 176)]
+    input_height: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of weights, shuffling and augmentation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Gaussian σ of the targets, heatmap cells.
+    #[arg(long, default_value_t = 1.5)]
+    sigma: f32,
+    /// Photometric augmentation strength (0 = off).
+    #[arg(long, default_value_t = 0.3)]
+    jitter: f32,
+    /// Relative depth tolerance of the visibility labels.
+    #[arg(long, default_value_t = 0.1)]
+    depth_tolerance: f64,
+    /// Validate every this many epochs (0 = only at the end).
+    #[arg(long, default_value_t = 5)]
+    validate_every: usize,
+    /// Continue from OUT/checkpoint.safetensors.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The `.sld` model.
+    #[arg(long, short)]
+    model: PathBuf,
+    /// The scene directory.
+    #[arg(long)]
+    scene: PathBuf,
+    /// Split part: test, val or train.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct DemoArgs {
+    /// Working directory (scene, run); default: a fresh temporary directory.
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Images rendered (two sessions: mapping and query lighting).
+    #[arg(long, default_value_t = 240)]
+    images: usize,
+    /// Landmarks.
+    #[arg(long, default_value_t = 100)]
+    landmarks: usize,
+    /// Training epochs.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Scene seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
     /// Number of landmarks in the scene.
     #[arg(long, default_value_t = 300)]
     landmarks: usize,
@@ -205,7 +412,7 @@ fn run_pnp(args: &PnpArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_demo(args: &DemoArgs) -> Result<()> {
+fn run_simulate(args: &SimulateArgs) -> Result<()> {
     let cfg = sld_train::demo::DemoConfig {
         landmarks: args.landmarks,
         queries: args.queries,
@@ -214,7 +421,7 @@ fn run_demo(args: &DemoArgs) -> Result<()> {
         seed: args.seed,
     };
     eprintln!(
-        "sld demo: synthetic room, {} landmarks, {} queries, 640x352 input, stride 8 \
+        "sld simulate: synthetic room, {} landmarks, {} queries, 640x352 input, stride 8 \
          (CNN simulated: heatmaps rendered from ground truth)",
         cfg.landmarks, cfg.queries
     );
@@ -233,11 +440,243 @@ fn run_demo(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
+fn default_landmarks(scene: &std::path::Path) -> Result<PathBuf> {
+    let dir = scene.join("landmarks");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {} (run `sld landmarks` first)", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("landmarks-") && n.ends_with(".txt"))
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => anyhow::bail!(
+            "{}: no landmarks-N.txt (run `sld landmarks` first)",
+            dir.display()
+        ),
+        _ => anyhow::bail!(
+            "{}: several landmark files; choose one with --landmarks",
+            dir.display()
+        ),
+    }
+}
+
+fn run_train(a: &TrainArgs) -> Result<()> {
+    let landmarks = match &a.landmarks {
+        Some(p) => p.clone(),
+        None => default_landmarks(&a.scene)?,
+    };
+    let o = sld_train::train::TrainOptions {
+        arch: a.arch,
+        width: a.width,
+        head_channels: a.head_channels,
+        input_width: a.input_width,
+        input_height: a.input_height,
+        landmarks,
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        depth_tolerance: a.depth_tolerance,
+        sigma: a.sigma,
+        jitter: a.jitter,
+        validate_every: a.validate_every,
+    };
+    let r = sld_train::train::train_full(&a.scene, &a.out, &o, a.resume, true)?;
+    let last = r.epochs.last();
+    eprintln!(
+        "sld train full: {} epochs in {:.1} s (final loss {:.3}) → {}",
+        r.epochs.len(),
+        r.train_seconds,
+        last.map_or(f64::NAN, |m| m.loss),
+        r.model.display()
+    );
+    Ok(())
+}
+
+fn print_report(r: &sld_train::eval::EvalReport) {
+    println!("images               {}", r.images);
+    println!("recall 5cm/5deg      {:.1} %", 100.0 * r.recall_5cm_5deg);
+    println!("recall 10cm/10deg    {:.1} %", 100.0 * r.recall_10cm_10deg);
+    println!("recall 1cm/1deg      {:.1} %", 100.0 * r.recall_1cm_1deg);
+    println!(
+        "median error         {} cm, {:.3} deg",
+        r.median_position_m
+            .map_or("inf".into(), |p| format!("{:.2}", 100.0 * p)),
+        r.median_rotation_deg
+    );
+    println!("detections (median)  {:.0}", r.median_detections);
+    println!(
+        "pixel error (median) {} (network-input px)",
+        r.median_pixel_error.map_or("-".into(), |p| format!("{p:.2}"))
+    );
+    let t = r.median_times_ms;
+    println!(
+        "time per image       preprocess {:.2} ms, CNN {:.2} ms, decode {:.3} ms, PnP {:.3} ms (medians)",
+        t[0], t[1], t[2], t[3]
+    );
+}
+
+fn run_eval(a: &EvalArgs) -> Result<()> {
+    let bytes = std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let scene = sld_train::data::scene::SceneDir::open(&a.scene)?;
+    let idx = scene.part(&a.split)?;
+    anyhow::ensure!(
+        !idx.is_empty(),
+        "{}: the '{}' split is empty",
+        a.scene.display(),
+        a.split
+    );
+    let r = sld_train::eval::evaluate(&bytes, &scene, &idx, &Default::default())?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print_report(&r);
+    }
+    Ok(())
+}
+
+fn run_demo(a: &DemoArgs) -> Result<()> {
+    let work = match &a.work {
+        Some(w) => w.clone(),
+        None => std::env::temp_dir().join(format!("sld-demo-{}", std::process::id())),
+    };
+    let scene = work.join("scene");
+    let run = work.join("run");
+    let t0 = std::time::Instant::now();
+    eprintln!("sld demo: working in {}", work.display());
+    let _ = std::fs::remove_dir_all(&scene);
+    let s = sld_train::synth::synthesize(
+        &scene,
+        &sld_train::synth::SynthOptions {
+            seed: a.seed,
+            images: a.images,
+            sessions: 2,
+            width: 320,
+            height: 176,
+            ..Default::default()
+        },
+    )?;
+    let t_render = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "[1/4] rendered {} images (2 lighting sessions), {} surface points in {t_render:.1} s",
+        s.images, s.points
+    );
+    let lo = sld_train::landmarks_cli::LandmarkOptions {
+        count: a.landmarks,
+        select: sld_train::landmarks::SelectOptions {
+            min_track: 10,
+            ..Default::default()
+        },
+        depth_tolerance: 0.1,
+    };
+    let l = sld_train::landmarks_cli::run(&scene, &lo)?;
+    eprintln!(
+        "[2/4] chose {} landmarks, each visible in {:.1} images on average",
+        l.chosen, l.mean_visible
+    );
+    let o = sld_train::train::TrainOptions {
+        arch: sld_train::train::Arch::Small,
+        width: 32,
+        head_channels: 64,
+        input_width: 320,
+        input_height: 176,
+        landmarks: scene.join(format!("landmarks/landmarks-{}.txt", l.chosen)),
+        epochs: a.epochs,
+        batch: 8,
+        lr: 1e-3,
+        seed: a.seed,
+        depth_tolerance: 0.1,
+        sigma: 1.5,
+        jitter: 0.3,
+        validate_every: 0,
+    };
+    let t1 = std::time::Instant::now();
+    let r = sld_train::train::train_full(&scene, &run, &o, false, true)?;
+    eprintln!(
+        "[3/4] trained the small network for {} epochs in {:.1} s (final loss {:.3}) → {}",
+        o.epochs,
+        t1.elapsed().as_secs_f64(),
+        r.epochs.last().map_or(f64::NAN, |m| m.loss),
+        r.model.display()
+    );
+    let bytes = std::fs::read(&r.model)?;
+    let sd = sld_train::data::scene::SceneDir::open(&scene)?;
+    let rep = sld_train::eval::evaluate(&bytes, &sd, &sd.part("test")?, &Default::default())?;
+    eprintln!(
+        "[4/4] localised the query session (other lighting) through sld-core; total {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "model                {} ({:.1} MB)",
+        r.model.display(),
+        bytes.len() as f64 / 1e6
+    );
+    print_report(&rep);
+    Ok(())
+}
+
+fn run_synth(a: &SynthArgs) -> Result<()> {
+    let o = sld_train::synth::SynthOptions {
+        seed: a.seed,
+        images: a.images,
+        sessions: a.sessions,
+        width: a.width,
+        height: a.height,
+        hfov_deg: a.hfov,
+        point_density: a.point_density,
+        progress: true,
+    };
+    let t = std::time::Instant::now();
+    let s = sld_train::synth::synthesize(&a.out, &o)?;
+    eprintln!(
+        "sld synth: {} images, {} points (mean track {:.1}) in {:.1} s → {}",
+        s.images,
+        s.points,
+        s.mean_track,
+        t.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn run_landmarks(a: &LandmarksArgs) -> Result<()> {
+    let o = sld_train::landmarks_cli::LandmarkOptions {
+        count: a.count,
+        select: sld_train::landmarks::SelectOptions {
+            min_track: a.min_track,
+            max_mean_depth: a.max_depth,
+            min_angle_span: a.min_span,
+            radius: a.radius,
+        },
+        depth_tolerance: a.depth_tolerance,
+    };
+    let s = sld_train::landmarks_cli::run(&a.scene, &o)?;
+    eprintln!(
+        "sld landmarks: {} of {} points pass the filters; chose {} (final radius {:.3} m), \
+         each visible in {:.1} images on average → {}",
+        s.candidates,
+        s.points,
+        s.chosen,
+        s.final_radius,
+        s.mean_visible,
+        a.scene.join("landmarks").display()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match &cli.command {
         Command::Pnp(args) => run_pnp(args),
         Command::Demo(args) => run_demo(args),
+        Command::Simulate(args) => run_simulate(args),
+        Command::Train(TrainCommand::Full(a)) => run_train(a),
+        Command::Eval(a) => run_eval(a),
         Command::Localize(a) => {
             sld_train::localize_cli::localize_images(&a.model, &a.images, a.camera.as_deref()).and_then(
                 |failed| {
@@ -266,6 +705,8 @@ fn main() -> ExitCode {
             height,
             seed,
         }) => sld_train::localize_cli::write_random_model(out, *landmarks, *width, *height, *seed),
+        Command::Synth(a) => run_synth(a),
+        Command::Landmarks(a) => run_landmarks(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

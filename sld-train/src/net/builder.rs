@@ -312,3 +312,46 @@ pub fn aspp_head(b: &mut GraphBuilder, name: &str, input: &str, branch: usize, l
     let cat = b.concat(&format!("{name}.cat"), &refs);
     b.conv(&format!("{name}.heatmaps"), &cat, ConvSpec::new(landmarks, 1))
 }
+
+/// A small stride-8 backbone for CPU training (demo, tests): three
+/// stride-2 3×3 convolutions (`w/2`, `w`, `2w` channels, ReLU), each
+/// followed by a 3×3 convolution at the same width. Output `2w` channels at 1/8.
+pub fn small_backbone(b: &mut GraphBuilder, width: usize) -> String {
+    let mut x = INPUT.to_string();
+    for (i, c) in [width / 2, width, 2 * width].into_iter().enumerate() {
+        x = b.conv(
+            &format!("bb.down{i}"),
+            &x,
+            ConvSpec::new(c.max(4), 3).stride(2).act(Activation::Relu),
+        );
+        x = b.conv(
+            &format!("bb.conv{i}"),
+            &x,
+            ConvSpec::new(c.max(4), 3).act(Activation::Relu),
+        );
+    }
+    x
+}
+
+/// The faster-training paper's scene head: two blocks, each a dilated 3×3
+/// convolution (ReLU) plus a 1×1-convolution skip, summed and ReLU'd
+/// (dilations 2 and 4), then a 1×1 convolution to `landmarks` heatmaps.
+pub fn scene_head(
+    b: &mut GraphBuilder,
+    name: &str,
+    input: &str,
+    channels: usize,
+    landmarks: usize,
+) -> String {
+    let mut x = input.to_string();
+    for (i, d) in [2usize, 4].into_iter().enumerate() {
+        let y = b.conv(
+            &format!("{name}.block{i}.conv"),
+            &x,
+            ConvSpec::new(channels, 3).dilation(d).act(Activation::Relu),
+        );
+        let s = b.conv(&format!("{name}.block{i}.skip"), &x, ConvSpec::new(channels, 1));
+        x = b.add(&format!("{name}.block{i}.add"), &[&y, &s], Activation::Relu);
+    }
+    b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
+}

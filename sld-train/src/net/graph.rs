@@ -17,6 +17,69 @@ pub fn activate(x: &Tensor, a: Activation) -> Result<Tensor> {
     })
 }
 
+/// Every `s`-th sample along `dim`, starting at 0 (`s` ≥ 1).
+fn subsample(x: &Tensor, dim: usize, s: usize) -> Result<Tensor> {
+    if s == 1 {
+        return Ok(x.clone());
+    }
+    let n = x.dim(dim)?;
+    let out = n.div_ceil(s);
+    let x = x.pad_with_zeros(dim, 0, out * s - n)?;
+    let mut shape = x.dims().to_vec();
+    shape[dim] = out;
+    shape.insert(dim + 1, s);
+    Ok(x.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)?)
+}
+
+/// Convolution of an already padded `x` (`[B, C, H, W]`) with `w`
+/// (`[O, C/groups, k, k]`), no bias. Dense convolutions run as shifted
+/// views stacked into columns and one matrix product, depthwise ones as
+/// `k²` shifted multiply-adds; both have cheap gradients in Candle, whose
+/// own CPU convolution backward is slow (and runs one conv per group).
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, dilation: usize, groups: usize) -> Result<Tensor> {
+    let (b, c, h, wd) = x.dims4()?;
+    let (o, ci, k, k2) = w.dims4()?;
+    let span = dilation * (k - 1) + 1;
+    if k != k2 || h < span || wd < span {
+        return Ok(x.conv2d(w, 0, stride, dilation, groups)?);
+    }
+    let (ho, wo) = ((h - span) / stride + 1, (wd - span) / stride + 1);
+    let tap = |ky: usize, kx: usize| -> Result<Tensor> {
+        let v = x.narrow(2, ky * dilation, (ho - 1) * stride + 1)?.narrow(
+            3,
+            kx * dilation,
+            (wo - 1) * stride + 1,
+        )?;
+        subsample(&subsample(&v, 2, stride)?, 3, stride)
+    };
+    if groups == 1 && ci == c {
+        if k == 1 && stride == 1 {
+            let y = w.reshape((o, c))?.broadcast_matmul(&x.reshape((b, c, h * wd))?)?;
+            return Ok(y.reshape((b, o, ho, wo))?);
+        }
+        let taps = (0..k * k)
+            .map(|t| tap(t / k, t % k))
+            .collect::<Result<Vec<_>>>()?;
+        let cols = Tensor::stack(&taps, 2)?.reshape((b, c * k * k, ho * wo))?;
+        let y = w.reshape((o, c * k * k))?.broadcast_matmul(&cols)?;
+        return Ok(y.reshape((b, o, ho, wo))?);
+    }
+    if groups == c && o == c && ci == 1 {
+        let wf = w.reshape((c, k * k))?;
+        let mut y: Option<Tensor> = None;
+        for t in 0..k * k {
+            let wt = wf.narrow(1, t, 1)?.reshape((1, c, 1, 1))?;
+            let term = tap(t / k, t % k)?.broadcast_mul(&wt)?;
+            y = Some(match y {
+                None => term,
+                Some(acc) => (acc + term)?,
+            });
+        }
+        return y.context("empty kernel");
+    }
+    Ok(x.conv2d(w, 0, stride, dilation, groups)?)
+}
+
 /// Forward pass of `graph` on `image` (`[B, C, H, W]`) with weights looked
 /// up by name in `weights`; returns the output tensors in graph order.
 pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor) -> Result<Vec<Tensor>> {
@@ -43,9 +106,9 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                 }
                 let [t, l, b, r] = c.padding.map(|p| p as usize);
                 let x = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
-                let mut y = x.conv2d(
+                let mut y = conv2d(
+                    &x,
                     w,
-                    0,
                     c.stride[0] as usize,
                     c.dilation[0] as usize,
                     c.groups as usize,

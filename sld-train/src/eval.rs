@@ -1,0 +1,206 @@
+//! `sld eval`: localises a scene's images with a `.sld` model through
+//! `sld-core`'s `Localizer` (the code path a robot runs) and compares with
+//! the ground-truth poses.
+//!
+//! Errors: rotation `acos((tr(RᵀR̂) − 1)/2)` in degrees, position = distance
+//! between camera centres in metres; recall thresholds are strict (`<`);
+//! a failed localisation counts as a miss (∞ error). Pixel error: distance
+//! in network-input pixels between each detection and the true projection
+//! of its landmark.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sld_core::image::{Image, PixelFormat};
+use sld_core::nalgebra::Vector3;
+use sld_core::pnp::PnpOptions;
+use sld_core::{position_error_m, rotation_error_deg, Localizer};
+
+use crate::data::scene::SceneDir;
+
+/// Evaluation settings.
+#[derive(Clone, Debug, Default)]
+pub struct EvalOptions {
+    /// PnP options (defaults: sld-core's).
+    pub pnp: PnpOptions,
+}
+
+/// Result for one image.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageResult {
+    /// Image name.
+    pub image: String,
+    /// Localised at all.
+    pub ok: bool,
+    /// Rotation error, degrees (`null` if not localised).
+    pub rotation_deg: Option<f64>,
+    /// Position error, metres (`null` if not localised).
+    pub position_m: Option<f64>,
+    /// Heatmap peaks above threshold.
+    pub detections: usize,
+    /// PnP inliers.
+    pub inliers: usize,
+    /// Median pixel error of the detections (network-input pixels).
+    pub pixel_error: Option<f64>,
+    /// Stage times, microseconds: preprocess, cnn, decode, pnp.
+    pub times_us: [f64; 4],
+}
+
+/// Aggregate evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// Images evaluated.
+    pub images: usize,
+    /// Fraction with error < 5 cm and < 5°.
+    pub recall_5cm_5deg: f64,
+    /// Fraction with error < 10 cm and < 10°.
+    pub recall_10cm_10deg: f64,
+    /// Fraction with error < 1 cm and < 1°.
+    pub recall_1cm_1deg: f64,
+    /// Median rotation error, degrees (failures = 180).
+    pub median_rotation_deg: f64,
+    /// Median position error, metres (failures = ∞, printed as `null`).
+    pub median_position_m: Option<f64>,
+    /// Median detections per image.
+    pub median_detections: f64,
+    /// Median over images of the per-image median pixel error.
+    pub median_pixel_error: Option<f64>,
+    /// Median stage times, milliseconds: preprocess, cnn, decode, pnp.
+    pub median_times_ms: [f64; 4],
+    /// Per image.
+    pub per_image: Vec<ImageResult>,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    })
+}
+
+/// Localises images `indices` of `scene` with the model in `bytes`.
+pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptions) -> Result<EvalReport> {
+    let mut loc = Localizer::with_options(bytes, o.pnp).map_err(|e| anyhow::anyhow!("model: {e}"))?;
+    let spec = loc.model().info().graph.input.clone();
+    let landmarks: Vec<[f64; 3]> = loc.model().landmarks().to_vec();
+    let mut per_image = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let im = scene
+            .images
+            .get(i)
+            .with_context(|| format!("image index {i} out of range"))?;
+        let rgb = image::open(&im.color)
+            .with_context(|| format!("cannot read {}", im.color.display()))?
+            .to_rgb8();
+        let img = Image::new(
+            rgb.width(),
+            rgb.height(),
+            rgb.width() as usize * 3,
+            PixelFormat::Rgb8,
+            rgb.as_raw(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", im.color.display()))?;
+        let res = loc.localize(&img, &im.camera);
+        let t = loc.last_times();
+        let net_cam = im.camera.scaled(
+            spec.width as f64 / im.camera.width as f64,
+            spec.height as f64 / im.camera.height as f64,
+            spec.width,
+            spec.height,
+        )?;
+        let errs: Vec<f64> = loc
+            .last_detections()
+            .iter()
+            .filter_map(|d| {
+                let x = landmarks.get(d.landmark as usize)?;
+                let pc = im.pose.transform(&Vector3::from(*x));
+                if pc[2] <= 0.0 {
+                    return None;
+                }
+                let p = net_cam.project([pc[0], pc[1], pc[2]]).ok()?;
+                Some(((p[0] - d.u as f64).powi(2) + (p[1] - d.v as f64).powi(2)).sqrt())
+            })
+            .collect();
+        let (ok, rot, pos, inliers) = match &res {
+            Ok(l) => (
+                true,
+                Some(rotation_error_deg(&im.pose, &l.pose)),
+                Some(position_error_m(&im.pose, &l.pose)),
+                l.inliers,
+            ),
+            Err(_) => (false, None, None, 0),
+        };
+        per_image.push(ImageResult {
+            image: im.name.clone(),
+            ok,
+            rotation_deg: rot,
+            position_m: pos,
+            detections: loc.last_detections().len(),
+            inliers,
+            pixel_error: median(errs),
+            times_us: [t.preprocess_us, t.cnn_us, t.decode_us, t.pnp_us],
+        });
+    }
+    let n = per_image.len().max(1) as f64;
+    let recall = |dm: f64, dd: f64| {
+        per_image
+            .iter()
+            .filter(|r| r.position_m.is_some_and(|p| p < dm) && r.rotation_deg.is_some_and(|a| a < dd))
+            .count() as f64
+            / n
+    };
+    let med_pos = median(
+        per_image
+            .iter()
+            .map(|r| r.position_m.unwrap_or(f64::INFINITY))
+            .collect(),
+    );
+    Ok(EvalReport {
+        images: per_image.len(),
+        recall_5cm_5deg: recall(0.05, 5.0),
+        recall_10cm_10deg: recall(0.10, 10.0),
+        recall_1cm_1deg: recall(0.01, 1.0),
+        median_rotation_deg: median(
+            per_image
+                .iter()
+                .map(|r| r.rotation_deg.unwrap_or(180.0))
+                .collect(),
+        )
+        .unwrap_or(180.0),
+        median_position_m: med_pos.filter(|p| p.is_finite()),
+        median_detections: median(per_image.iter().map(|r| r.detections as f64).collect()).unwrap_or(0.0),
+        median_pixel_error: median(per_image.iter().filter_map(|r| r.pixel_error).collect()),
+        median_times_ms: [0, 1, 2, 3]
+            .map(|k| median(per_image.iter().map(|r| r.times_us[k] / 1000.0).collect()).unwrap_or(0.0)),
+        per_image,
+    })
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ` (provenance stamps).
+pub fn utc_now() -> String {
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (s / 86_400, s % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

@@ -1,0 +1,419 @@
+//! `sld train full`: trains a whole network (backbone + heatmap head) for
+//! one scene with Candle, SLD*-style: Gaussian heatmap targets at stride 8,
+//! squared error summed over the maps with label ≠ 0.5, AdamW, learning
+//! rate halved every fifth of the epochs.
+//!
+//! - [`data`]: preprocessing identical to the `Localizer`'s, labels, batches.
+//! - [`adamw`]: the optimiser, with state that checkpoints hold.
+//!
+//! Every epoch: a checkpoint (weights + optimiser moments, written
+//! atomically), the exported `.sld`, one line in `metrics.jsonl` with the
+//! loss and the validation recall measured through `sld-core` — the code
+//! path a robot runs. `resume` continues from the checkpoint exactly
+//! (the shuffling of epoch `e` depends only on the seed and `e`).
+
+pub mod adamw;
+pub mod data;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use sld_core::model::ModelInfo;
+use sld_core::rng::SplitMix64;
+
+use crate::data::indoor6::{read_landmarks, write_atomic};
+use crate::data::scene::SceneDir;
+use crate::eval::{evaluate, EvalOptions};
+use crate::export::{to_sld_bytes, NamedTensor};
+use crate::labels::TargetOptions;
+use crate::net::builder::{aspp_head, efficientnet_lite0_s8, scene_head, small_backbone, GraphBuilder};
+use adamw::{AdamW, AdamWParams};
+
+/// Network architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// Small CPU-friendly backbone + the paper's scene head (demo, tests).
+    Small,
+    /// EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head (the SLD* baseline).
+    Lite0,
+}
+
+/// Settings of a training run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Architecture.
+    pub arch: Arch,
+    /// Backbone width (channels of the small backbone's middle stage).
+    pub width: usize,
+    /// Channels of the head's hidden layers.
+    pub head_channels: usize,
+    /// Network input width, pixels (multiple of 8).
+    pub input_width: usize,
+    /// Network input height, pixels (multiple of 8).
+    pub input_height: usize,
+    /// Landmark file (`landmarks-N.txt`).
+    pub landmarks: PathBuf,
+    /// Epochs.
+    pub epochs: usize,
+    /// Images per batch.
+    pub batch: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Seed (initial weights, shuffling, augmentation).
+    pub seed: u64,
+    /// Relative depth tolerance of the visibility labels.
+    pub depth_tolerance: f64,
+    /// Gaussian σ of the targets, heatmap cells.
+    pub sigma: f32,
+    /// Photometric augmentation strength (0 = off).
+    pub jitter: f32,
+    /// Validate every this many epochs (0 = only at the end).
+    pub validate_every: usize,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Mean loss per image over the epoch.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Wall-clock seconds of this epoch's training steps.
+    pub train_seconds: f64,
+    /// Validation recall at 5 cm / 5° (fraction), when measured.
+    pub val_recall_5cm_5deg: Option<f64>,
+    /// Validation median pixel error of detections (input pixels), when measured.
+    pub val_pixel_error: Option<f64>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The exported model.
+    pub model: PathBuf,
+    /// Metrics of every epoch run in this call.
+    pub epochs: Vec<EpochMetrics>,
+    /// Total training seconds (steps only) in this call.
+    pub train_seconds: f64,
+}
+
+/// Builds the network for `o` with `landmarks` heatmaps.
+pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> (ModelInfo, Vec<NamedTensor>) {
+    let mut b = GraphBuilder::new(3, o.input_height, o.input_width, o.seed);
+    let out = match o.arch {
+        Arch::Small => {
+            let x = small_backbone(&mut b, o.width);
+            scene_head(&mut b, "head", &x, o.head_channels, landmarks)
+        }
+        Arch::Lite0 => {
+            let x = efficientnet_lite0_s8(&mut b);
+            aspp_head(&mut b, "head", &x, o.head_channels, landmarks)
+        }
+    };
+    let (info, mut tensors) = b.finish(&[&out], 8, scene);
+    // Heatmaps start near zero: scale the last layer down, zero its bias.
+    for t in &mut tensors {
+        if t.name.starts_with(&format!("{out}.")) {
+            let k = if t.name.ends_with(".bias") { 0.0 } else { 0.1 };
+            t.data.iter_mut().for_each(|v| *v *= k);
+        }
+    }
+    (info, tensors)
+}
+
+fn checkpoint_path(out: &Path) -> PathBuf {
+    out.join("checkpoint.safetensors")
+}
+
+/// Writes weights and optimiser state atomically.
+fn save_checkpoint(out: &Path, opt: &AdamW, epoch: usize, o: &TrainOptions, info: &ModelInfo) -> Result<()> {
+    let mut map: HashMap<String, Tensor> = HashMap::new();
+    for (n, v, m, s) in &opt.vars {
+        map.insert(format!("param/{n}"), v.as_tensor().clone());
+        map.insert(format!("adam_m/{n}"), m.clone());
+        map.insert(format!("adam_v/{n}"), s.clone());
+    }
+    let meta = HashMap::from([
+        ("epoch".to_string(), epoch.to_string()),
+        ("step".to_string(), opt.step.to_string()),
+        ("options".to_string(), serde_json::to_string(o)?),
+        ("model".to_string(), serde_json::to_string(info)?),
+    ]);
+    let tmp = out.join("checkpoint.tmp~");
+    candle_core::safetensors::save(&map, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Candle's writer has no metadata; re-serialise with it.
+    let bytes = std::fs::read(&tmp)?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)?;
+    let views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+    let with_meta = safetensors::serialize(views, Some(meta))?;
+    std::fs::remove_file(&tmp).ok();
+    write_atomic(&checkpoint_path(out), &with_meta)
+}
+
+/// Exports the current weights as a `.sld` file; returns the bytes.
+fn export(
+    info: &ModelInfo,
+    vars: &[(String, Var, Tensor, Tensor)],
+    landmarks: &[[f64; 3]],
+) -> Result<Vec<u8>> {
+    let tensors = vars
+        .iter()
+        .map(|(n, v, _, _)| {
+            let t = v.as_tensor();
+            Ok(NamedTensor {
+                name: n.clone(),
+                shape: t.dims().to_vec(),
+                data: t.flatten_all()?.to_vec1::<f32>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let lm: Vec<[f32; 3]> = landmarks.iter().map(|p| p.map(|v| v as f32)).collect();
+    to_sld_bytes(info, &tensors, &lm)
+}
+
+/// Trains (or resumes training of) a full network on `scene` into `out`
+/// (`checkpoint.safetensors`, `model.sld`, `metrics.jsonl`).
+pub fn train_full(
+    scene_root: &Path,
+    out: &Path,
+    o: &TrainOptions,
+    resume: bool,
+    progress: bool,
+) -> Result<TrainOutcome> {
+    ensure!(
+        o.input_width % 8 == 0 && o.input_height % 8 == 0,
+        "input size must be a multiple of 8"
+    );
+    ensure!(
+        o.input_width >= 32 && o.input_height >= 32,
+        "input must be at least 32×32"
+    );
+    ensure!(
+        o.batch >= 1 && o.epochs >= 1,
+        "--batch and --epochs must be at least 1"
+    );
+    ensure!(o.lr > 0.0 && o.lr.is_finite(), "--lr must be positive");
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let device = Device::Cpu;
+    let scene = SceneDir::open(scene_root)?;
+    let landmarks = read_landmarks(&o.landmarks)?;
+    ensure!(!landmarks.is_empty(), "{}: no landmarks", o.landmarks.display());
+    let name = scene_root
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scene")
+        .to_string();
+    let (mut info, init) = build_network(o, landmarks.len(), &name);
+    info.provenance.date = crate::eval::utc_now();
+
+    // Variables: fresh, or from the checkpoint.
+    let mut start_epoch = 0;
+    let mut opt = if resume {
+        let path = checkpoint_path(out);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("--resume: cannot read {}", path.display()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let saved: TrainOptions =
+            serde_json::from_str(meta.get("options").map(String::as_str).unwrap_or("{}"))
+                .with_context(|| format!("{}: no training options in the checkpoint", path.display()))?;
+        ensure!(
+            saved.arch == o.arch
+                && saved.width == o.width
+                && saved.head_channels == o.head_channels
+                && saved.input_width == o.input_width
+                && saved.input_height == o.input_height,
+            "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
+            path.display(),
+            saved.arch,
+            saved.width,
+            saved.head_channels,
+            saved.input_width,
+            saved.input_height
+        );
+        start_epoch = meta
+            .get("epoch")
+            .and_then(|s| s.parse().ok())
+            .context("checkpoint without epoch")?;
+        let step: u64 = meta
+            .get("step")
+            .and_then(|s| s.parse().ok())
+            .context("checkpoint without step")?;
+        let map = candle_core::safetensors::load_buffer(&bytes, &device)?;
+        let get = |k: &str| {
+            map.get(k)
+                .cloned()
+                .with_context(|| format!("{}: missing tensor {k}", path.display()))
+        };
+        let vars = init
+            .iter()
+            .map(|t| {
+                let p = get(&format!("param/{}", t.name))?;
+                ensure!(
+                    p.dims() == t.shape.as_slice(),
+                    "{}: tensor {} has shape {:?}",
+                    path.display(),
+                    t.name,
+                    p.dims()
+                );
+                Ok((
+                    t.name.clone(),
+                    Var::from_tensor(&p)?,
+                    get(&format!("adam_m/{}", t.name))?,
+                    get(&format!("adam_v/{}", t.name))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        AdamW {
+            vars,
+            step,
+            params: AdamWParams {
+                lr: o.lr,
+                ..Default::default()
+            },
+        }
+    } else {
+        let vars = init
+            .iter()
+            .map(|t| {
+                Ok((
+                    t.name.clone(),
+                    Var::from_tensor(&Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &device)?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // A fresh run starts a fresh metrics file.
+        let _ = std::fs::remove_file(out.join("metrics.jsonl"));
+        AdamW::new(
+            vars,
+            AdamWParams {
+                lr: o.lr,
+                ..Default::default()
+            },
+        )?
+    };
+    if start_epoch >= o.epochs {
+        bail!("the checkpoint is at epoch {start_epoch}; ask for more --epochs to continue");
+    }
+
+    let train_idx = scene.part("train")?;
+    let val_idx = scene.part("val")?;
+    ensure!(
+        !train_idx.is_empty(),
+        "{}: no training images",
+        scene_root.display()
+    );
+    let spec = info.graph.input.clone();
+    let samples = data::load_samples(&scene, &train_idx, &landmarks, &spec, o.depth_tolerance, progress)?;
+    let grid = [o.input_height / 8, o.input_width / 8];
+    let target = TargetOptions {
+        sigma: o.sigma,
+        ..Default::default()
+    };
+
+    let steps_per_epoch = samples.len().div_ceil(o.batch);
+    let bar = if progress {
+        ProgressBar::new(((o.epochs - start_epoch) * steps_per_epoch) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("training  {bar:40} epoch {msg}  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut metrics = Vec::new();
+    let mut total = 0.0;
+    for epoch in start_epoch..o.epochs {
+        opt.params.lr = o.lr * 0.5f64.powi((5 * epoch / o.epochs) as i32);
+        let mut rng = SplitMix64::new(o.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0;
+        for chunk in order.chunks(o.batch) {
+            let batch: Vec<&data::Sample> = chunk.iter().map(|&i| &samples[i]).collect();
+            let (x, t, m) = data::batch(
+                &batch,
+                &spec,
+                grid,
+                8.0,
+                &target,
+                Some(&mut rng),
+                o.jitter,
+                &device,
+            )?;
+            let weights: HashMap<String, Tensor> = opt
+                .vars
+                .iter()
+                .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
+                .collect();
+            let y = crate::net::graph::forward(&info.graph, &weights, &x)?.remove(0);
+            let loss = ((y - t)?.broadcast_mul(&m)?.sqr()?.sum_all()? / batch.len() as f64)?;
+            let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            ensure!(
+                lv.is_finite(),
+                "training diverged at epoch {} (loss {lv}); try a lower --lr",
+                epoch + 1
+            );
+            opt.backward_step(&loss)?;
+            loss_sum += lv * batch.len() as f64;
+            bar.set_message(format!("{}/{} loss {:.3}", epoch + 1, o.epochs, lv));
+            bar.inc(1);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        total += secs;
+        let bytes = export(&info, &opt.vars, &landmarks)?;
+        write_atomic(&out.join("model.sld"), &bytes)?;
+        save_checkpoint(out, &opt, epoch + 1, o, &info)?;
+        let last = epoch + 1 == o.epochs;
+        let validate =
+            !val_idx.is_empty() && (last || (o.validate_every > 0 && (epoch + 1) % o.validate_every == 0));
+        let (recall, pix) = if validate {
+            let r = evaluate(&bytes, &scene, &val_idx, &EvalOptions::default())?;
+            (Some(r.recall_5cm_5deg), r.median_pixel_error)
+        } else {
+            (None, None)
+        };
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            loss: loss_sum / samples.len() as f64,
+            lr: opt.params.lr,
+            train_seconds: secs,
+            val_recall_5cm_5deg: recall,
+            val_pixel_error: pix,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out.join("metrics.jsonl"))
+            .with_context(|| format!("cannot append to {}", out.join("metrics.jsonl").display()))?;
+        writeln!(f, "{}", serde_json::to_string(&m)?)?;
+        if progress && recall.is_some() {
+            bar.println(format!(
+                "epoch {:>3}: loss {:.3}, val recall 5cm/5° {:.1} %, median pixel error {}",
+                m.epoch,
+                m.loss,
+                100.0 * recall.unwrap_or(0.0),
+                pix.map_or("-".into(), |p| format!("{p:.2} px"))
+            ));
+        }
+        metrics.push(m);
+    }
+    bar.finish_and_clear();
+    Ok(TrainOutcome {
+        model: out.join("model.sld"),
+        epochs: metrics,
+        train_seconds: total,
+    })
+}
