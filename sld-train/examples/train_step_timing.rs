@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         sigma: 1.5,
         jitter: 0.0,
         validate_every: 0,
+        pos_weight: 10.0,
     };
     let (info, init) = build_network(&o, 100, "timing");
     let dev = Device::Cpu;

@@ -280,6 +280,9 @@ struct TrainArgs {
     /// Validate every this many epochs (0 = only at the end).
     #[arg(long, default_value_t = 5)]
     validate_every: usize,
+    /// Loss weight of cells with a positive target (1 = SLD*'s plain loss).
+    #[arg(long, default_value_t = 10.0)]
+    pos_weight: f32,
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     resume: bool,
@@ -485,8 +488,27 @@ fn run_train(a: &TrainArgs) -> Result<()> {
         sigma: a.sigma,
         jitter: a.jitter,
         validate_every: a.validate_every,
+        pos_weight: a.pos_weight,
     };
-    let r = sld_train::train::train_full(&a.scene, &a.out, &o, a.resume, true)?;
+    let control = sld_train::train::Control::default();
+    let flag = control.stop.clone();
+    // First Ctrl-C: finish the current step and keep the last epoch's
+    // checkpoint; a second one exits at once (checkpoints are atomic).
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\nsld train: stopping after this step (Ctrl-C again to quit now)");
+    });
+    let r = sld_train::train::train_full(&a.scene, &a.out, &o, a.resume, true, &control)?;
+    if r.interrupted {
+        eprintln!(
+            "sld train full: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
+             continue with the same command and --resume",
+            a.out.display()
+        );
+        return Ok(());
+    }
     let last = r.epochs.last();
     eprintln!(
         "sld train full: {} epochs in {:.1} s (final loss {:.3}) → {}",
@@ -594,9 +616,10 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         sigma: 1.5,
         jitter: 0.3,
         validate_every: 0,
+        pos_weight: 10.0,
     };
     let t1 = std::time::Instant::now();
-    let r = sld_train::train::train_full(&scene, &run, &o, false, true)?;
+    let r = sld_train::train::train_full(&scene, &run, &o, false, true, &Default::default())?;
     eprintln!(
         "[3/4] trained the small network for {} epochs in {:.1} s (final loss {:.3}) → {}",
         o.epochs,

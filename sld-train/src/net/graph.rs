@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use sld_core::model::{Activation, Graph, Op, INPUT};
 
+use super::unfold::Unfold;
+
 /// Applies an activation.
 pub fn activate(x: &Tensor, a: Activation) -> Result<Tensor> {
     Ok(match a {
@@ -31,40 +33,61 @@ fn subsample(x: &Tensor, dim: usize, s: usize) -> Result<Tensor> {
     Ok(x.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)?)
 }
 
-/// Convolution of an already padded `x` (`[B, C, H, W]`) with `w`
-/// (`[O, C/groups, k, k]`), no bias. Dense convolutions run as shifted
-/// views stacked into columns and one matrix product, depthwise ones as
-/// `k²` shifted multiply-adds; both have cheap gradients in Candle, whose
-/// own CPU convolution backward is slow (and runs one conv per group).
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, dilation: usize, groups: usize) -> Result<Tensor> {
+/// Convolution of `x` (`[B, C, H, W]`) with `w` (`[O, C/groups, k, k]`),
+/// zero padding `[top, left, bottom, right]`, no bias. On the CPU, dense
+/// convolutions run as [`Unfold`] + one matrix product and depthwise ones
+/// as `k²` shifted multiply-adds: both have cheap gradients, unlike
+/// Candle's CPU convolution (slow backward, one conv per group).
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    dilation: usize,
+    groups: usize,
+    pad: [usize; 4],
+) -> Result<Tensor> {
     let (b, c, h, wd) = x.dims4()?;
     let (o, ci, k, k2) = w.dims4()?;
-    let span = dilation * (k - 1) + 1;
-    if k != k2 || h < span || wd < span {
-        return Ok(x.conv2d(w, 0, stride, dilation, groups)?);
-    }
-    let (ho, wo) = ((h - span) / stride + 1, (wd - span) / stride + 1);
-    let tap = |ky: usize, kx: usize| -> Result<Tensor> {
-        let v = x.narrow(2, ky * dilation, (ho - 1) * stride + 1)?.narrow(
-            3,
-            kx * dilation,
-            (wo - 1) * stride + 1,
-        )?;
-        subsample(&subsample(&v, 2, stride)?, 3, stride)
+    let u = Unfold {
+        k,
+        stride,
+        dilation,
+        pad,
     };
+    let fallback = || -> Result<Tensor> {
+        let xp = x
+            .pad_with_zeros(2, pad[0], pad[2])?
+            .pad_with_zeros(3, pad[1], pad[3])?;
+        Ok(xp.conv2d(w, 0, stride, dilation, groups)?)
+    };
+    let Some((ho, wo)) = u.out_hw(h, wd) else {
+        return fallback();
+    };
+    if k != k2 || !x.device().is_cpu() {
+        return fallback();
+    }
     if groups == 1 && ci == c {
-        if k == 1 && stride == 1 {
+        let x = x.contiguous()?;
+        if k == 1 && stride == 1 && pad == [0; 4] {
             let y = w.reshape((o, c))?.broadcast_matmul(&x.reshape((b, c, h * wd))?)?;
             return Ok(y.reshape((b, o, ho, wo))?);
         }
-        let taps = (0..k * k)
-            .map(|t| tap(t / k, t % k))
-            .collect::<Result<Vec<_>>>()?;
-        let cols = Tensor::stack(&taps, 2)?.reshape((b, c * k * k, ho * wo))?;
+        let cols = x.apply_op1(u)?;
         let y = w.reshape((o, c * k * k))?.broadcast_matmul(&cols)?;
         return Ok(y.reshape((b, o, ho, wo))?);
     }
     if groups == c && o == c && ci == 1 {
+        let xp = x
+            .pad_with_zeros(2, pad[0], pad[2])?
+            .pad_with_zeros(3, pad[1], pad[3])?;
+        let tap = |ky: usize, kx: usize| -> Result<Tensor> {
+            let v = xp.narrow(2, ky * dilation, (ho - 1) * stride + 1)?.narrow(
+                3,
+                kx * dilation,
+                (wo - 1) * stride + 1,
+            )?;
+            subsample(&subsample(&v, 2, stride)?, 3, stride)
+        };
         let wf = w.reshape((c, k * k))?;
         let mut y: Option<Tensor> = None;
         for t in 0..k * k {
@@ -77,7 +100,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, dilation: usize, groups: us
         }
         return y.context("empty kernel");
     }
-    Ok(x.conv2d(w, 0, stride, dilation, groups)?)
+    fallback()
 }
 
 /// Forward pass of `graph` on `image` (`[B, C, H, W]`) with weights looked
@@ -104,14 +127,14 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                         layer.name
                     );
                 }
-                let [t, l, b, r] = c.padding.map(|p| p as usize);
-                let x = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
+                let pad = c.padding.map(|p| p as usize);
                 let mut y = conv2d(
                     &x,
                     w,
                     c.stride[0] as usize,
                     c.dilation[0] as usize,
                     c.groups as usize,
+                    pad,
                 )?;
                 if let Some(bn) = &c.bias {
                     let bias = weights.get(bn).with_context(|| format!("bias '{bn}'"))?;

@@ -126,8 +126,9 @@ pub fn jitter(input: &mut [f32], channels: usize, rng: &mut SplitMix64, strength
     }
 }
 
-/// A batch as tensors: input `[B, C, H, W]`, targets `[B, L, h, w]`,
-/// weights `[B, L, 1, 1]` (0 for maps the loss ignores, else 1).
+/// A batch as tensors: input `[B, C, H, W]`, targets `[B, L, h, w]`, and
+/// per-cell loss weights `[B, L, h, w]`: 0 on maps the loss ignores
+/// (label 0.5), `pos_weight` where the target is positive, else 1.
 pub fn batch(
     samples: &[&Sample],
     spec: &InputSpec,
@@ -136,6 +137,7 @@ pub fn batch(
     target: &TargetOptions,
     rng: Option<&mut SplitMix64>,
     jitter_strength: f32,
+    pos_weight: f32,
     device: &Device,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let (c, h, w) = (spec.channels as usize, spec.height as usize, spec.width as usize);
@@ -153,24 +155,31 @@ pub fn batch(
     let opts = DecodeOptions::for_stride(stride);
     let cells = grid[0] * grid[1];
     let mut t = vec![0f32; b * l * cells];
-    let mut m = vec![0f32; b * l];
+    let mut m = vec![0f32; b * l * cells];
     t.par_chunks_mut(l * cells)
-        .zip(m.par_chunks_mut(l))
+        .zip(m.par_chunks_mut(l * cells))
         .zip(samples.par_iter())
         .for_each(|((tb, mb), s)| {
             for (k, (px, wgt)) in s.labels.iter().enumerate() {
+                let tk = &mut tb[k * cells..(k + 1) * cells];
+                let mk = &mut mb[k * cells..(k + 1) * cells];
                 // SLD*: maps labelled 0.5 (unverified) are ignored; 0 maps train towards 0.
-                mb[k] = if *wgt == 0.5 { 0.0 } else { 1.0 };
+                if *wgt == 0.5 {
+                    continue;
+                }
                 if *wgt == 1.0 {
                     if let Some((u, v)) = px {
-                        gaussian_target(&mut tb[k * cells..(k + 1) * cells], grid, (*u, *v), &opts, target);
+                        gaussian_target(tk, grid, (*u, *v), &opts, target);
                     }
+                }
+                for (mv, tv) in mk.iter_mut().zip(tk.iter()) {
+                    *mv = if *tv > 0.0 { pos_weight } else { 1.0 };
                 }
             }
         });
     Ok((
         Tensor::from_vec(x, (b, c, h, w), device)?,
         Tensor::from_vec(t, (b, l, grid[0], grid[1]), device)?,
-        Tensor::from_vec(m, (b, l, 1, 1), device)?,
+        Tensor::from_vec(m, (b, l, grid[0], grid[1]), device)?,
     ))
 }

@@ -76,6 +76,9 @@ pub struct TrainOptions {
     pub jitter: f32,
     /// Validate every this many epochs (0 = only at the end).
     pub validate_every: usize,
+    /// Loss weight of the cells where the target is positive (1 = SLD*'s
+    /// plain squared error; larger values escape the all-zero start faster).
+    pub pos_weight: f32,
 }
 
 /// One line of `metrics.jsonl`.
@@ -95,6 +98,19 @@ pub struct EpochMetrics {
     pub val_pixel_error: Option<f64>,
 }
 
+/// Stopping a run from outside: `stop` is checked after every step (the
+/// Ctrl-C handler of `sld train` sets it); `stop_after` ends the run after
+/// that many epochs in total (e.g. to split a run in parts). A run stopped
+/// mid-epoch keeps the checkpoint of the last finished epoch, which
+/// `resume` continues exactly.
+#[derive(Clone, Debug, Default)]
+pub struct Control {
+    /// Set to stop as soon as possible.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Stop after this epoch (1-based count of finished epochs).
+    pub stop_after: Option<usize>,
+}
+
 /// The result of a run.
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
@@ -104,6 +120,8 @@ pub struct TrainOutcome {
     pub epochs: Vec<EpochMetrics>,
     /// Total training seconds (steps only) in this call.
     pub train_seconds: f64,
+    /// True when the run was stopped (Ctrl-C) before its last epoch.
+    pub interrupted: bool,
 }
 
 /// Builds the network for `o` with `landmarks` heatmaps.
@@ -188,7 +206,9 @@ pub fn train_full(
     o: &TrainOptions,
     resume: bool,
     progress: bool,
+    control: &Control,
 ) -> Result<TrainOutcome> {
+    use std::sync::atomic::Ordering;
     ensure!(
         o.input_width % 8 == 0 && o.input_height % 8 == 0,
         "input size must be a multiple of 8"
@@ -332,7 +352,11 @@ pub fn train_full(
     );
     let mut metrics = Vec::new();
     let mut total = 0.0;
+    let mut interrupted = false;
     for epoch in start_epoch..o.epochs {
+        if control.stop_after.is_some_and(|n| epoch >= n) {
+            break;
+        }
         opt.params.lr = o.lr * 0.5f64.powi((5 * epoch / o.epochs) as i32);
         let mut rng = SplitMix64::new(o.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -342,6 +366,10 @@ pub fn train_full(
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
         for chunk in order.chunks(o.batch) {
+            if control.stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
             let batch: Vec<&data::Sample> = chunk.iter().map(|&i| &samples[i]).collect();
             let (x, t, m) = data::batch(
                 &batch,
@@ -351,6 +379,7 @@ pub fn train_full(
                 &target,
                 Some(&mut rng),
                 o.jitter,
+                o.pos_weight,
                 &device,
             )?;
             let weights: HashMap<String, Tensor> = opt
@@ -359,7 +388,7 @@ pub fn train_full(
                 .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
                 .collect();
             let y = crate::net::graph::forward(&info.graph, &weights, &x)?.remove(0);
-            let loss = ((y - t)?.broadcast_mul(&m)?.sqr()?.sum_all()? / batch.len() as f64)?;
+            let loss = ((y - t)?.sqr()?.mul(&m)?.sum_all()? / batch.len() as f64)?;
             let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             ensure!(
                 lv.is_finite(),
@@ -370,6 +399,9 @@ pub fn train_full(
             loss_sum += lv * batch.len() as f64;
             bar.set_message(format!("{}/{} loss {:.3}", epoch + 1, o.epochs, lv));
             bar.inc(1);
+        }
+        if interrupted {
+            break; // the checkpoint of the last finished epoch stays
         }
         let secs = t0.elapsed().as_secs_f64();
         total += secs;
@@ -415,5 +447,6 @@ pub fn train_full(
         model: out.join("model.sld"),
         epochs: metrics,
         train_seconds: total,
+        interrupted,
     })
 }
