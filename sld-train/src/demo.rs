@@ -1,6 +1,5 @@
-//! `sld demo`: the end-to-end localisation path on a synthetic scene.
-//!
-//! Until the renderer and trainer land, the CNN is **simulated**: for each
+//! `sld simulate`: the geometry path (decode + PnP) on a synthetic scene
+//! with a **simulated** CNN: for each
 //! query image the heatmaps a well-trained network would output are
 //! rendered directly from the ground-truth projection of every landmark
 //! (Gaussian σ = 2.5 cells, pixel noise, random peak heights, a fraction of

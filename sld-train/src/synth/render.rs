@@ -67,8 +67,8 @@ pub fn render(scene: &Scene, lighting: &Lighting, camera: &Camera, pose: &Pose, 
                     continue;
                 }
                 let k = (cos / d2.max(0.25)) as f32;
-                for ch in 0..3 {
-                    light[ch] += l.power[ch] * k;
+                for (li, p) in light.iter_mut().zip(l.power) {
+                    *li += p * k;
                 }
             }
             let n = hash2(x as i32, y as i32, noise_seed) - 0.5;

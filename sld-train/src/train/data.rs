@@ -126,20 +126,39 @@ pub fn jitter(input: &mut [f32], channels: usize, rng: &mut SplitMix64, strength
     }
 }
 
+/// How a batch's targets and augmentation are made.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOptions {
+    /// Heatmap grid `[h, w]`.
+    pub grid: [usize; 2],
+    /// Output stride, input pixels per cell.
+    pub stride: f32,
+    /// Gaussian target shape.
+    pub target: TargetOptions,
+    /// Photometric augmentation strength (0 = off).
+    pub jitter: f32,
+    /// Loss weight of the cells with a positive target.
+    pub pos_weight: f32,
+}
+
 /// A batch as tensors: input `[B, C, H, W]`, targets `[B, L, h, w]`, and
 /// per-cell loss weights `[B, L, h, w]`: 0 on maps the loss ignores
 /// (label 0.5), `pos_weight` where the target is positive, else 1.
 pub fn batch(
     samples: &[&Sample],
     spec: &InputSpec,
-    grid: [usize; 2],
-    stride: f32,
-    target: &TargetOptions,
+    o: &BatchOptions,
     rng: Option<&mut SplitMix64>,
-    jitter_strength: f32,
-    pos_weight: f32,
     device: &Device,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    let BatchOptions {
+        grid,
+        stride,
+        target,
+        jitter: jitter_strength,
+        pos_weight,
+    } = *o;
+    let target = &target;
     let (c, h, w) = (spec.channels as usize, spec.height as usize, spec.width as usize);
     let l = samples.first().map_or(0, |s| s.labels.len());
     let b = samples.len();

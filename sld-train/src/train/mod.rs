@@ -210,7 +210,7 @@ pub fn train_full(
 ) -> Result<TrainOutcome> {
     use std::sync::atomic::Ordering;
     ensure!(
-        o.input_width % 8 == 0 && o.input_height % 8 == 0,
+        o.input_width.is_multiple_of(8) && o.input_height.is_multiple_of(8),
         "input size must be a multiple of 8"
     );
     ensure!(
@@ -371,17 +371,14 @@ pub fn train_full(
                 break;
             }
             let batch: Vec<&data::Sample> = chunk.iter().map(|&i| &samples[i]).collect();
-            let (x, t, m) = data::batch(
-                &batch,
-                &spec,
+            let bo = data::BatchOptions {
                 grid,
-                8.0,
-                &target,
-                Some(&mut rng),
-                o.jitter,
-                o.pos_weight,
-                &device,
-            )?;
+                stride: 8.0,
+                target,
+                jitter: o.jitter,
+                pos_weight: o.pos_weight,
+            };
+            let (x, t, m) = data::batch(&batch, &spec, &bo, Some(&mut rng), &device)?;
             let weights: HashMap<String, Tensor> = opt
                 .vars
                 .iter()
