@@ -60,6 +60,9 @@ enum Command {
     ///
     /// Example: sld eval --model runs/room1/model.sld --scene scenes/room1 --split test
     Eval(EvalArgs),
+    /// COLMAP interoperability.
+    #[command(subcommand)]
+    Colmap(ColmapCommand),
     /// Localise images with a `.sld` model; one JSON line per image.
     ///
     /// Intrinsics come from --camera, or from the Indoor6 sidecar file
@@ -286,6 +289,37 @@ struct TrainArgs {
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     resume: bool,
+}
+
+#[derive(Subcommand)]
+enum ColmapCommand {
+    /// Import a COLMAP sparse model and its images as an Indoor6 scene.
+    ///
+    /// Reads SPARSE_DIR/{cameras,images,points3D}.bin (or .txt). Writes
+    /// OUT/images/image-NNNNN.{color.jpg,intrinsics.txt,pose.txt} in the
+    /// order of the COLMAP image names, points3d.txt (tracks as image
+    /// indices), sessions.txt (all session 0) and train_test_val.pkl.
+    /// Principal points move from COLMAP's pixel convention (top-left
+    /// pixel centre at 0.5, 0.5) to ours (0, 0). SIMPLE_PINHOLE,
+    /// SIMPLE_RADIAL and PINHOLE with fx = fy are kept; PINHOLE with
+    /// fx ≠ fy, RADIAL and OPENCV images are resampled to a pinhole with
+    /// f = (fx + fy)/2. Poses stay in the model's frame and units.
+    ///
+    /// Example: sld colmap import --model work/sparse/0 --images work/images --out scenes/office
+    Import {
+        /// The sparse model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// The directory the model's image names are relative to.
+        #[arg(long)]
+        images: PathBuf,
+        /// Output scene directory.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Put every N-th image (in name order) in the test split (0: none).
+        #[arg(long, default_value_t = 0)]
+        test_every: usize,
+    },
 }
 
 #[derive(Args)]
@@ -700,6 +734,20 @@ fn main() -> ExitCode {
         Command::Simulate(args) => run_simulate(args),
         Command::Train(TrainCommand::Full(a)) => run_train(a),
         Command::Eval(a) => run_eval(a),
+        Command::Colmap(ColmapCommand::Import {
+            model,
+            images,
+            out,
+            test_every,
+        }) => sld_train::data::colmap::import(model, images, out, *test_every).map(|s| {
+            eprintln!(
+                "sld colmap import: {} images ({} resampled to a pinhole), {} points → {}",
+                s.images,
+                s.resampled,
+                s.points,
+                out.display()
+            );
+        }),
         Command::Localize(a) => {
             sld_train::localize_cli::localize_images(&a.model, &a.images, a.camera.as_deref()).and_then(
                 |failed| {

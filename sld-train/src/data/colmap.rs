@@ -1,0 +1,630 @@
+//! COLMAP sparse models (`cameras`, `images`, `points3D`, in `.bin` or
+//! `.txt`), read, and imported into the Indoor6 layout (`sld colmap import`).
+//!
+//! Conventions: COLMAP poses are world-to-camera (`x_cam = R·x + t`, `R`
+//! from the unit quaternion `qw qx qy qz`), like ours. COLMAP puts the
+//! centre of the top-left pixel at `(0.5, 0.5)`; we put it at `(0, 0)`, so
+//! the principal point becomes `cx − 0.5, cy − 0.5` on import.
+//!
+//! Cameras whose model Indoor6 can hold (SIMPLE_PINHOLE, SIMPLE_RADIAL,
+//! and PINHOLE with `fx = fy`) are imported as they are; the others
+//! (PINHOLE with `fx ≠ fy`, RADIAL, OPENCV) have their images resampled
+//! to a pinhole camera with `f = (fx + fy)/2` and the same principal point
+//! and size. Every reader error names the file and the record.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use sld_core::nalgebra::{Matrix3, UnitQuaternion, Vector3};
+use sld_core::{Camera, Pose};
+
+use super::indoor6::{self, Intrinsics, Split};
+use super::scene::{write_points, write_sessions};
+use crate::landmarks::TrackedPoint;
+
+/// A COLMAP camera model with its parameters (COLMAP's pixel convention).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CameraModel {
+    /// `f, cx, cy`.
+    SimplePinhole([f64; 3]),
+    /// `fx, fy, cx, cy`.
+    Pinhole([f64; 4]),
+    /// `f, cx, cy, k`.
+    SimpleRadial([f64; 4]),
+    /// `f, cx, cy, k1, k2`.
+    Radial([f64; 5]),
+    /// `fx, fy, cx, cy, k1, k2, p1, p2`.
+    OpenCv([f64; 8]),
+}
+
+/// A COLMAP camera.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColmapCamera {
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Model and parameters.
+    pub model: CameraModel,
+}
+
+/// A registered COLMAP image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColmapImage {
+    /// Image file name (relative to the image directory).
+    pub name: String,
+    /// Camera id.
+    pub camera: u32,
+    /// World-to-camera pose.
+    pub pose: Pose,
+}
+
+/// A COLMAP 3D point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColmapPoint {
+    /// COLMAP point id.
+    pub id: u64,
+    /// World position (model units; metres if the model is metric).
+    pub xyz: [f64; 3],
+    /// Ids of the images observing it.
+    pub images: Vec<u32>,
+}
+
+/// A sparse model.
+#[derive(Clone, Debug, Default)]
+pub struct SparseModel {
+    /// Cameras by id.
+    pub cameras: BTreeMap<u32, ColmapCamera>,
+    /// Images by id.
+    pub images: BTreeMap<u32, ColmapImage>,
+    /// Points (id order).
+    pub points: Vec<ColmapPoint>,
+}
+
+fn model_from(id: i64, name: &str, p: &[f64], at: &dyn Fn() -> String) -> Result<CameraModel> {
+    let need = |n: usize| -> Result<()> {
+        ensure!(
+            p.len() == n,
+            "{}: camera model {name} has {n} parameters, found {}",
+            at(),
+            p.len()
+        );
+        Ok(())
+    };
+    let arr = |n: usize| -> Result<Vec<f64>> {
+        need(n)?;
+        ensure!(
+            p.iter().all(|v| v.is_finite()),
+            "{}: camera parameters must be finite",
+            at()
+        );
+        Ok(p.to_vec())
+    };
+    Ok(match (id, name) {
+        (0, _) | (_, "SIMPLE_PINHOLE") => CameraModel::SimplePinhole(arr(3)?.try_into().unwrap_or_default()),
+        (1, _) | (_, "PINHOLE") => CameraModel::Pinhole(arr(4)?.try_into().unwrap_or_default()),
+        (2, _) | (_, "SIMPLE_RADIAL") => CameraModel::SimpleRadial(arr(4)?.try_into().unwrap_or_default()),
+        (3, _) | (_, "RADIAL") => CameraModel::Radial(arr(5)?.try_into().unwrap_or_default()),
+        (4, _) | (_, "OPENCV") => CameraModel::OpenCv(arr(8)?.try_into().unwrap_or_default()),
+        _ => bail!(
+            "{}: camera model {name} (id {id}) is not supported; undistort the images first \
+             (colmap image_undistorter) or use SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV",
+            at()
+        ),
+    })
+}
+
+fn model_params(id: i64) -> Option<(usize, &'static str)> {
+    Some(match id {
+        0 => (3, "SIMPLE_PINHOLE"),
+        1 => (4, "PINHOLE"),
+        2 => (4, "SIMPLE_RADIAL"),
+        3 => (5, "RADIAL"),
+        4 => (8, "OPENCV"),
+        5 => (8, "OPENCV_FISHEYE"),
+        6 => (12, "FULL_OPENCV"),
+        7 => (5, "FOV"),
+        8 => (4, "SIMPLE_RADIAL_FISHEYE"),
+        9 => (5, "RADIAL_FISHEYE"),
+        10 => (12, "THIN_PRISM_FISHEYE"),
+        _ => return None,
+    })
+}
+
+fn pose_from(q: [f64; 4], t: [f64; 3], at: &dyn Fn() -> String) -> Result<Pose> {
+    ensure!(
+        q.iter().chain(t.iter()).all(|v| v.is_finite()),
+        "{}: pose is not finite",
+        at()
+    );
+    let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
+    ensure!((n - 1.0).abs() < 1e-3, "{}: quaternion norm {n} is not 1", at());
+    let r: Matrix3<f64> =
+        UnitQuaternion::from_quaternion(sld_core::nalgebra::Quaternion::new(q[0], q[1], q[2], q[3]))
+            .to_rotation_matrix()
+            .into_inner();
+    Ok(Pose::new(r, Vector3::from(t)))
+}
+
+/// A little-endian cursor that names the file on truncation.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+    file: &'a Path,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&[u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len());
+        let Some(end) = end else {
+            bail!(
+                "{}: truncated at byte {} while reading {what}",
+                self.file.display(),
+                self.pos
+            )
+        };
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8, what)?.try_into()?))
+    }
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        Ok(i32::from_le_bytes(self.take(4, what)?.try_into()?))
+    }
+    fn f64(&mut self, what: &str) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.take(8, what)?.try_into()?))
+    }
+    /// A count whose records need at least `min_record` bytes each.
+    fn count(&mut self, what: &str, min_record: usize) -> Result<usize> {
+        let n = self.u64(what)?;
+        let left = (self.b.len() - self.pos) as u64;
+        ensure!(
+            n.saturating_mul(min_record as u64) <= left,
+            "{}: {what} = {n} cannot fit in the {left} bytes left (truncated or corrupt file)",
+            self.file.display()
+        );
+        Ok(n as usize)
+    }
+}
+
+fn read_bytes(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+}
+
+fn read_cameras_bin(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
+    let b = read_bytes(p)?;
+    let mut r = Reader {
+        b: &b,
+        pos: 0,
+        file: p,
+    };
+    let n = r.count("number of cameras", 24)?;
+    let mut out = BTreeMap::new();
+    for k in 0..n {
+        let at = || format!("{}: camera record {k}", p.display());
+        let id = r.i32("camera id")?;
+        let model = r.i32("model id")? as i64;
+        let (w, h) = (r.u64("width")?, r.u64("height")?);
+        let (np, name) =
+            model_params(model).with_context(|| format!("{}: unknown camera model id {model}", at()))?;
+        let params = (0..np)
+            .map(|_| r.f64("camera parameter"))
+            .collect::<Result<Vec<_>>>()?;
+        ensure!(
+            w >= 1 && h >= 1 && w < 1 << 20 && h < 1 << 20,
+            "{}: size {w}×{h} is invalid",
+            at()
+        );
+        let cam = ColmapCamera {
+            width: w as u32,
+            height: h as u32,
+            model: model_from(model, name, &params, &at)?,
+        };
+        ensure!(
+            out.insert(id as u32, cam).is_none(),
+            "{}: duplicate camera id {id}",
+            at()
+        );
+    }
+    Ok(out)
+}
+
+fn read_images_bin(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
+    let b = read_bytes(p)?;
+    let mut r = Reader {
+        b: &b,
+        pos: 0,
+        file: p,
+    };
+    let n = r.count("number of images", 64)?;
+    let mut out = BTreeMap::new();
+    for k in 0..n {
+        let at = || format!("{}: image record {k}", p.display());
+        let id = r.i32("image id")?;
+        let q = [r.f64("qw")?, r.f64("qx")?, r.f64("qy")?, r.f64("qz")?];
+        let t = [r.f64("tx")?, r.f64("ty")?, r.f64("tz")?];
+        let camera = r.i32("camera id")? as u32;
+        let mut name = Vec::new();
+        loop {
+            let c = r.take(1, "image name")?[0];
+            if c == 0 {
+                break;
+            }
+            name.push(c);
+        }
+        let name = String::from_utf8(name).with_context(|| format!("{}: image name is not UTF-8", at()))?;
+        let np = r.count("number of 2D points", 24)?;
+        r.take(np * 24, "2D points")?;
+        let img = ColmapImage {
+            name,
+            camera,
+            pose: pose_from(q, t, &at)?,
+        };
+        ensure!(
+            out.insert(id as u32, img).is_none(),
+            "{}: duplicate image id {id}",
+            at()
+        );
+    }
+    Ok(out)
+}
+
+fn read_points_bin(p: &Path) -> Result<Vec<ColmapPoint>> {
+    let b = read_bytes(p)?;
+    let mut r = Reader {
+        b: &b,
+        pos: 0,
+        file: p,
+    };
+    let n = r.count("number of points", 43)?;
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let id = r.u64("point id")?;
+        let xyz = [r.f64("x")?, r.f64("y")?, r.f64("z")?];
+        r.take(3, "colour")?;
+        r.f64("error")?;
+        let tl = r.count("track length", 8)?;
+        let mut images = Vec::with_capacity(tl);
+        for _ in 0..tl {
+            images.push(r.i32("track image id")? as u32);
+            r.i32("track point index")?;
+        }
+        ensure!(
+            xyz.iter().all(|v| v.is_finite()),
+            "{}: point record {k} is not finite",
+            p.display()
+        );
+        out.push(ColmapPoint { id, xyz, images });
+    }
+    Ok(out)
+}
+
+fn data_lines(p: &Path) -> Result<Vec<(usize, String)>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#'))
+        .map(|(i, l)| (i + 1, l.to_string()))
+        .collect())
+}
+
+fn nums<T: std::str::FromStr>(p: &Path, line: usize, toks: &[&str], what: &str) -> Result<Vec<T>> {
+    toks.iter()
+        .map(|t| {
+            t.parse::<T>()
+                .ok()
+                .with_context(|| format!("{}:{line}: {what} '{t}' is not a number", p.display()))
+        })
+        .collect()
+}
+
+fn read_cameras_txt(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
+    let mut out = BTreeMap::new();
+    for (line, l) in data_lines(p)? {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        if t.is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{line}", p.display());
+        ensure!(
+            t.len() >= 4,
+            "{}: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS…'",
+            at()
+        );
+        let id: u32 = nums(p, line, &t[..1], "camera id")?[0];
+        let wh: Vec<u32> = nums(p, line, &t[2..4], "image size")?;
+        let params: Vec<f64> = nums(p, line, &t[4..], "camera parameter")?;
+        let cam = ColmapCamera {
+            width: wh[0],
+            height: wh[1],
+            model: model_from(-1, t[1], &params, &at)?,
+        };
+        ensure!(wh[0] >= 1 && wh[1] >= 1, "{}: image size must be positive", at());
+        ensure!(
+            out.insert(id, cam).is_none(),
+            "{}: duplicate camera id {id}",
+            at()
+        );
+    }
+    Ok(out)
+}
+
+fn read_images_txt(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
+    let mut out = BTreeMap::new();
+    let lines = data_lines(p)?;
+    // Records are two lines: the pose line, then the 2D points (may be empty).
+    let mut it = lines.into_iter();
+    while let Some((line, l)) = it.next() {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        if t.is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{line}", p.display());
+        ensure!(
+            t.len() >= 10,
+            "{}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'",
+            at()
+        );
+        let id: u32 = nums(p, line, &t[..1], "image id")?[0];
+        let v: Vec<f64> = nums(p, line, &t[1..8], "pose value")?;
+        let camera: u32 = nums(p, line, &t[8..9], "camera id")?[0];
+        let name = t[9..].join(" ");
+        let _points = it.next();
+        let img = ColmapImage {
+            name,
+            camera,
+            pose: pose_from([v[0], v[1], v[2], v[3]], [v[4], v[5], v[6]], &at)?,
+        };
+        ensure!(out.insert(id, img).is_none(), "{}: duplicate image id {id}", at());
+    }
+    Ok(out)
+}
+
+fn read_points_txt(p: &Path) -> Result<Vec<ColmapPoint>> {
+    let mut out = Vec::new();
+    for (line, l) in data_lines(p)? {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        if t.is_empty() {
+            continue;
+        }
+        ensure!(
+            t.len() >= 8 && (t.len() - 8).is_multiple_of(2),
+            "{}:{line}: expected 'POINT3D_ID X Y Z R G B ERROR (IMAGE_ID POINT2D_IDX)…'",
+            p.display()
+        );
+        let id: u64 = nums(p, line, &t[..1], "point id")?[0];
+        let xyz: Vec<f64> = nums(p, line, &t[1..4], "coordinate")?;
+        ensure!(
+            xyz.iter().all(|v| v.is_finite()),
+            "{}:{line}: point is not finite",
+            p.display()
+        );
+        let track: Vec<u32> = nums(p, line, &t[8..], "track entry")?;
+        out.push(ColmapPoint {
+            id,
+            xyz: [xyz[0], xyz[1], xyz[2]],
+            images: track.chunks(2).map(|c| c[0]).collect(),
+        });
+    }
+    Ok(out)
+}
+
+impl SparseModel {
+    /// Reads `DIR/{cameras,images,points3D}.bin`, or the `.txt` files when
+    /// the binary ones are absent; checks that every reference resolves.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let bin = dir.join("cameras.bin").exists();
+        let m = if bin {
+            Self {
+                cameras: read_cameras_bin(&dir.join("cameras.bin"))?,
+                images: read_images_bin(&dir.join("images.bin"))?,
+                points: read_points_bin(&dir.join("points3D.bin"))?,
+            }
+        } else if dir.join("cameras.txt").exists() {
+            Self {
+                cameras: read_cameras_txt(&dir.join("cameras.txt"))?,
+                images: read_images_txt(&dir.join("images.txt"))?,
+                points: read_points_txt(&dir.join("points3D.txt"))?,
+            }
+        } else {
+            bail!(
+                "{}: no cameras.bin or cameras.txt (not a COLMAP sparse model)",
+                dir.display()
+            );
+        };
+        let ext = if bin { "bin" } else { "txt" };
+        for (id, im) in &m.images {
+            ensure!(
+                m.cameras.contains_key(&im.camera),
+                "{}: image {id} ('{}') uses camera {}, which cameras.{ext} lacks",
+                dir.join(format!("images.{ext}")).display(),
+                im.name,
+                im.camera
+            );
+        }
+        for (k, p) in m.points.iter().enumerate() {
+            for i in &p.images {
+                ensure!(
+                    m.images.contains_key(i),
+                    "{}: point record {k} is observed by image {i}, which images.{ext} lacks",
+                    dir.join(format!("points3D.{ext}")).display()
+                );
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Normalised → distorted normalised coordinates of a camera model.
+fn distort(model: &CameraModel, x: f64, y: f64) -> (f64, f64) {
+    let r2 = x * x + y * y;
+    match *model {
+        CameraModel::SimplePinhole(_) | CameraModel::Pinhole(_) => (x, y),
+        CameraModel::SimpleRadial([_, _, _, k]) => (x * (1.0 + k * r2), y * (1.0 + k * r2)),
+        CameraModel::Radial([_, _, _, k1, k2]) => {
+            let s = 1.0 + k1 * r2 + k2 * r2 * r2;
+            (x * s, y * s)
+        }
+        CameraModel::OpenCv([_, _, _, _, k1, k2, p1, p2]) => {
+            let s = 1.0 + k1 * r2 + k2 * r2 * r2;
+            (
+                x * s + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x),
+                y * s + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y,
+            )
+        }
+    }
+}
+
+/// `(fx, fy, cx, cy)` in COLMAP's pixel convention.
+fn focal_centre(model: &CameraModel) -> (f64, f64, f64, f64) {
+    match *model {
+        CameraModel::SimplePinhole([f, cx, cy]) => (f, f, cx, cy),
+        CameraModel::Pinhole([fx, fy, cx, cy]) => (fx, fy, cx, cy),
+        CameraModel::SimpleRadial([f, cx, cy, _]) => (f, f, cx, cy),
+        CameraModel::Radial([f, cx, cy, _, _]) => (f, f, cx, cy),
+        CameraModel::OpenCv([fx, fy, cx, cy, ..]) => (fx, fy, cx, cy),
+    }
+}
+
+/// The Indoor6 camera for a COLMAP camera (our pixel convention), and
+/// whether images must be resampled to it.
+pub fn indoor6_camera(c: &ColmapCamera) -> Result<(Camera, bool)> {
+    let (fx, fy, cx, cy) = focal_centre(&c.model);
+    let (cx, cy) = (cx - 0.5, cy - 0.5);
+    let same_f = (fx - fy).abs() <= 1e-9 * fx.abs();
+    let (kappa, resample) = match c.model {
+        CameraModel::SimplePinhole(_) => (0.0, false),
+        CameraModel::SimpleRadial([.., k]) => (k, false),
+        CameraModel::Pinhole(_) => (0.0, !same_f),
+        CameraModel::Radial(_) | CameraModel::OpenCv(_) => (0.0, true),
+    };
+    let f = 0.5 * (fx + fy);
+    Ok((Camera::new(c.width, c.height, f, f, cx, cy, kappa)?, resample))
+}
+
+/// Resamples `img` (taken by `c`) to the pinhole `target` (bilinear).
+pub fn undistort(img: &image::RgbImage, c: &ColmapCamera, target: &Camera) -> image::RgbImage {
+    let (fx, fy, cx, cy) = focal_centre(&c.model);
+    let (w, h) = (target.width, target.height);
+    image::RgbImage::from_fn(w, h, |u, v| {
+        let x = (u as f64 - target.cx) / target.fx;
+        let y = (v as f64 - target.cy) / target.fy;
+        let (xd, yd) = distort(&c.model, x, y);
+        // Source pixel in our convention (COLMAP's minus 0.5).
+        let (su, sv) = (fx * xd + cx - 0.5, fy * yd + cy - 0.5);
+        let (iw, ih) = (img.width() as f64, img.height() as f64);
+        if !(su > -0.5 && sv > -0.5 && su < iw - 0.5 && sv < ih - 0.5) {
+            return image::Rgb([0, 0, 0]);
+        }
+        let (su, sv) = (su.clamp(0.0, iw - 1.0), sv.clamp(0.0, ih - 1.0));
+        let (x0, y0) = (su.floor() as u32, sv.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+        let (ax, ay) = (su - x0 as f64, sv - y0 as f64);
+        let mut out = [0u8; 3];
+        for (k, o) in out.iter_mut().enumerate() {
+            let p = |x: u32, y: u32| img.get_pixel(x, y)[k] as f64;
+            let top = p(x0, y0) * (1.0 - ax) + p(x1, y0) * ax;
+            let bot = p(x0, y1) * (1.0 - ax) + p(x1, y1) * ax;
+            *o = (top * (1.0 - ay) + bot * ay).round().clamp(0.0, 255.0) as u8;
+        }
+        image::Rgb(out)
+    })
+}
+
+/// What `sld colmap import` wrote.
+#[derive(Clone, Debug)]
+pub struct ImportSummary {
+    /// Images written.
+    pub images: usize,
+    /// Of which resampled to a pinhole.
+    pub resampled: usize,
+    /// Points written.
+    pub points: usize,
+}
+
+/// Imports a sparse model and its images into the Indoor6 layout at `out`.
+/// Images are named `image-NNNNN` in the order of their COLMAP names; the
+/// original name is kept in the intrinsics file. Every `test_every`-th
+/// image (if > 0) goes to the test split, the rest to train.
+pub fn import(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize) -> Result<ImportSummary> {
+    let m = SparseModel::read(model_dir)?;
+    ensure!(
+        !m.images.is_empty(),
+        "{}: the model has no registered images",
+        model_dir.display()
+    );
+    let mut order: Vec<(&u32, &ColmapImage)> = m.images.iter().collect();
+    order.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let index: BTreeMap<u32, usize> = order.iter().enumerate().map(|(k, (id, _))| (**id, k)).collect();
+    let dir = out.join("images");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut resampled = 0;
+    let mut split = Split::default();
+    let mut names = Vec::new();
+    for (k, (_, im)) in order.iter().enumerate() {
+        let cam = &m.cameras[&im.camera];
+        let (target, resample) = indoor6_camera(cam)?;
+        let src = image_dir.join(&im.name);
+        let rgb = image::open(&src)
+            .with_context(|| format!("cannot read {} (image '{}' of the model)", src.display(), im.name))?
+            .to_rgb8();
+        ensure!(
+            rgb.width() == cam.width && rgb.height() == cam.height,
+            "{}: image is {}×{} but its COLMAP camera is {}×{}",
+            src.display(),
+            rgb.width(),
+            rgb.height(),
+            cam.width,
+            cam.height
+        );
+        let name = format!("image-{k:05}");
+        let rgb = if resample {
+            resampled += 1;
+            undistort(&rgb, cam, &target)
+        } else {
+            rgb
+        };
+        let color = dir.join(format!("{name}.color.jpg"));
+        rgb.save_with_format(&color, image::ImageFormat::Jpeg)
+            .with_context(|| format!("cannot write {}", color.display()))?;
+        indoor6::write_intrinsics(
+            &dir.join(format!("{name}.intrinsics.txt")),
+            &Intrinsics {
+                camera: target,
+                original_name: im.name.replace(char::is_whitespace, "_"),
+            },
+        )?;
+        indoor6::write_pose(&dir.join(format!("{name}.pose.txt")), &im.pose)?;
+        let file = format!("{name}.color.jpg");
+        if test_every > 0 && k % test_every == test_every - 1 {
+            split.test.push(file);
+            split.test_idx.push(k as i64);
+        } else {
+            split.train.push(file);
+            split.train_idx.push(k as i64);
+        }
+        names.push((name, 0));
+    }
+    indoor6::write_split(&out.join("train_test_val.pkl"), &split)?;
+    write_sessions(&out.join("sessions.txt"), &names)?;
+    let points: Vec<TrackedPoint> = m
+        .points
+        .iter()
+        .map(|p| {
+            let mut images: Vec<usize> = p.images.iter().filter_map(|i| index.get(i).copied()).collect();
+            images.sort_unstable();
+            images.dedup();
+            TrackedPoint { xyz: p.xyz, images }
+        })
+        .collect();
+    write_points(&out.join("points3d.txt"), &points)?;
+    Ok(ImportSummary {
+        images: order.len(),
+        resampled,
+        points: points.len(),
+    })
+}
