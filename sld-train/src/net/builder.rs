@@ -265,22 +265,26 @@ fn mbconv(
 /// EfficientNet-Lite0 trunk at output stride 8, as SLD* uses it: the
 /// 40- and 80-channel stages keep stride 1; output 320 channels at 1/8.
 pub fn efficientnet_lite0_s8(b: &mut GraphBuilder) -> String {
+    efficientnet_lite0(b, 8)
+}
+
+/// EfficientNet-Lite0 trunk (stem + 16 MBConv blocks, ReLU6, no SE) at
+/// output stride 8 (SLD*) or 32 (the ImageNet original). Layer names
+/// (`stem`, `blocks.S.B.{expand,dw,project}`) are what
+/// `sld weights import` writes.
+pub fn efficientnet_lite0(b: &mut GraphBuilder, output_stride: usize) -> String {
     let mut x = b.conv(
         "stem",
         INPUT,
         ConvSpec::new(32, 3).stride(2).act(Activation::Relu6),
     );
-    // (repeats, kernel, stride at output stride 8, expansion, channels)
-    let stages: [(usize, usize, usize, usize, usize); 7] = [
-        (1, 3, 1, 1, 16),
-        (2, 3, 2, 6, 24),
-        (2, 5, 1, 6, 40),
-        (3, 3, 1, 6, 80),
-        (3, 5, 1, 6, 112),
-        (4, 5, 2, 6, 192),
-        (1, 3, 1, 6, 320),
-    ];
-    for (si, &(n, k, s, e, c)) in stages.iter().enumerate() {
+    // Stage strides: the original's, or SLD*'s with stages 2 and 3 at stride 1.
+    let strides: [usize; 7] = if output_stride == 32 {
+        [1, 2, 2, 2, 1, 2, 1]
+    } else {
+        [1, 2, 1, 1, 1, 2, 1]
+    };
+    for (si, &(n, k, e, c)) in crate::weights::LITE0_STAGES.iter().enumerate() {
         for bi in 0..n {
             x = mbconv(
                 b,
@@ -288,7 +292,7 @@ pub fn efficientnet_lite0_s8(b: &mut GraphBuilder) -> String {
                 &x,
                 c,
                 k,
-                if bi == 0 { s } else { 1 },
+                if bi == 0 { strides[si] } else { 1 },
                 e,
             );
         }
