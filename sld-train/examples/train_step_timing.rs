@@ -24,6 +24,8 @@ fn main() -> anyhow::Result<()> {
         jitter: 0.0,
         validate_every: 0,
         pos_weight: 10.0,
+        backbone: None,
+        buffer_copies: 1,
     };
     let (info, init) = build_network(&o, 100, "timing");
     let dev = Device::Cpu;

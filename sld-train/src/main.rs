@@ -234,6 +234,28 @@ enum TrainCommand {
     ///
     /// Example: sld train full --scene scenes/room1 --out runs/room1 --epochs 60
     Full(TrainArgs),
+    /// Train only a scene head on a frozen ImageNet EfficientNet-Lite0
+    /// backbone (the faster-training paper's head mode).
+    ///
+    /// The backbone (from `sld weights import`) runs once per training
+    /// image and augmented copy, in sld-core, filling a feature buffer
+    /// (320 channels at stride 8); the scene head (two dilated 3×3 blocks
+    /// with 1×1 skips, then 1×1 to the heatmaps) trains from the buffer.
+    /// The exported model is backbone + head. Same outputs, labels and
+    /// loss as `full`.
+    ///
+    /// Example: sld train head --scene scenes/room1 --out runs/room1-head --backbone lite0.safetensors
+    Head {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Backbone weights (`sld weights import` output).
+        #[arg(long)]
+        backbone: PathBuf,
+        /// Copies of each training image in the feature buffer (the first
+        /// plain, the others with photometric jitter).
+        #[arg(long, default_value_t = 2)]
+        copies: usize,
+    },
 }
 
 #[derive(Args)]
@@ -379,6 +401,10 @@ struct DemoArgs {
     /// Scene seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// ImageNet EfficientNet-Lite0 checkpoint (legacy .pth); default
+    /// .cache/imagenet/efficientnet-lite0-57934424.pth if present.
+    #[arg(long)]
+    imagenet: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -526,7 +552,7 @@ fn default_landmarks(scene: &std::path::Path) -> Result<PathBuf> {
     }
 }
 
-fn run_train(a: &TrainArgs) -> Result<()> {
+fn run_train(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
     let landmarks = match &a.landmarks {
         Some(p) => p.clone(),
         None => default_landmarks(&a.scene)?,
@@ -547,6 +573,8 @@ fn run_train(a: &TrainArgs) -> Result<()> {
         jitter: a.jitter,
         validate_every: a.validate_every,
         pos_weight: a.pos_weight,
+        backbone,
+        buffer_copies,
     };
     let control = sld_train::train::Control::default();
     let flag = control.stop.clone();
@@ -659,6 +687,32 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         "[2/4] chose {} landmarks, each visible in {:.1} images on average",
         l.chosen, l.mean_visible
     );
+    // Head on the frozen ImageNet backbone when its weights are at hand
+    // (scripts/fetch-imagenet-weights.sh), else the small network from scratch.
+    let pth = a
+        .imagenet
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".cache/imagenet/efficientnet-lite0-57934424.pth"));
+    let backbone = if pth.exists() {
+        let bb = work.join("lite0.safetensors");
+        let sd = sld_train::weights::read_legacy_pth(&pth)?;
+        sld_train::weights::write_safetensors(
+            &bb,
+            &sld_train::weights::lite0_tensors(&sd)?,
+            &pth.display().to_string(),
+        )?;
+        eprintln!(
+            "      ImageNet EfficientNet-Lite0 from {}: training a scene head on the frozen backbone",
+            pth.display()
+        );
+        Some(bb)
+    } else {
+        eprintln!(
+            "      no ImageNet weights at {} (scripts/fetch-imagenet-weights.sh): training the small network from scratch",
+            pth.display()
+        );
+        None
+    };
     let o = sld_train::train::TrainOptions {
         arch: sld_train::train::Arch::Small,
         width: 32,
@@ -675,11 +729,13 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         jitter: 0.3,
         validate_every: 0,
         pos_weight: 10.0,
+        backbone: backbone.clone(),
+        buffer_copies: 2,
     };
     let t1 = std::time::Instant::now();
     let r = sld_train::train::train_full(&scene, &run, &o, false, true, &Default::default())?;
     eprintln!(
-        "[3/4] trained the small network for {} epochs in {:.1} s (final loss {:.3}) → {}",
+        "[3/4] trained for {} epochs in {:.1} s (final loss {:.3}) → {}",
         o.epochs,
         t1.elapsed().as_secs_f64(),
         r.epochs.last().map_or(f64::NAN, |m| m.loss),
@@ -756,7 +812,12 @@ fn main() -> ExitCode {
         Command::Pnp(args) => run_pnp(args),
         Command::Demo(args) => run_demo(args),
         Command::Simulate(args) => run_simulate(args),
-        Command::Train(TrainCommand::Full(a)) => run_train(a),
+        Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1),
+        Command::Train(TrainCommand::Head {
+            args,
+            backbone,
+            copies,
+        }) => run_train(args, Some(backbone.clone()), *copies),
         Command::Eval(a) => run_eval(a),
         Command::Weights(WeightsCommand::Import { pth, out }) => sld_train::weights::read_legacy_pth(pth)
             .and_then(|sd| sld_train::weights::lite0_tensors(&sd))

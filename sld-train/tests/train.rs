@@ -63,6 +63,8 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         jitter: 0.2,
         validate_every: 0,
         pos_weight: 10.0,
+        backbone: None,
+        buffer_copies: 1,
     }
 }
 
@@ -119,4 +121,45 @@ fn resume_continues_exactly_and_training_learns() {
     for d in [a, b, scene] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// Head mode: the exported model carries the backbone file's weights
+/// untouched and a trained head; the loss falls.
+#[test]
+fn head_mode_trains_only_the_head_on_a_frozen_backbone() {
+    use sld_train::net::builder::{efficientnet_lite0_s8, GraphBuilder};
+    let scene = tmp("head-scene");
+    let lm = tiny_scene(&scene);
+    // A random "pre-trained" backbone file (the ImageNet one in real use).
+    let mut b = GraphBuilder::new(3, 72, 128, 77);
+    efficientnet_lite0_s8(&mut b);
+    let (_, tensors) = b.finish(&[], 8, "bb");
+    let bb = tmp("backbone.safetensors");
+    sld_train::weights::write_safetensors(&bb, &tensors, "test").unwrap();
+    let out = tmp("head-run");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut o = options(lm, 3);
+    o.backbone = Some(bb.clone());
+    o.buffer_copies = 2;
+    o.head_channels = 16;
+    let r = train_full(&scene, &out, &o, false, false, &Control::default()).unwrap();
+    assert!(r.epochs[2].loss < r.epochs[0].loss, "{:?}", r.epochs);
+    let bytes = std::fs::read(out.join("model.sld")).unwrap();
+    let m = sld_core::model::Model::load(&bytes[..]).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for t in &tensors {
+        let v = st.tensor(&t.name).unwrap();
+        let got: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(got, t.data, "backbone tensor {} changed", t.name);
+    }
+    assert!(st.names().iter().any(|n| n.starts_with("head.")));
+    assert_eq!(m.landmarks().len(), 16);
+    for p in [out, scene] {
+        let _ = std::fs::remove_dir_all(p);
+    }
+    let _ = std::fs::remove_file(bb);
 }

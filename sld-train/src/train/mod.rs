@@ -79,6 +79,19 @@ pub struct TrainOptions {
     /// Loss weight of the cells where the target is positive (1 = SLD*'s
     /// plain squared error; larger values escape the all-zero start faster).
     pub pos_weight: f32,
+    /// Head mode: a frozen, pre-trained EfficientNet-Lite0 backbone
+    /// (`sld weights import` output); only the scene head is trained, from
+    /// a feature buffer filled once. `None`: train the whole network.
+    #[serde(default)]
+    pub backbone: Option<PathBuf>,
+    /// Head mode: augmented copies of each training image in the buffer
+    /// (copy 0 plain, the others with photometric jitter).
+    #[serde(default = "one")]
+    pub buffer_copies: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One line of `metrics.jsonl`.
@@ -128,6 +141,10 @@ pub struct TrainOutcome {
 pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> (ModelInfo, Vec<NamedTensor>) {
     let mut b = GraphBuilder::new(3, o.input_height, o.input_width, o.seed);
     let out = match o.arch {
+        _ if o.backbone.is_some() => {
+            let x = efficientnet_lite0_s8(&mut b);
+            scene_head(&mut b, "head", &x, o.head_channels, landmarks)
+        }
         Arch::Small => {
             let x = small_backbone(&mut b, o.width);
             scene_head(&mut b, "head", &x, o.head_channels, landmarks)
@@ -146,6 +163,75 @@ pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> (ModelI
         }
     }
     (info, tensors)
+}
+
+/// Runs the frozen backbone (sld-core's interpreter, the code the robot
+/// runs) on every sample — `o.buffer_copies` times, copies after the first
+/// with photometric jitter — and replaces the images by the features.
+fn fill_feature_buffer(
+    info: &ModelInfo,
+    frozen: &[NamedTensor],
+    samples: Vec<data::Sample>,
+    o: &TrainOptions,
+    progress: bool,
+) -> Result<Vec<data::Sample>> {
+    // The backbone alone as a model: its output is the feature map.
+    let mut graph = info.graph.clone();
+    let feat = graph
+        .layers
+        .iter()
+        .rev()
+        .find(|l| !l.name.starts_with("head."))
+        .map(|l| l.name.clone())
+        .context("no backbone layer")?;
+    graph.layers.retain(|l| !l.name.starts_with("head."));
+    graph.outputs = vec![feat];
+    let bb_info = ModelInfo {
+        graph,
+        stride: 8,
+        landmarks: 320,
+        scene: info.scene.clone(),
+        provenance: info.provenance.clone(),
+    };
+    let bytes = to_sld_bytes(&bb_info, frozen, &vec![[0f32; 3]; 320])?;
+    let model = sld_core::model::Model::load(&bytes[..]).map_err(|e| anyhow::anyhow!("backbone: {e}"))?;
+    let plan = model.plan();
+    let copies = o.buffer_copies.max(1);
+    let bar = if progress {
+        ProgressBar::new((samples.len() * copies) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("features  {bar:40} {pos}/{len}  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut arena = vec![0f32; plan.arena_len];
+    let mut scratch = vec![0f32; plan.scratch_len];
+    let mut out = Vec::with_capacity(samples.len() * copies);
+    let mut rng = SplitMix64::new(o.seed ^ 0xfea7_b0ff);
+    for s in &samples {
+        for k in 0..copies {
+            let mut x = s.input.clone();
+            if k > 0 {
+                data::jitter(&mut x, 3, &mut rng, o.jitter);
+            }
+            sld_core::nn::input_mut(plan, &mut arena)
+                .context("backbone input")?
+                .copy_from_slice(&x);
+            sld_core::nn::run(plan, model.weights(), &mut arena, &mut scratch)
+                .map_err(|e| anyhow::anyhow!("backbone: {e}"))?;
+            let f = sld_core::nn::output(plan, &arena, 0).context("backbone output")?;
+            out.push(data::Sample {
+                input: f.to_vec(),
+                labels: s.labels.clone(),
+                image: s.image,
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
 }
 
 fn checkpoint_path(out: &Path) -> PathBuf {
@@ -180,10 +266,12 @@ fn save_checkpoint(out: &Path, opt: &AdamW, epoch: usize, o: &TrainOptions, info
 /// Exports the current weights as a `.sld` file; returns the bytes.
 fn export(
     info: &ModelInfo,
+    frozen: &[NamedTensor],
     vars: &[(String, Var, Tensor, Tensor)],
     landmarks: &[[f64; 3]],
 ) -> Result<Vec<u8>> {
-    let tensors = vars
+    let mut tensors = frozen.to_vec();
+    let trained = vars
         .iter()
         .map(|(n, v, _, _)| {
             let t = v.as_tensor();
@@ -194,6 +282,7 @@ fn export(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    tensors.extend(trained);
     let lm: Vec<[f32; 3]> = landmarks.iter().map(|p| p.map(|v| v as f32)).collect();
     to_sld_bytes(info, &tensors, &lm)
 }
@@ -232,8 +321,45 @@ pub fn train_full(
         .and_then(|s| s.to_str())
         .unwrap_or("scene")
         .to_string();
-    let (mut info, init) = build_network(o, landmarks.len(), &name);
+    let (mut info, mut init) = build_network(o, landmarks.len(), &name);
     info.provenance.date = crate::eval::utc_now();
+    // Head mode: backbone weights from the file, frozen; the Candle graph is
+    // the head alone, reading backbone features.
+    let mut frozen: Vec<NamedTensor> = Vec::new();
+    let mut train_graph = info.graph.clone();
+    if let Some(bb) = &o.backbone {
+        let w = crate::weights::read_safetensors(bb)?;
+        for t in init.iter_mut().filter(|t| !t.name.starts_with("head.")) {
+            let src = w.get(&t.name).with_context(|| {
+                format!(
+                    "{}: no tensor {} (make it with `sld weights import`)",
+                    bb.display(),
+                    t.name
+                )
+            })?;
+            ensure!(
+                src.shape == t.shape,
+                "{}: {} has shape {:?}, expected {:?}",
+                bb.display(),
+                t.name,
+                src.shape,
+                t.shape
+            );
+            t.data = src.data.clone();
+        }
+        let (f, h): (Vec<_>, Vec<_>) = init.into_iter().partition(|t| !t.name.starts_with("head."));
+        frozen = f;
+        init = h;
+        let mut hb = GraphBuilder::new(320, o.input_height / 8, o.input_width / 8, o.seed);
+        let out = scene_head(
+            &mut hb,
+            "head",
+            sld_core::model::INPUT,
+            o.head_channels,
+            landmarks.len(),
+        );
+        train_graph = hb.finish(&[&out], 1, &name).0.graph;
+    }
 
     // Variables: fresh, or from the checkpoint.
     let mut start_epoch = 0;
@@ -332,8 +458,22 @@ pub fn train_full(
         "{}: no training images",
         scene_root.display()
     );
-    let spec = info.graph.input.clone();
-    let samples = data::load_samples(&scene, &train_idx, &landmarks, &spec, o.depth_tolerance, progress)?;
+    let image_spec = info.graph.input.clone();
+    let mut samples = data::load_samples(
+        &scene,
+        &train_idx,
+        &landmarks,
+        &image_spec,
+        o.depth_tolerance,
+        progress,
+    )?;
+    let spec = train_graph.input.clone();
+    let jitter = if o.backbone.is_some() {
+        samples = fill_feature_buffer(&info, &frozen, samples, o, progress)?;
+        0.0 // applied to the images before the backbone
+    } else {
+        o.jitter
+    };
     let grid = [o.input_height / 8, o.input_width / 8];
     let target = TargetOptions {
         sigma: o.sigma,
@@ -375,7 +515,7 @@ pub fn train_full(
                 grid,
                 stride: 8.0,
                 target,
-                jitter: o.jitter,
+                jitter,
                 pos_weight: o.pos_weight,
             };
             let (x, t, m) = data::batch(&batch, &spec, &bo, Some(&mut rng), &device)?;
@@ -384,7 +524,7 @@ pub fn train_full(
                 .iter()
                 .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
                 .collect();
-            let y = crate::net::graph::forward(&info.graph, &weights, &x)?.remove(0);
+            let y = crate::net::graph::forward(&train_graph, &weights, &x)?.remove(0);
             let loss = ((y - t)?.sqr()?.mul(&m)?.sum_all()? / batch.len() as f64)?;
             let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             ensure!(
@@ -402,7 +542,7 @@ pub fn train_full(
         }
         let secs = t0.elapsed().as_secs_f64();
         total += secs;
-        let bytes = export(&info, &opt.vars, &landmarks)?;
+        let bytes = export(&info, &frozen, &opt.vars, &landmarks)?;
         write_atomic(&out.join("model.sld"), &bytes)?;
         save_checkpoint(out, &opt, epoch + 1, o, &info)?;
         let last = epoch + 1 == o.epochs;
