@@ -22,6 +22,9 @@ use candle_core::DType;
 
 use crate::export::NamedTensor;
 
+/// A state dict: tensor name → (shape, row-major f32 values).
+pub type StateDict = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Batch-norm epsilon of the TF EfficientNet-Lite checkpoints.
 pub const BN_EPS: f32 = 1e-3;
 
@@ -45,7 +48,7 @@ fn pickle_object(cur: &mut Cursor<&[u8]>, what: &str) -> Result<Object> {
 }
 
 /// Reads every f32 tensor of a legacy `.pth` state dict: name → (shape, row-major values).
-pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+pub fn read_legacy_pth(path: &Path) -> Result<StateDict> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let at = |e: anyhow::Error| e.context(format!("{}: not a legacy PyTorch checkpoint", path.display()));
     // The magic number 0x1950a86a20f9469cfc6c pickled (protocol 2, LONG1 of
@@ -140,7 +143,7 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f
 /// Folds batch norm `prefix_bn` into conv `prefix_conv` (no conv bias):
 /// `w' = w·γ/√(σ²+ε)`, `b' = β − γ·μ/√(σ²+ε)`.
 fn fold(
-    sd: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    sd: &StateDict,
     conv: &str,
     bn: &str,
     ours: &str,
@@ -177,7 +180,7 @@ fn fold(
 /// Maps the checkpoint onto our names (`stem`, `blocks.S.B.{expand,dw,project}`,
 /// and `classifier.conv` + `classifier.fc` for the ImageNet head), batch
 /// norm folded.
-pub fn lite0_tensors(sd: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Result<Vec<NamedTensor>> {
+pub fn lite0_tensors(sd: &StateDict) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     out.extend(fold(sd, "_conv_stem", "_bn0", "stem")?);
     let mut g = 0;
