@@ -396,7 +396,7 @@ struct DemoArgs {
     #[arg(long, default_value_t = 100)]
     landmarks: usize,
     /// Training epochs.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Scene seed.
     #[arg(long, default_value_t = 1)]

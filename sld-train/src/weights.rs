@@ -142,12 +142,7 @@ pub fn read_legacy_pth(path: &Path) -> Result<StateDict> {
 
 /// Folds batch norm `prefix_bn` into conv `prefix_conv` (no conv bias):
 /// `w' = w·γ/√(σ²+ε)`, `b' = β − γ·μ/√(σ²+ε)`.
-fn fold(
-    sd: &StateDict,
-    conv: &str,
-    bn: &str,
-    ours: &str,
-) -> Result<[NamedTensor; 2]> {
+fn fold(sd: &StateDict, conv: &str, bn: &str, ours: &str) -> Result<[NamedTensor; 2]> {
     let get = |k: String| sd.get(&k).with_context(|| format!("checkpoint lacks {k}"));
     let (shape, w) = get(format!("{conv}.weight"))?;
     let (_, g) = get(format!("{bn}.weight"))?;
