@@ -10,12 +10,11 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sld_core::image::{Image, PixelFormat};
 use sld_core::nalgebra::Vector3;
 use sld_core::pnp::PnpOptions;
 use sld_core::{position_error_m, rotation_error_deg, Localizer};
 
-use crate::data::scene::SceneDir;
+use crate::data::scene::{as_image, SceneDir};
 
 /// Evaluation settings.
 #[derive(Clone, Debug, Default)]
@@ -94,25 +93,11 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             .images
             .get(i)
             .with_context(|| format!("image index {i} out of range"))?;
-        let rgb = image::open(&im.color)
-            .with_context(|| format!("cannot read {}", im.color.display()))?
-            .to_rgb8();
-        let img = Image::new(
-            rgb.width(),
-            rgb.height(),
-            rgb.width() as usize * 3,
-            PixelFormat::Rgb8,
-            rgb.as_raw(),
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", im.color.display()))?;
+        let rgb = im.read_rgb()?;
+        let img = as_image(&rgb)?;
         let res = loc.localize(&img, &im.camera);
         let t = loc.last_times();
-        let net_cam = im.camera.scaled(
-            spec.width as f64 / im.camera.width as f64,
-            spec.height as f64 / im.camera.height as f64,
-            spec.width,
-            spec.height,
-        )?;
+        let net_cam = im.network_camera(spec.width, spec.height)?;
         let errs: Vec<f64> = loc
             .last_detections()
             .iter()

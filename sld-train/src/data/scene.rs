@@ -34,6 +34,49 @@ pub struct SceneImage {
     pub session: usize,
 }
 
+impl SceneImage {
+    /// Reads the colour image as RGB8, checking its size against the intrinsics.
+    pub fn read_rgb(&self) -> Result<image::RgbImage> {
+        let rgb = image::open(&self.color)
+            .with_context(|| format!("cannot read {}", self.color.display()))?
+            .to_rgb8();
+        ensure!(
+            rgb.width() == self.camera.width && rgb.height() == self.camera.height,
+            "{}: image is {}×{} but its intrinsics say {}×{}",
+            self.color.display(),
+            rgb.width(),
+            rgb.height(),
+            self.camera.width,
+            self.camera.height
+        );
+        Ok(rgb)
+    }
+
+    /// The camera scaled to a `width × height` network input (the
+    /// `Localizer`'s resize rule).
+    pub fn network_camera(&self, width: u32, height: u32) -> Result<Camera> {
+        let c = &self.camera;
+        Ok(c.scaled(
+            width as f64 / c.width as f64,
+            height as f64 / c.height as f64,
+            width,
+            height,
+        )?)
+    }
+}
+
+/// Borrows an RGB8 buffer as an sld-core image.
+pub fn as_image(rgb: &image::RgbImage) -> Result<sld_core::Image<'_>> {
+    sld_core::Image::new(
+        rgb.width(),
+        rgb.height(),
+        rgb.width() as usize * 3,
+        sld_core::PixelFormat::Rgb8,
+        rgb.as_raw(),
+    )
+    .map_err(|e| anyhow::anyhow!("image: {e}"))
+}
+
 /// A scene directory, read.
 #[derive(Clone, Debug)]
 pub struct SceneDir {

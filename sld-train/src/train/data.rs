@@ -4,16 +4,16 @@
 //! visibility weights (SLD*: 1 visible, 0.5 unverified — ignored by the
 //! loss —, 0 not visible). Heatmap targets are rendered per batch.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::Result;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sld_core::heatmap::DecodeOptions;
-use sld_core::image::{resize_normalize, Image, PixelFormat};
+use sld_core::image::resize_normalize;
 use sld_core::model::InputSpec;
 use sld_core::rng::SplitMix64;
 
-use crate::data::scene::SceneDir;
+use crate::data::scene::{as_image, SceneDir};
 use crate::labels::{gaussian_target, visibility, TargetOptions};
 
 /// One preprocessed training image.
@@ -52,35 +52,12 @@ pub fn load_samples(
         .par_iter()
         .map(|&i| -> Result<Sample> {
             let im = &scene.images[i];
-            let rgb = image::open(&im.color)
-                .with_context(|| format!("cannot read {}", im.color.display()))?
-                .to_rgb8();
-            ensure!(
-                rgb.width() == im.camera.width && rgb.height() == im.camera.height,
-                "{}: image is {}×{} but its intrinsics say {}×{}",
-                im.color.display(),
-                rgb.width(),
-                rgb.height(),
-                im.camera.width,
-                im.camera.height
-            );
             let (w, h) = (spec.width as usize, spec.height as usize);
-            let img = Image::new(
-                rgb.width(),
-                rgb.height(),
-                rgb.width() as usize * 3,
-                PixelFormat::Rgb8,
-                rgb.as_raw(),
-            )
-            .map_err(|e| anyhow::anyhow!("{}: {e}", im.color.display()))?;
+            let rgb = im.read_rgb()?;
+            let img = as_image(&rgb)?;
             let mut input = vec![0f32; spec.channels as usize * w * h];
             resize_normalize(&img, w, h, &spec.mean, &spec.std, &mut input);
-            let net_cam = im.camera.scaled(
-                w as f64 / im.camera.width as f64,
-                h as f64 / im.camera.height as f64,
-                w as u32,
-                h as u32,
-            )?;
+            let net_cam = im.network_camera(w as u32, h as u32)?;
             let depth = scene.depth(i)?;
             let labels = landmarks
                 .iter()
