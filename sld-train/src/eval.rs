@@ -16,6 +16,10 @@ use sld_core::{position_error_m, rotation_error_deg, Localizer};
 
 use crate::data::scene::{as_image, SceneDir};
 
+/// A detection closer than this to its landmark's true projection is
+/// correct (network-input pixels: one heatmap cell at stride 8).
+pub const CORRECT_PX: f64 = 8.0;
+
 /// Evaluation settings.
 #[derive(Clone, Debug, Default)]
 pub struct EvalOptions {
@@ -38,8 +42,11 @@ pub struct ImageResult {
     pub detections: usize,
     /// PnP inliers.
     pub inliers: usize,
-    /// Median pixel error of the detections (network-input pixels).
+    /// Median pixel error of the detections of landmarks that project
+    /// inside the image (network-input pixels).
     pub pixel_error: Option<f64>,
+    /// Detections within [`CORRECT_PX`] of their landmark's true projection.
+    pub correct: usize,
     /// Stage times, microseconds: preprocess, cnn, decode, pnp.
     pub times_us: [f64; 4],
 }
@@ -63,6 +70,8 @@ pub struct EvalReport {
     pub median_detections: f64,
     /// Median over images of the per-image median pixel error.
     pub median_pixel_error: Option<f64>,
+    /// Median over images of the correct detections.
+    pub median_correct: f64,
     /// Median stage times, milliseconds: preprocess, cnn, decode, pnp.
     pub median_times_ms: [f64; 4],
     /// Per image.
@@ -98,6 +107,8 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
         let res = loc.localize(&img, &im.camera);
         let t = loc.last_times();
         let net_cam = im.network_camera(spec.width, spec.height)?;
+        // Errors of detections whose landmark projects inside the network input.
+        let (nw, nh) = (spec.width as f64, spec.height as f64);
         let errs: Vec<f64> = loc
             .last_detections()
             .iter()
@@ -108,9 +119,11 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
                     return None;
                 }
                 let p = net_cam.project([pc[0], pc[1], pc[2]]).ok()?;
-                Some(((p[0] - d.u as f64).powi(2) + (p[1] - d.v as f64).powi(2)).sqrt())
+                let inside = p[0] >= -0.5 && p[1] >= -0.5 && p[0] < nw - 0.5 && p[1] < nh - 0.5;
+                inside.then(|| ((p[0] - d.u as f64).powi(2) + (p[1] - d.v as f64).powi(2)).sqrt())
             })
             .collect();
+        let correct = errs.iter().filter(|&&e| e < CORRECT_PX).count();
         let (ok, rot, pos, inliers) = match &res {
             Ok(l) => (
                 true,
@@ -128,6 +141,7 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             detections: loc.last_detections().len(),
             inliers,
             pixel_error: median(errs),
+            correct,
             times_us: [t.preprocess_us, t.cnn_us, t.decode_us, t.pnp_us],
         });
     }
@@ -160,6 +174,7 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
         median_position_m: med_pos.filter(|p| p.is_finite()),
         median_detections: median(per_image.iter().map(|r| r.detections as f64).collect()).unwrap_or(0.0),
         median_pixel_error: median(per_image.iter().filter_map(|r| r.pixel_error).collect()),
+        median_correct: median(per_image.iter().map(|r| r.correct as f64).collect()).unwrap_or(0.0),
         median_times_ms: [0, 1, 2, 3]
             .map(|k| median(per_image.iter().map(|r| r.times_us[k] / 1000.0).collect()).unwrap_or(0.0)),
         per_image,

@@ -226,8 +226,9 @@ enum TrainCommand {
     /// Labels: each landmark of --landmarks projected into each training
     /// image, visible when depth-consistent (NAME.depth.png); Gaussian
     /// targets (σ cells) at stride 8; squared error summed over the maps
-    /// labelled visible or not-visible. AdamW; the learning rate halves
-    /// every fifth of the epochs. Writes OUT/checkpoint.safetensors
+    /// labelled visible or not-visible (cells with a positive target
+    /// weighted by --pos-weight). AdamW; the learning rate drops to 0.3×
+    /// at 60 % and 0.1× at 85 % of the epochs. Writes OUT/checkpoint.safetensors
     /// (weights + optimiser state, atomically, every epoch), OUT/model.sld
     /// and OUT/metrics.jsonl (loss, validation recall). Interrupting
     /// leaves the last epoch's checkpoint; --resume continues exactly.
@@ -608,6 +609,7 @@ fn run_train(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> 
 
 fn print_report(r: &sld_train::eval::EvalReport) {
     println!("images               {}", r.images);
+
     println!("recall 5cm/5deg      {:.1} %", 100.0 * r.recall_5cm_5deg);
     println!("recall 10cm/10deg    {:.1} %", 100.0 * r.recall_10cm_10deg);
     println!("recall 1cm/1deg      {:.1} %", 100.0 * r.recall_1cm_1deg);
@@ -617,9 +619,14 @@ fn print_report(r: &sld_train::eval::EvalReport) {
             .map_or("inf".into(), |p| format!("{:.2}", 100.0 * p)),
         r.median_rotation_deg
     );
-    println!("detections (median)  {:.0}", r.median_detections);
     println!(
-        "pixel error (median) {} (network-input px)",
+        "detections (median)  {:.0}, of which correct (< {} px) {:.0}",
+        r.median_detections,
+        sld_train::eval::CORRECT_PX,
+        r.median_correct
+    );
+    println!(
+        "pixel error (median) {} (network-input px, landmarks inside the image)",
         r.median_pixel_error.map_or("-".into(), |p| format!("{p:.2}"))
     );
     let t = r.median_times_ms;

@@ -125,3 +125,30 @@ fn efficientnet_lite0_stride8_with_aspp_head_matches_candle() {
         "max abs diff {diff} vs max |activation| {peak}"
     );
 }
+
+#[test]
+fn atrous_efficientnet_lite0_with_scene_head_matches_candle() {
+    use sld_train::net::builder::{efficientnet_lite0_atrous8, scene_head};
+    let mut b = GraphBuilder::new(3, 64, 96, 5);
+    let trunk = efficientnet_lite0_atrous8(&mut b);
+    assert_eq!(b.shape(&trunk), [320, 8, 12]);
+    let head = scene_head(&mut b, "head", &trunk, 32, 20);
+    let (info, tensors) = b.finish(&[&head], 8, "lite0-atrous");
+    // Dilated depthwise convolutions are present (2 and 4).
+    let dil: Vec<u32> = info
+        .graph
+        .layers
+        .iter()
+        .filter_map(|l| match &l.op {
+            sld_core::model::Op::Conv2d(c) if c.groups > 1 => Some(c.dilation[0]),
+            _ => None,
+        })
+        .collect();
+    assert!(dil.contains(&2) && dil.contains(&4), "{dil:?}");
+    let (diff, peak) = compare(&info, &tensors, 4);
+    assert!(peak > 0.1);
+    assert!(
+        diff <= 1e-4 * peak,
+        "max abs diff {diff} vs max |activation| {peak}"
+    );
+}

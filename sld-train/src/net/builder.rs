@@ -237,6 +237,7 @@ fn mbconv(
     k: usize,
     stride: usize,
     expand: usize,
+    dilation: usize,
 ) -> String {
     let ci = b.shape(input)[0];
     let mut x = input.to_string();
@@ -252,6 +253,7 @@ fn mbconv(
         &x,
         ConvSpec::new(ci * expand, k)
             .stride(stride)
+            .dilation(dilation)
             .groups(0)
             .act(Activation::Relu6),
     );
@@ -273,27 +275,52 @@ pub fn efficientnet_lite0_s8(b: &mut GraphBuilder) -> String {
 /// (`stem`, `blocks.S.B.{expand,dw,project}`) are what
 /// `sld weights import` writes.
 pub fn efficientnet_lite0(b: &mut GraphBuilder, output_stride: usize) -> String {
-    let mut x = b.conv(
-        "stem",
-        INPUT,
-        ConvSpec::new(32, 3).stride(2).act(Activation::Relu6),
-    );
     // Stage strides: the original's, or SLD*'s with stages 2 and 3 at stride 1.
     let strides: [usize; 7] = if output_stride == 32 {
         [1, 2, 2, 2, 1, 2, 1]
     } else {
         [1, 2, 1, 1, 1, 2, 1]
     };
+    lite0_trunk(b, strides, false)
+}
+
+/// EfficientNet-Lite0 at output stride 8 the DeepLab way: the original
+/// strides up to 1/8, then each removed stride doubles the dilation of the
+/// depthwise convolutions after it (stages 3–4 dilation 2, 5–6 dilation 4),
+/// so every filter sees the scale it was trained at. Used for the frozen
+/// ImageNet backbone of head training; 4× cheaper than SLD*'s variant,
+/// which runs stages 2–4 at 1/4.
+pub fn efficientnet_lite0_atrous8(b: &mut GraphBuilder) -> String {
+    lite0_trunk(b, [1, 2, 2, 2, 1, 2, 1], true)
+}
+
+fn lite0_trunk(b: &mut GraphBuilder, strides: [usize; 7], atrous_after_8: bool) -> String {
+    let mut x = b.conv(
+        "stem",
+        INPUT,
+        ConvSpec::new(32, 3).stride(2).act(Activation::Relu6),
+    );
+    let (mut total, mut dilation) = (2usize, 1usize);
     for (si, &(n, k, e, c)) in crate::weights::LITE0_STAGES.iter().enumerate() {
         for bi in 0..n {
+            let mut s = if bi == 0 { strides[si] } else { 1 };
+            let d = dilation;
+            if atrous_after_8 && s > 1 && total >= 8 {
+                // Keep the resolution; the following blocks dilate instead.
+                s = 1;
+                dilation *= 2;
+            } else {
+                total *= s;
+            }
             x = mbconv(
                 b,
                 &format!("blocks.{si}.{bi}"),
                 &x,
                 c,
                 k,
-                if bi == 0 { strides[si] } else { 1 },
+                s,
                 e,
+                if bi == 0 { d } else { dilation },
             );
         }
     }
