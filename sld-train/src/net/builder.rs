@@ -229,16 +229,22 @@ impl GraphBuilder {
 
 /// One EfficientNet-Lite inverted-residual block (expand 1×1 → depthwise
 /// k×k → project 1×1; ReLU6; residual when shapes allow). Returns its output.
-fn mbconv(
-    b: &mut GraphBuilder,
-    name: &str,
-    input: &str,
-    out: usize,
+/// Kernel, stride, expansion and dilation of one MBConv block.
+#[derive(Clone, Copy)]
+struct Mb {
     k: usize,
     stride: usize,
     expand: usize,
     dilation: usize,
-) -> String {
+}
+
+fn mbconv(b: &mut GraphBuilder, name: &str, input: &str, out: usize, m: Mb) -> String {
+    let Mb {
+        k,
+        stride,
+        expand,
+        dilation,
+    } = m;
     let ci = b.shape(input)[0];
     let mut x = input.to_string();
     if expand != 1 {
@@ -312,16 +318,13 @@ fn lite0_trunk(b: &mut GraphBuilder, strides: [usize; 7], atrous_after_8: bool) 
             } else {
                 total *= s;
             }
-            x = mbconv(
-                b,
-                &format!("blocks.{si}.{bi}"),
-                &x,
-                c,
+            let m = Mb {
                 k,
-                s,
-                e,
-                if bi == 0 { d } else { dilation },
-            );
+                stride: s,
+                expand: e,
+                dilation: if bi == 0 { d } else { dilation },
+            };
+            x = mbconv(b, &format!("blocks.{si}.{bi}"), &x, c, m);
         }
     }
     x
