@@ -2,6 +2,8 @@
 //! Indoor6 layout), landmark selection and labels, Candle training,
 //! export, evaluation and the `sld` command-line tool. The `sld` binary is `src/main.rs`.
 
+#![warn(missing_docs)]
+
 pub mod align;
 pub mod data;
 pub mod demo;

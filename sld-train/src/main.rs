@@ -238,9 +238,11 @@ enum TrainCommand {
     /// Train only a scene head on a frozen ImageNet EfficientNet-Lite0
     /// backbone (the faster-training paper's head mode).
     ///
-    /// The backbone (from `sld weights import`) runs once per training
-    /// image and augmented copy, in sld-core, filling a feature buffer
-    /// (320 channels at stride 8); the scene head (two dilated 3×3 blocks
+    /// The backbone (from `sld weights import`; built at output stride 8 the
+    /// DeepLab way — original strides to 1/8, then dilated — so the frozen
+    /// filters see their trained scale) runs once per training image and
+    /// augmented copy, in sld-core, filling a feature buffer (320 channels
+    /// at stride 8); the scene head (two dilated 3×3 blocks
     /// with 1×1 skips, then 1×1 to the heatmaps) trains from the buffer.
     /// The exported model is backbone + head. Same outputs, labels and
     /// loss as `full`.
@@ -270,7 +272,8 @@ struct TrainArgs {
     /// Landmark file; default: the scene's only landmarks/landmarks-N.txt.
     #[arg(long)]
     landmarks: Option<PathBuf>,
-    /// Architecture: small (CPU-friendly) or lite0 (EfficientNet-Lite0 s8 + ASPP, SLD*).
+    /// Architecture of `train full`: small (CPU-friendly) or lite0
+    /// (EfficientNet-Lite0 s8 + ASPP, SLD*); `train head` always uses Lite0.
     #[arg(long, value_enum, default_value_t = sld_train::train::Arch::Small)]
     arch: sld_train::train::Arch,
     /// Backbone width (small architecture).
