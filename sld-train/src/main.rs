@@ -35,8 +35,8 @@ enum Command {
     /// landmarks, train, export, localise the held-out images, print
     /// recall and timing.
     ///
-    /// Renders a room in two lighting sessions (mapping and query), selects
-    /// landmarks, trains the small network from scratch with Candle on the
+    /// Renders a room in three lighting sessions (two for mapping, one for
+    /// queries), selects landmarks, trains the small network from scratch with Candle on the
     /// mapping images, exports a `.sld` and localises the query images
     /// (other lighting) through sld-core's Localizer — the path a robot
     /// runs. Everything lands in --work (default: a temporary directory).
@@ -393,9 +393,13 @@ struct DemoArgs {
     /// Working directory (scene, run); default: a fresh temporary directory.
     #[arg(long)]
     work: Option<PathBuf>,
-    /// Images rendered (two sessions: mapping and query lighting).
+    /// Images rendered, split evenly over the sessions.
     #[arg(long, default_value_t = 240)]
     images: usize,
+    /// Lighting sessions: all but the last are for mapping (training), the
+    /// last is the query session localised at the end.
+    #[arg(long, default_value_t = 3)]
+    sessions: usize,
     /// Landmarks.
     #[arg(long, default_value_t = 100)]
     landmarks: usize,
@@ -673,7 +677,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         &sld_train::synth::SynthOptions {
             seed: a.seed,
             images: a.images,
-            sessions: 2,
+            sessions: a.sessions,
             width: 320,
             height: 176,
             ..Default::default()
@@ -681,8 +685,8 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
     )?;
     let t_render = t0.elapsed().as_secs_f64();
     eprintln!(
-        "[1/4] rendered {} images (2 lighting sessions), {} surface points in {t_render:.1} s",
-        s.images, s.points
+        "[1/4] rendered {} images ({} lighting sessions, the last for queries), {} surface points in {t_render:.1} s",
+        s.images, a.sessions, s.points
     );
     let lo = sld_train::landmarks_cli::LandmarkOptions {
         count: a.landmarks,
