@@ -36,10 +36,13 @@ enum Command {
     /// recall and timing.
     ///
     /// Renders a room in three lighting sessions (two for mapping, one for
-    /// queries), selects landmarks, trains the small network from scratch with Candle on the
-    /// mapping images, exports a `.sld` and localises the query images
-    /// (other lighting) through sld-core's Localizer — the path a robot
-    /// runs. Everything lands in --work (default: a temporary directory).
+    /// queries) and selects landmarks. Then trains with Candle on the
+    /// mapping images: a scene head on the frozen ImageNet EfficientNet-Lite0
+    /// when its weights are in .cache/imagenet (scripts/fetch-imagenet-weights.sh)
+    /// or --imagenet, else the small network from scratch. Exports a `.sld`
+    /// and localises the query images (other lighting) through sld-core's
+    /// Localizer — the path a robot runs. Everything lands in --work
+    /// (default: a temporary directory).
     Demo(DemoArgs),
     /// PnP on simulated detections: heatmaps rendered from ground-truth
     /// projections with pixel noise and wrong detections, then the real
