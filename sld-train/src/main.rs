@@ -706,6 +706,9 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
     );
     // Head on the frozen ImageNet backbone when its weights are at hand
     // (scripts/fetch-imagenet-weights.sh), else the small network from scratch.
+    if let Some(p) = &a.imagenet {
+        anyhow::ensure!(p.exists(), "--imagenet {}: no such file", p.display());
+    }
     let pth = a
         .imagenet
         .clone()
