@@ -666,6 +666,9 @@ fn run_eval(a: &EvalArgs) -> Result<()> {
 }
 
 fn run_demo(a: &DemoArgs) -> Result<()> {
+    if let Some(p) = &a.imagenet {
+        anyhow::ensure!(p.exists(), "--imagenet {}: no such file", p.display());
+    }
     let work = match &a.work {
         Some(w) => w.clone(),
         None => std::env::temp_dir().join(format!("sld-demo-{}", std::process::id())),
@@ -706,9 +709,6 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
     );
     // Head on the frozen ImageNet backbone when its weights are at hand
     // (scripts/fetch-imagenet-weights.sh), else the small network from scratch.
-    if let Some(p) = &a.imagenet {
-        anyhow::ensure!(p.exists(), "--imagenet {}: no such file", p.display());
-    }
     let pth = a
         .imagenet
         .clone()
