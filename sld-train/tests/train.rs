@@ -163,3 +163,47 @@ fn head_mode_trains_only_the_head_on_a_frozen_backbone() {
     }
     let _ = std::fs::remove_file(bb);
 }
+
+/// Without depth maps (a COLMAP import), labels come from the visibility
+/// file next to the landmarks; without either, training refuses to run
+/// rather than learn from nothing.
+#[test]
+fn labels_fall_back_to_the_visibility_file() {
+    let scene = tmp("nodepth-scene");
+    let lm = tiny_scene(&scene);
+    for e in std::fs::read_dir(scene.join("images")).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_str().unwrap().ends_with(".depth.png") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let out = tmp("nodepth-run");
+    let _ = std::fs::remove_dir_all(&out);
+    let r = train_full(
+        &scene,
+        &out,
+        &options(lm.clone(), 1),
+        false,
+        false,
+        &Control::default(),
+    )
+    .unwrap();
+    assert_eq!(r.epochs.len(), 1);
+    assert!(r.epochs[0].loss > 0.0);
+    let vis = lm.with_file_name(
+        lm.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace("landmarks-", "visibility-"),
+    );
+    std::fs::remove_file(&vis).unwrap();
+    let e = train_full(&scene, &out, &options(lm, 1), false, false, &Control::default()).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("no landmark is labelled visible"),
+        "{e:#}"
+    );
+    for p in [out, scene] {
+        let _ = std::fs::remove_dir_all(p);
+    }
+}

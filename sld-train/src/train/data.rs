@@ -14,7 +14,7 @@ use sld_core::model::InputSpec;
 use sld_core::rng::SplitMix64;
 
 use crate::data::scene::{as_image, SceneDir};
-use crate::labels::{gaussian_target, visibility, TargetOptions};
+use crate::labels::{gaussian_target, visibility, TargetOptions, Visible};
 
 /// One preprocessed training image.
 #[derive(Clone, Debug)]
@@ -29,14 +29,18 @@ pub struct Sample {
 }
 
 /// Loads and preprocesses images `indices` of `scene` for a network with
-/// input `spec`, labelling `landmarks` (world, metres) against each image's
-/// depth map with relative tolerance `depth_tolerance`.
+/// input `spec`, labelling `landmarks` (world, metres): against each
+/// image's depth map (relative tolerance `depth_tolerance`) where it has
+/// one; otherwise from `tracks` (the `visibility-N.txt` matrix, e.g. from
+/// COLMAP tracks): 1 when listed visible, 0.5 (ignored) when inside the
+/// image but not listed, 0 outside — SLD*'s scheme.
 pub fn load_samples(
     scene: &SceneDir,
     indices: &[usize],
     landmarks: &[[f64; 3]],
     spec: &InputSpec,
     depth_tolerance: f64,
+    tracks: Option<&crate::data::indoor6::Visibility>,
     progress: bool,
 ) -> Result<Vec<Sample>> {
     let bar = if progress {
@@ -61,9 +65,18 @@ pub fn load_samples(
             let depth = scene.depth(i)?;
             let labels = landmarks
                 .iter()
-                .map(|x| {
+                .enumerate()
+                .map(|(l, x)| {
                     // Visibility on the full-resolution image; pixel on the network input.
-                    let (v, _) = visibility(*x, &im.pose, &im.camera, depth.as_ref(), depth_tolerance, 0.1);
+                    let (mut v, _) =
+                        visibility(*x, &im.pose, &im.camera, depth.as_ref(), depth_tolerance, 0.1);
+                    if depth.is_none() && v == Visible::Unverified {
+                        if let Some(t) = tracks {
+                            if t.rows.get(l).and_then(|r| r.get(i)).copied().unwrap_or(false) {
+                                v = Visible::Yes;
+                            }
+                        }
+                    }
                     let pc = im.pose.transform(&sld_core::nalgebra::Vector3::from(*x));
                     let px = if pc[2] > 0.1 {
                         net_cam.project([pc[0], pc[1], pc[2]]).ok()

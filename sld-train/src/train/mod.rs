@@ -476,14 +476,50 @@ pub fn train_full(
         scene_root.display()
     );
     let image_spec = info.graph.input.clone();
+    // Visibility from tracks (visibility-N.txt next to landmarks-N.txt) for
+    // images without a depth map, e.g. COLMAP imports.
+    let vis_path = o.landmarks.with_file_name(
+        o.landmarks
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .replacen("landmarks-", "visibility-", 1),
+    );
+    let tracks = if vis_path.exists() && vis_path != o.landmarks {
+        let v = crate::data::indoor6::read_visibility(&vis_path)?;
+        ensure!(
+            v.rows.len() == landmarks.len() && v.images == scene.images.len(),
+            "{}: {} rows × {} images, but there are {} landmarks and {} images",
+            vis_path.display(),
+            v.rows.len(),
+            v.images,
+            landmarks.len(),
+            scene.images.len()
+        );
+        Some(v)
+    } else {
+        None
+    };
     let mut samples = data::load_samples(
         &scene,
         &train_idx,
         &landmarks,
         &image_spec,
         o.depth_tolerance,
+        tracks.as_ref(),
         progress,
     )?;
+    let labelled = samples
+        .iter()
+        .flat_map(|s| &s.labels)
+        .filter(|(_, w)| *w == 1.0)
+        .count();
+    ensure!(
+        labelled > 0,
+        "no landmark is labelled visible in any training image: no depth maps (NAME.depth.png) \
+         and no {} to take visibility from (run `sld landmarks`)",
+        vis_path.display()
+    );
     let spec = train_graph.input.clone();
     let jitter = if o.backbone.is_some() {
         samples = fill_feature_buffer(&info, &frozen, samples, o, progress)?;
