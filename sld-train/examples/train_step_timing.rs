@@ -26,6 +26,7 @@ fn main() -> anyhow::Result<()> {
         pos_weight: 10.0,
         backbone: None,
         buffer_copies: 1,
+        geometric_aug: false,
     };
     let (info, init) = build_network(&o, 100, "timing");
     let dev = Device::Cpu;

@@ -261,6 +261,10 @@ enum TrainCommand {
         /// plain, the others with photometric jitter).
         #[arg(long, default_value_t = 2)]
         copies: usize,
+        /// Also rotate (±10°) and scale (0.9–1.1) the augmented copies,
+        /// moving the labels exactly.
+        #[arg(long)]
+        geometric: bool,
     },
 }
 
@@ -563,7 +567,12 @@ fn default_landmarks(scene: &std::path::Path) -> Result<PathBuf> {
     }
 }
 
-fn run_train(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
+fn run_train(
+    a: &TrainArgs,
+    backbone: Option<PathBuf>,
+    buffer_copies: usize,
+    geometric_aug: bool,
+) -> Result<()> {
     let landmarks = match &a.landmarks {
         Some(p) => p.clone(),
         None => default_landmarks(&a.scene)?,
@@ -586,6 +595,7 @@ fn run_train(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> 
         pos_weight: a.pos_weight,
         backbone,
         buffer_copies,
+        geometric_aug,
     };
     let control = sld_train::train::Control::default();
     let flag = control.stop.clone();
@@ -752,6 +762,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         pos_weight: 10.0,
         backbone: backbone.clone(),
         buffer_copies: 2,
+        geometric_aug: false,
     };
     let t1 = std::time::Instant::now();
     let r = sld_train::train::train_full(&scene, &run, &o, false, true, &Default::default())?;
@@ -833,12 +844,13 @@ fn main() -> ExitCode {
         Command::Pnp(args) => run_pnp(args),
         Command::Demo(args) => run_demo(args),
         Command::Simulate(args) => run_simulate(args),
-        Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1),
+        Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1, false),
         Command::Train(TrainCommand::Head {
             args,
             backbone,
             copies,
-        }) => run_train(args, Some(backbone.clone()), *copies),
+            geometric,
+        }) => run_train(args, Some(backbone.clone()), *copies, *geometric),
         Command::Eval(a) => run_eval(a),
         Command::Weights(WeightsCommand::Import { pth, out }) => sld_train::weights::read_legacy_pth(pth)
             .and_then(|sd| sld_train::weights::lite0_tensors(&sd))

@@ -65,6 +65,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         pos_weight: 10.0,
         backbone: None,
         buffer_copies: 1,
+        geometric_aug: false,
     }
 }
 
@@ -141,6 +142,7 @@ fn head_mode_trains_only_the_head_on_a_frozen_backbone() {
     let mut o = options(lm, 3);
     o.backbone = Some(bb.clone());
     o.buffer_copies = 2;
+    o.geometric_aug = true;
     o.head_channels = 16;
     let r = train_full(&scene, &out, &o, false, false, &Control::default()).unwrap();
     assert!(r.epochs[2].loss < r.epochs[0].loss, "{:?}", r.epochs);

@@ -192,3 +192,120 @@ pub fn batch(
         Tensor::from_vec(m, (b, l, grid[0], grid[1]), device)?,
     ))
 }
+
+/// A similarity of the image plane about its centre: rotation by `angle`
+/// (radians, counter-clockwise on screen) and scaling by `scale` — an
+/// in-plane camera rotation plus a focal-length change when the centre is
+/// the principal point. Labels move exactly with it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Similarity2 {
+    /// Rotation, radians.
+    pub angle: f32,
+    /// Scale factor.
+    pub scale: f32,
+}
+
+impl Similarity2 {
+    /// Where pixel `(u, v)` of a `w × h` image moves (pixel-centre convention).
+    pub fn apply(&self, (u, v): (f32, f32), w: usize, h: usize) -> (f32, f32) {
+        let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
+        let (s, c) = self.angle.sin_cos();
+        let (x, y) = (u - cx, v - cy);
+        (
+            cx + self.scale * (c * x + s * y),
+            cy + self.scale * (-s * x + c * y),
+        )
+    }
+
+    /// Warps a `[C, h, w]` tensor (bilinear; zero outside).
+    pub fn warp(&self, input: &[f32], channels: usize, w: usize, h: usize) -> Vec<f32> {
+        let inv = Similarity2 {
+            angle: -self.angle,
+            scale: 1.0 / self.scale,
+        };
+        let mut out = vec![0f32; input.len()];
+        let plane = w * h;
+        for y in 0..h {
+            for x in 0..w {
+                let (su, sv) = inv.apply((x as f32, y as f32), w, h);
+                if !(su >= 0.0 && sv >= 0.0 && su <= (w - 1) as f32 && sv <= (h - 1) as f32) {
+                    continue;
+                }
+                let (x0, y0) = (su.floor() as usize, sv.floor() as usize);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (ax, ay) = (su - x0 as f32, sv - y0 as f32);
+                for ch in 0..channels {
+                    let p = &input[ch * plane..(ch + 1) * plane];
+                    let top = p[y0 * w + x0] * (1.0 - ax) + p[y0 * w + x1] * ax;
+                    let bot = p[y1 * w + x0] * (1.0 - ax) + p[y1 * w + x1] * ax;
+                    out[ch * plane + y * w + x] = top * (1.0 - ay) + bot * ay;
+                }
+            }
+        }
+        out
+    }
+
+    /// Moves a sample's labels: positions transformed; a visible landmark
+    /// leaving the image becomes "not visible" (0).
+    pub fn labels(
+        &self,
+        labels: &[(Option<(f32, f32)>, f32)],
+        w: usize,
+        h: usize,
+    ) -> Vec<(Option<(f32, f32)>, f32)> {
+        labels
+            .iter()
+            .map(|&(px, wgt)| {
+                let Some(p) = px else { return (None, wgt) };
+                let q = self.apply(p, w, h);
+                let inside = q.0 >= -0.5 && q.1 >= -0.5 && q.0 < w as f32 - 0.5 && q.1 < h as f32 - 0.5;
+                (Some(q), if inside || wgt == 0.0 { wgt } else { 0.0 })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bright dot warped by the similarity lands where its label moves.
+    #[test]
+    fn warped_image_and_labels_agree() {
+        let (w, h) = (64usize, 40usize);
+        let t = Similarity2 {
+            angle: 0.17,
+            scale: 1.08,
+        };
+        for (u, v) in [(20.0f32, 12.0f32), (45.0, 30.0), (31.5, 19.5)] {
+            let mut img = vec![0f32; w * h];
+            img[v as usize * w + u as usize] = 1.0;
+            let out = t.warp(&img, 1, w, h);
+            // Intensity-weighted centroid of the warped dot.
+            let (mut sx, mut sy, mut s) = (0.0, 0.0, 0.0);
+            for y in 0..h {
+                for x in 0..w {
+                    let a = out[y * w + x];
+                    sx += a * x as f32;
+                    sy += a * y as f32;
+                    s += a;
+                }
+            }
+            let (q, _) = (t.apply((u.floor(), v.floor()), w, h), 0);
+            assert!(s > 0.5, "dot lost");
+            assert!(
+                (sx / s - q.0).abs() < 0.5 && (sy / s - q.1).abs() < 0.5,
+                "{:?} vs {q:?}",
+                (sx / s, sy / s)
+            );
+        }
+        // A label pushed out of the image stops being visible.
+        let far = Similarity2 {
+            angle: 0.0,
+            scale: 3.0,
+        };
+        let l = far.labels(&[(Some((1.0, 1.0)), 1.0), (Some((31.5, 19.5)), 1.0)], w, h);
+        assert_eq!(l[0].1, 0.0);
+        assert_eq!(l[1].1, 1.0);
+    }
+}

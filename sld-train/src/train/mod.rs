@@ -90,6 +90,11 @@ pub struct TrainOptions {
     /// (copy 0 plain, the others with photometric jitter).
     #[serde(default = "one")]
     pub buffer_copies: usize,
+    /// Head mode: the augmented copies also get an in-plane rotation
+    /// (±10°) and focal scaling (0.9–1.1) about the image centre, labels
+    /// moved exactly.
+    #[serde(default)]
+    pub geometric_aug: bool,
 }
 
 fn one() -> usize {
@@ -215,8 +220,19 @@ fn fill_feature_buffer(
     for s in &samples {
         for k in 0..copies {
             let mut x = s.input.clone();
+            let mut labels = s.labels.clone();
             if k > 0 {
                 data::jitter(&mut x, 3, &mut rng, o.jitter);
+                if o.geometric_aug {
+                    // In-plane rotation ±10° and focal scaling 0.9–1.1 (SLD*'s ranges).
+                    let t = data::Similarity2 {
+                        angle: (rng.unit_f64() as f32 - 0.5) * 0.35,
+                        scale: 0.9 + 0.2 * rng.unit_f64() as f32,
+                    };
+                    let (w, h) = (o.input_width, o.input_height);
+                    x = t.warp(&x, 3, w, h);
+                    labels = t.labels(&labels, w, h);
+                }
             }
             sld_core::nn::input_mut(plan, &mut arena)
                 .context("backbone input")?
@@ -226,7 +242,7 @@ fn fill_feature_buffer(
             let f = sld_core::nn::output(plan, &arena, 0).context("backbone output")?;
             out.push(data::Sample {
                 input: f.to_vec(),
-                labels: s.labels.clone(),
+                labels,
                 image: s.image,
             });
             bar.inc(1);
