@@ -15,6 +15,7 @@ pub mod landmarks_cli;
 pub mod localize_cli;
 pub mod net;
 pub mod pnp_cli;
+pub mod progress;
 pub mod synth;
 pub mod train;
 pub mod weights;

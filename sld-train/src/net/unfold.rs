@@ -153,6 +153,17 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// Unfold + matmul equals Candle's conv2d, and its gradient equals the
     /// gradient through Candle's conv2d (an independent implementation).
     #[test]
@@ -189,28 +200,14 @@ mod tests {
                 .pad_with_zeros(3, pad[1], pad[3])
                 .unwrap();
             let r = xp.conv2d(&w, 0, stride, dil, 1).unwrap();
-            let d = (&y - &r)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_abs_diff(&y, &r);
             assert!(d < 1e-4, "forward {k} {stride} {dil}: {d}");
             // Gradient of a random linear functional.
             let m = Tensor::randn(0f32, 1.0, y.dims(), &dev).unwrap();
             let g1 = (&y * &m).unwrap().sum_all().unwrap().backward().unwrap();
             let g2 = (&r * &m).unwrap().sum_all().unwrap().backward().unwrap();
             let (a, b) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_abs_diff(a, b);
             assert!(d < 1e-4, "gradient {k} {stride} {dil}: {d}");
         }
     }

@@ -21,7 +21,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{ensure, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sld_core::rng::SplitMix64;
 use sld_core::Camera;
@@ -165,14 +164,10 @@ pub fn synthesize(out: &Path, o: &SynthOptions) -> Result<SynthSummary> {
     let lightings: Vec<_> = (0..o.sessions).map(|k| scene.lighting(o.seed, k)).collect();
     let points = sample_points(&scene, o.point_density, o.seed);
 
-    let bar = if o.progress {
-        ProgressBar::new(frames.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("rendering {bar:40} {pos}/{len} images  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::progress::bar(
+        frames.len(),
+        o.progress,
+        "rendering {bar:40} {pos}/{len} images  {per_sec}  eta {eta}",
     );
     let done = AtomicUsize::new(0);
     let observed: Vec<Vec<u32>> = frames

@@ -6,7 +6,6 @@
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sld_core::heatmap::DecodeOptions;
 use sld_core::image::resize_normalize;
@@ -43,15 +42,7 @@ pub fn load_samples(
     tracks: Option<&crate::data::indoor6::Visibility>,
     progress: bool,
 ) -> Result<Vec<Sample>> {
-    let bar = if progress {
-        ProgressBar::new(indices.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("loading   {bar:40} {pos}/{len} images")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = crate::progress::bar(indices.len(), progress, "loading   {bar:40} {pos}/{len} images");
     let out = indices
         .par_iter()
         .map(|&i| -> Result<Sample> {

@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sld_core::model::ModelInfo;
 use sld_core::rng::SplitMix64;
@@ -204,14 +203,10 @@ fn fill_feature_buffer(
     let model = sld_core::model::Model::load(&bytes[..]).map_err(|e| anyhow::anyhow!("backbone: {e}"))?;
     let plan = model.plan();
     let copies = o.buffer_copies.max(1);
-    let bar = if progress {
-        ProgressBar::new((samples.len() * copies) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("features  {bar:40} {pos}/{len}  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::progress::bar(
+        samples.len() * copies,
+        progress,
+        "features  {bar:40} {pos}/{len}  {per_sec}  eta {eta}",
     );
     let mut arena = vec![0f32; plan.arena_len];
     let mut scratch = vec![0f32; plan.scratch_len];
@@ -550,14 +545,10 @@ pub fn train_full(
     };
 
     let steps_per_epoch = samples.len().div_ceil(o.batch);
-    let bar = if progress {
-        ProgressBar::new(((o.epochs - start_epoch) * steps_per_epoch) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("training  {bar:40} epoch {msg}  {per_sec}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = crate::progress::bar(
+        (o.epochs - start_epoch) * steps_per_epoch,
+        progress,
+        "training  {bar:40} epoch {msg}  {per_sec}  eta {eta}",
     );
     let mut metrics = Vec::new();
     let mut total = 0.0;
