@@ -201,6 +201,32 @@ enum ModelCommand {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
     },
+    /// Write a known-answer kit for integration tests on a device or in C:
+    /// DIR/model.sld (a hand-weighted detector of coloured dots, not
+    /// trained), DIR/image.ppm (binary P6 RGB8: the dots seen from a known
+    /// pose) and DIR/truth.txt (intrinsics, then R and t, world-to-camera).
+    /// Localising image.ppm with model.sld must give the pose in truth.txt
+    /// to well under a centimetre; anything else is an integration bug
+    /// (image layout, intrinsics, pose convention).
+    ///
+    /// Example: sld model beacons --out kit && ./my_robot_test kit
+    Beacons {
+        /// Output folder.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Number of beacons (landmarks), 4 to 19.
+        #[arg(long, default_value_t = 16)]
+        landmarks: usize,
+        /// Image width in pixels.
+        #[arg(long, default_value_t = 256)]
+        width: u32,
+        /// Image height in pixels.
+        #[arg(long, default_value_t = 192)]
+        height: u32,
+        /// Seed of the pose and beacon positions.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
     /// head): for benchmarks and plumbing tests, not for localising.
     Random {
@@ -898,6 +924,15 @@ fn main() -> ExitCode {
         Command::Model(ModelCommand::Info { model }) => {
             sld_train::localize_cli::describe(model).map(|s| println!("{s}"))
         }
+        Command::Model(ModelCommand::Beacons {
+            out,
+            landmarks,
+            width,
+            height,
+            seed,
+        }) => sld_train::beacon::beacon_kit(*width, *height, *landmarks, *seed)
+            .and_then(|kit| sld_train::beacon::write_kit(&kit, out))
+            .map(|()| println!("wrote {}/{{model.sld,image.ppm,truth.txt}}", out.display())),
         Command::Model(ModelCommand::Random {
             out,
             landmarks,
