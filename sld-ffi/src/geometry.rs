@@ -62,7 +62,11 @@ impl SldDecodeOptions {
             2 => Refinement::GaussianFit,
             r => return Err(fail!(InvalidArgument, "refinement {r} is not an SldRefinement")),
         };
-        if !(self.threshold.is_finite() && self.stride.is_finite() && self.stride > 0.0 && self.offset.is_finite()) {
+        if !(self.threshold.is_finite()
+            && self.stride.is_finite()
+            && self.stride > 0.0
+            && self.offset.is_finite())
+        {
             return Err(fail!(
                 InvalidArgument,
                 "decode options must be finite with stride > 0 (threshold {}, stride {}, offset {})",
@@ -179,7 +183,10 @@ pub unsafe extern "C" fn sld_decode_heatmaps(
             let mut one = [Detection::default()];
             let got = sld_core::decode(map, shape, &opts, &mut one).map_err(|e| match e {
                 DecodeError::NonFinite { .. } => {
-                    fail!(NonFinite, "heatmap of landmark {l} holds a non-finite value at its peak")
+                    fail!(
+                        NonFinite,
+                        "heatmap of landmark {l} holds a non-finite value at its peak"
+                    )
                 }
                 other => fail!(InvalidArgument, "{other}"),
             })?;
@@ -249,15 +256,18 @@ impl SldPnpOptions {
     }
 
     fn to_core(self) -> Result<PnpOptions, Failure> {
-        let mut o = PnpOptions::default();
-        o.sampling = match self.sampling {
+        let sampling = match self.sampling {
             0 => Sampling::Uniform,
             1 => Sampling::Prosac,
             2 => Sampling::Weighted,
             s => return Err(fail!(InvalidArgument, "sampling {s} is not an SldSampling")),
         };
         if !(self.max_reproj_px.is_finite() && self.max_reproj_px > 0.0) {
-            return Err(fail!(InvalidArgument, "max_reproj_px {} must be finite and > 0", self.max_reproj_px));
+            return Err(fail!(
+                InvalidArgument,
+                "max_reproj_px {} must be finite and > 0",
+                self.max_reproj_px
+            ));
         }
         if self.min_inliers < 4 || self.max_iterations == 0 {
             return Err(fail!(
@@ -268,15 +278,26 @@ impl SldPnpOptions {
             ));
         }
         if !(self.success_prob > 0.0 && self.success_prob < 1.0) {
-            return Err(fail!(InvalidArgument, "success_prob {} must lie in (0, 1)", self.success_prob));
+            return Err(fail!(
+                InvalidArgument,
+                "success_prob {} must lie in (0, 1)",
+                self.success_prob
+            ));
         }
-        o.max_reproj_px = self.max_reproj_px;
-        o.ransac.max_iterations = self.max_iterations;
-        o.ransac.min_iterations = self.min_iterations.min(self.max_iterations);
-        o.ransac.success_prob = self.success_prob;
-        o.min_inliers = self.min_inliers as usize;
-        o.seed = self.seed;
-        Ok(o)
+        let d = PnpOptions::default();
+        Ok(PnpOptions {
+            sampling,
+            max_reproj_px: self.max_reproj_px,
+            ransac: sld_core::pnp::ransac::RansacOptions {
+                max_iterations: self.max_iterations,
+                min_iterations: self.min_iterations.min(self.max_iterations),
+                success_prob: self.success_prob,
+                ..d.ransac
+            },
+            min_inliers: self.min_inliers as usize,
+            seed: self.seed,
+            ..d
+        })
     }
 }
 
@@ -332,7 +353,10 @@ pub unsafe extern "C" fn sld_pnp_solver_new(
         // SAFETY: writable (contract).
         unsafe { out.set(core::ptr::null_mut()) };
         if !(4..=u32::MAX as usize).contains(&capacity) {
-            return Err(fail!(InvalidArgument, "capacity {capacity} must lie in [4, 2^32)"));
+            return Err(fail!(
+                InvalidArgument,
+                "capacity {capacity} must lie in [4, 2^32)"
+            ));
         }
         let opts = match options.is_null() {
             true => PnpOptions::default(),
@@ -426,11 +450,16 @@ pub unsafe extern "C" fn sld_pnp_solve(
     let status = call(|| {
         // SAFETY: a non-null handle is valid and used by one thread (contract).
         let s = unsafe { solver.as_mut() }.ok_or_else(|| Failure::null("solver"))?;
-        solve(s, points2d, points3d, confidence, n, camera, out, inlier_mask).inspect_err(|f| s.error = f.text.clone())
+        solve(s, points2d, points3d, confidence, n, camera, out, inlier_mask)
+            .inspect_err(|f| s.error = f.text.clone())
     });
     if status == SldStatus::Panic && !solver.is_null() {
         // SAFETY: as above; the body's borrow has ended.
-        unsafe { (*solver).error.set(format_args!("internal error (see sld_last_error)")) };
+        unsafe {
+            (*solver)
+                .error
+                .set(format_args!("internal error (see sld_last_error)"))
+        };
     }
     status
 }

@@ -128,7 +128,9 @@ mod tests {
 
     fn last_text() -> String {
         // SAFETY: `last_error` returns a NUL-terminated buffer.
-        unsafe { CStr::from_ptr(last_error()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(last_error()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]

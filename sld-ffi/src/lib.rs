@@ -29,6 +29,9 @@
 //! one global last-error message, and has no `sld_localizer_new_from_file`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
+// Failures carry their message in a fixed 256-byte buffer so that no error
+// path allocates; the large `Err` variant is the price, paid only on failure.
+#![allow(clippy::result_large_err)]
 
 extern crate alloc;
 
@@ -42,12 +45,8 @@ pub mod version;
 #[cfg(all(not(feature = "std"), not(test)))]
 mod firmware;
 
-pub use geometry::{
-    SldDecodeOptions, SldPnpOptions, SldPnpResult, SldPnpSolver, SldRefinement, SldSampling,
-};
+pub use geometry::{SldDecodeOptions, SldPnpOptions, SldPnpResult, SldPnpSolver, SldRefinement, SldSampling};
 pub use localizer::{SldLocalizer, SldModelInfo};
 pub use status::SldStatus;
-pub use types::{
-    SldCamera, SldDetection, SldImage, SldLocalization, SldPixelFormat, SldPose, SldStageTimes,
-};
+pub use types::{SldCamera, SldDetection, SldImage, SldLocalization, SldPixelFormat, SldPose, SldStageTimes};
 pub use version::{SLD_VERSION_MAJOR, SLD_VERSION_MINOR, SLD_VERSION_PATCH};

@@ -167,8 +167,7 @@ pub unsafe extern "C" fn sld_localizer_new_from_file(
         // SAFETY: non-null and NUL-terminated by contract.
         let cpath = unsafe { core::ffi::CStr::from_ptr(path) };
         let p = path_from_c(cpath)?;
-        let bytes = std::fs::read(&p)
-            .map_err(|e| fail!(Io, "cannot read model {}: {e}", p.display()))?;
+        let bytes = std::fs::read(&p).map_err(|e| fail!(Io, "cannot read model {}: {e}", p.display()))?;
         new_handle(ModelBytes::Owned(bytes), out)
             .map_err(|f| Failure::new(f.status, format_args!("{}: {}", p.display(), f.text.as_str())))
     })
@@ -177,7 +176,9 @@ pub unsafe extern "C" fn sld_localizer_new_from_file(
 #[cfg(all(feature = "std", unix))]
 fn path_from_c(c: &core::ffi::CStr) -> Result<std::path::PathBuf, Failure> {
     use std::os::unix::ffi::OsStrExt;
-    Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes())))
+    Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+        c.to_bytes(),
+    )))
 }
 
 #[cfg(all(feature = "std", not(unix)))]
@@ -218,7 +219,11 @@ fn with_handle(
     if status == SldStatus::Panic && !localizer.is_null() {
         // The body panicked before it could record the message.
         // SAFETY: as above; the body's borrow has ended.
-        unsafe { (*localizer).error.set(format_args!("internal error (see sld_last_error)")) };
+        unsafe {
+            (*localizer)
+                .error
+                .set(format_args!("internal error (see sld_last_error)"))
+        };
     }
     status
 }
@@ -243,7 +248,10 @@ pub unsafe extern "C" fn sld_localizer_last_error(localizer: *const SldLocalizer
 /// # Safety
 /// `localizer` must be a valid handle; `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn sld_localizer_info(localizer: *const SldLocalizer, out: *mut SldModelInfo) -> SldStatus {
+pub unsafe extern "C" fn sld_localizer_info(
+    localizer: *const SldLocalizer,
+    out: *mut SldModelInfo,
+) -> SldStatus {
     call(|| {
         let out = Out::new(out, "out")?;
         // SAFETY: valid handle (contract).
@@ -329,7 +337,7 @@ pub unsafe extern "C" fn sld_localizer_localize(
         // SAFETY: as above.
         let camera = unsafe { read(camera, "camera") }?;
         // SAFETY: the pixel buffer is readable as described (contract).
-        let img = unsafe { image.to_image() }?;
+        let img = unsafe { image.borrow_image() }?;
         let cam = camera.to_camera(image.width, image.height)?;
         h.last_size = (image.width, image.height);
         let result = h.inner.localize(&img, &cam);

@@ -128,9 +128,9 @@ impl SldPose {
             centre: [c.x, c.y, c.z],
             ..Self::default()
         };
-        for r in 0..3 {
-            out.rotation[3 * r..3 * r + 3].copy_from_slice(&rows[r][..3]);
-            out.translation[r] = rows[r][3];
+        for (r, row) in rows.iter().enumerate() {
+            out.rotation[3 * r..3 * r + 3].copy_from_slice(&row[..3]);
+            out.translation[r] = row[3];
         }
         out
     }
@@ -141,12 +141,17 @@ impl SldImage {
     ///
     /// # Safety
     /// `data` must point to the number of readable bytes the fields promise.
-    pub(crate) unsafe fn to_image(&self) -> Result<Image<'_>, Failure> {
+    pub(crate) unsafe fn borrow_image(&self) -> Result<Image<'_>, Failure> {
         let format = match self.format {
             0 => PixelFormat::Rgb8,
             1 => PixelFormat::Bgr8,
             2 => PixelFormat::Gray8,
-            f => return Err(fail!(InvalidArgument, "image format {f} is not an SldPixelFormat")),
+            f => {
+                return Err(fail!(
+                    InvalidArgument,
+                    "image format {f} is not an SldPixelFormat"
+                ))
+            }
         };
         if self.width == 0 || self.height == 0 {
             return Err(fail!(
@@ -223,7 +228,9 @@ pub(crate) struct Out<T>(core::ptr::NonNull<T>);
 impl<T> Out<T> {
     /// Fails naming the argument when `ptr` is NULL.
     pub(crate) fn new(ptr: *mut T, name: &str) -> Result<Self, Failure> {
-        core::ptr::NonNull::new(ptr).map(Self).ok_or_else(|| Failure::null(name))
+        core::ptr::NonNull::new(ptr)
+            .map(Self)
+            .ok_or_else(|| Failure::null(name))
     }
 
     /// Writes `value` without reading or dropping the old contents.

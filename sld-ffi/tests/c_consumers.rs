@@ -76,7 +76,11 @@ fn run(cmd: &mut Command) -> String {
 /// Compiles `source` (C or C++) into `out`, linking `link` (library
 /// arguments), with every warning an error.
 fn compile(compiler: &str, source: &str, out: &Path, defines: &[&str], link: &[String]) {
-    let std = if compiler.ends_with("++") { "-std=c++17" } else { "-std=c11" };
+    let std = if compiler.ends_with("++") {
+        "-std=c++17"
+    } else {
+        "-std=c11"
+    };
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     run(Command::new(compiler)
         .args([std, "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
@@ -128,8 +132,20 @@ fn run_consumer(exe: &Path) -> String {
 fn c_consumer_static_and_shared() {
     let libs = lib_dir();
     let out = work().join("bin");
-    compile("gcc", "tests/c/consumer.c", &out.join("c_static"), &[], &static_link(&libs.join("libsld.a")));
-    compile("gcc", "tests/c/consumer.c", &out.join("c_shared"), &[], &shared_link(&libs));
+    compile(
+        "gcc",
+        "tests/c/consumer.c",
+        &out.join("c_static"),
+        &[],
+        &static_link(&libs.join("libsld.a")),
+    );
+    compile(
+        "gcc",
+        "tests/c/consumer.c",
+        &out.join("c_shared"),
+        &[],
+        &shared_link(&libs),
+    );
     for exe in ["c_static", "c_shared"] {
         assert!(run_consumer(&out.join(exe)).contains("all C checks passed"));
     }
@@ -139,8 +155,20 @@ fn c_consumer_static_and_shared() {
 fn cpp_consumer_static_and_shared() {
     let libs = lib_dir();
     let out = work().join("bin");
-    compile("g++", "tests/c/consumer.cpp", &out.join("cpp_static"), &[], &static_link(&libs.join("libsld.a")));
-    compile("g++", "tests/c/consumer.cpp", &out.join("cpp_shared"), &[], &shared_link(&libs));
+    compile(
+        "g++",
+        "tests/c/consumer.cpp",
+        &out.join("cpp_static"),
+        &[],
+        &static_link(&libs.join("libsld.a")),
+    );
+    compile(
+        "g++",
+        "tests/c/consumer.cpp",
+        &out.join("cpp_shared"),
+        &[],
+        &shared_link(&libs),
+    );
     for exe in ["cpp_static", "cpp_shared"] {
         assert!(run_consumer(&out.join(exe)).contains("all C++ checks passed"));
     }
@@ -193,7 +221,9 @@ fn firmware_library_builds_for_bare_metal_thumbv7em() {
     let installed = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", target])
         .output()
-        .is_ok_and(|o| o.status.success() && PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).exists());
+        .is_ok_and(|o| {
+            o.status.success() && PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).exists()
+        });
     if !installed {
         assert!(
             std::env::var_os("SLD_REQUIRE_TOOLS").is_none(),
@@ -218,7 +248,13 @@ fn installed_package_builds_the_c_example() {
         .arg(&prefix)
         .arg("--lib-dir")
         .arg(lib_dir()));
-    for f in ["include/sld.h", "lib/libsld.a", "lib/libsld.so", "lib/pkgconfig/sld.pc", "lib/cmake/sld/sldConfig.cmake"] {
+    for f in [
+        "include/sld.h",
+        "lib/libsld.a",
+        "lib/libsld.so",
+        "lib/pkgconfig/sld.pc",
+        "lib/cmake/sld/sldConfig.cmake",
+    ] {
         assert!(prefix.join(f).exists(), "{f} not installed");
     }
     let truth = std::fs::read_to_string(kit().join("truth.txt")).unwrap();
@@ -272,7 +308,10 @@ fn installed_package_builds_the_c_example() {
         check(&exe);
         // Static: link the archive by path, the private libraries from the .pc.
         let exe = work().join("bin/pkgconfig-static");
-        let mut link: Vec<String> = flags(&["--static"]).into_iter().filter(|f| f != "-lsld").collect();
+        let mut link: Vec<String> = flags(&["--static"])
+            .into_iter()
+            .filter(|f| f != "-lsld")
+            .collect();
         link.insert(0, prefix.join("lib/libsld.a").display().to_string());
         compile("gcc", "examples/c/localize.c", &exe, &[], &link);
         check(&exe);

@@ -96,8 +96,9 @@ pub fn beacon_kit(width: u32, height: u32, landmarks: usize, seed: u64) -> Resul
     let cam_to_world = pose.inverse();
 
     // Beacon centres: well separated pixels, depths 2–5 m.
-    let margin = 4.0 * SIGMA_PX + 2.0;
-    let min_sep = 7.0 * SIGMA_PX;
+    // 5σ apart, each blob's detectable core (≲ 2σ) is untouched by others.
+    let margin = 3.0 * SIGMA_PX + 2.0;
+    let min_sep = 5.0 * SIGMA_PX;
     let mut pixels: Vec<[f64; 2]> = vec![];
     let mut tries = 0;
     while pixels.len() < landmarks {

@@ -1,0 +1,217 @@
+//! Two promises of `sld.h`, checked through the `extern "C"` functions:
+//! no per-frame call allocates once its handle exists, and handles used
+//! from several threads at once give the results of sequential use.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sld::*;
+
+/// Counts allocations made by the calling thread only (other test threads
+/// must not disturb the count).
+struct Counting;
+
+std::thread_local! {
+    static COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+static TOTAL: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; the counters have no effect on
+// the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        TOTAL.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn allocations_on_this_thread() -> usize {
+    COUNT.with(|c| c.get())
+}
+
+struct Kit {
+    kit: sld_train::beacon::BeaconKit,
+}
+
+impl Kit {
+    fn new(seed: u64) -> Self {
+        Self {
+            kit: sld_train::beacon::beacon_kit(160, 120, 8, seed).unwrap(),
+        }
+    }
+    fn image(&self) -> SldImage {
+        SldImage {
+            width: self.kit.camera.width,
+            height: self.kit.camera.height,
+            stride: 3 * self.kit.camera.width as usize,
+            format: SldPixelFormat::Rgb8 as u32,
+            data: self.kit.rgb.as_ptr(),
+        }
+    }
+    fn camera(&self) -> SldCamera {
+        let c = &self.kit.camera;
+        SldCamera {
+            fx: c.fx,
+            fy: c.fy,
+            cx: c.cx,
+            cy: c.cy,
+            kappa: c.kappa,
+        }
+    }
+    fn localizer(&self) -> *mut SldLocalizer {
+        let mut h = std::ptr::null_mut();
+        // SAFETY: valid buffer and out pointer.
+        let st =
+            unsafe { localizer::sld_localizer_new(self.kit.model.as_ptr(), self.kit.model.len(), &mut h) };
+        assert_eq!(st, SldStatus::Ok);
+        h
+    }
+}
+
+fn localize(h: *mut SldLocalizer, kit: &Kit) -> (SldStatus, SldLocalization) {
+    let mut out = SldLocalization::default();
+    // SAFETY: valid handle, image, camera and out.
+    let st = unsafe { localizer::sld_localizer_localize(h, &kit.image(), &kit.camera(), &mut out) };
+    (st, out)
+}
+
+#[test]
+fn per_frame_calls_do_not_allocate() {
+    let kit = Kit::new(5);
+    let h = kit.localizer();
+    let mut solver = std::ptr::null_mut();
+    // SAFETY: valid out pointer.
+    assert_eq!(
+        unsafe { geometry::sld_pnp_solver_new(16, std::ptr::null(), &mut solver) },
+        SldStatus::Ok
+    );
+    let (st, first) = localize(h, &kit); // warm-up (lazy statics such as CPU feature detection)
+    assert_eq!(st, SldStatus::Ok);
+
+    let maps: Vec<f32> = (0..8 * 12 * 16)
+        .map(|i| ((i * 37) % 101) as f32 / 100.0)
+        .collect();
+    let mut dets = vec![SldDetection::default(); 8];
+    let p2: Vec<f64> = kit.kit.pixels.iter().flatten().copied().collect();
+    let p3: Vec<f64> = kit.kit.landmarks.iter().flatten().copied().collect();
+    let mut res = SldPnpResult::default();
+    let mut mask = [0u8; 8];
+    let mut n = 0;
+
+    let before = allocations_on_this_thread();
+    for _ in 0..3 {
+        let (st, out) = localize(h, &kit);
+        assert_eq!(st, SldStatus::Ok);
+        assert_eq!(out.pose.rotation, first.pose.rotation);
+        // SAFETY: buffers sized as stated.
+        unsafe {
+            assert_eq!(
+                localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 8, &mut n),
+                SldStatus::Ok
+            );
+            assert_eq!(
+                geometry::sld_decode_heatmaps(
+                    maps.as_ptr(),
+                    8,
+                    12,
+                    16,
+                    std::ptr::null(),
+                    dets.as_mut_ptr(),
+                    8,
+                    &mut n
+                ),
+                SldStatus::Ok
+            );
+            assert_eq!(
+                geometry::sld_pnp_solve(
+                    solver,
+                    p2.as_ptr(),
+                    p3.as_ptr(),
+                    std::ptr::null(),
+                    8,
+                    &kit.camera(),
+                    &mut res,
+                    mask.as_mut_ptr()
+                ),
+                SldStatus::Ok
+            );
+        }
+    }
+    // Failures format their messages into fixed buffers: no allocation either.
+    let mut bad = kit.image();
+    bad.stride = 1;
+    let mut out = SldLocalization::default();
+    // SAFETY: valid pointers; the bad stride is what is tested.
+    let st = unsafe { localizer::sld_localizer_localize(h, &bad, &kit.camera(), &mut out) };
+    assert_eq!(st, SldStatus::InvalidImage);
+    assert_eq!(
+        allocations_on_this_thread() - before,
+        0,
+        "per-frame calls allocated"
+    );
+
+    // SAFETY: handles from the constructors, freed once.
+    unsafe {
+        localizer::sld_localizer_free(h);
+        geometry::sld_pnp_solver_free(solver);
+    }
+}
+
+#[test]
+fn handles_on_several_threads_match_sequential_results() {
+    let kits: Vec<Kit> = (10..14).map(Kit::new).collect();
+    let sequential: Vec<[f64; 12]> = kits
+        .iter()
+        .map(|k| {
+            let h = k.localizer();
+            let (st, out) = localize(h, k);
+            assert_eq!(st, SldStatus::Ok);
+            // SAFETY: handle from the constructor.
+            unsafe { localizer::sld_localizer_free(h) };
+            pose_bits(&out)
+        })
+        .collect();
+    let parallel: Vec<Vec<[f64; 12]>> = std::thread::scope(|s| {
+        let workers: Vec<_> = kits
+            .iter()
+            .map(|k| {
+                s.spawn(move || {
+                    let h = k.localizer();
+                    let poses = (0..5)
+                        .map(|_| {
+                            let (st, out) = localize(h, k);
+                            assert_eq!(st, SldStatus::Ok);
+                            pose_bits(&out)
+                        })
+                        .collect();
+                    // SAFETY: handle from the constructor, used by this thread only.
+                    unsafe { localizer::sld_localizer_free(h) };
+                    poses
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (seq, par) in sequential.iter().zip(&parallel) {
+        for p in par {
+            assert_eq!(p, seq, "a threaded result differs from the sequential one");
+        }
+    }
+    assert!(TOTAL.load(Ordering::Relaxed) > 0);
+}
+
+fn pose_bits(l: &SldLocalization) -> [f64; 12] {
+    let mut v = [0.0; 12];
+    v[..9].copy_from_slice(&l.pose.rotation);
+    v[9..].copy_from_slice(&l.pose.translation);
+    v
+}
