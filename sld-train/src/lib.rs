@@ -8,6 +8,8 @@ pub mod align;
 pub mod beacon;
 pub mod data;
 pub mod demo;
+pub mod depth;
+pub mod depth_cli;
 pub mod eval;
 pub mod export;
 pub mod labels;

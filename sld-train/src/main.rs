@@ -66,6 +66,10 @@ enum Command {
     /// COLMAP interoperability.
     #[command(subcommand)]
     Colmap(ColmapCommand),
+    /// Complete holey metric depth maps (COLMAP/MVS) with a monocular depth
+    /// estimate, and measure how well it works.
+    #[command(subcommand)]
+    Depth(DepthCommand),
     /// Pre-trained weights.
     #[command(subcommand)]
     Weights(WeightsCommand),
@@ -371,6 +375,155 @@ enum WeightsCommand {
         /// Output safetensors file.
         #[arg(long, short)]
         out: PathBuf,
+    },
+}
+
+/// Options shared by `depth fill` and `depth eval`.
+#[derive(Args)]
+struct DepthInputs {
+    /// The monocular depth estimate: .npy (float32/64), .pfm or 16-bit .png;
+    /// same size as --depth.
+    #[arg(long)]
+    mde: PathBuf,
+    /// Metric depth with holes: COLMAP dense .bin (`patch_match_stereo`'s
+    /// *.geometric.bin), .npy, .pfm or 16-bit .png in millimetres; 0 or NaN
+    /// = missing.
+    #[arg(long)]
+    depth: PathBuf,
+    /// The RGB image (colour features of the MLP).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// What the MDE values are: disparity (larger = closer, as
+    /// Depth-Anything writes) or depth (larger = farther).
+    #[arg(long, value_enum, default_value = "disparity")]
+    mde_kind: sld_train::depth::MdeKind,
+    /// Grid nodes across the width for the spatial method.
+    #[arg(long, default_value_t = 12)]
+    grid: usize,
+    /// Curvature penalty between grid nodes for the spatial method
+    /// (relative to the data term; larger = smoother).
+    #[arg(long, default_value_t = 1e-3)]
+    smoothness: f64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl DepthInputs {
+    fn fit_options(&self) -> sld_train::depth::fit::FitOptions {
+        sld_train::depth::fit::FitOptions {
+            grid: self.grid,
+            smoothness: self.smoothness,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum DepthCommand {
+    /// Fill the holes of a metric depth map from a monocular depth estimate.
+    ///
+    /// Fits a regressor from MDE values to metric depth on the pixels where
+    /// both exist, predicts the missing ones, keeps known pixels as they
+    /// are. Methods: spatial (default: scale and shift in inverse depth that
+    /// vary smoothly over the image, robust to outliers), scale-shift-inverse,
+    /// scale-shift-depth (one robust scale and shift), mlp (the paper's
+    /// regressor, hidden layers 100 and 50). OUT's format follows its
+    /// extension (.npy, .pfm, .png in mm, .bin COLMAP); a colourised preview
+    /// is written to OUT with extension .preview.png. Pixels with no usable
+    /// prediction stay missing and are counted.
+    ///
+    /// Example: sld depth fill --mde da/0001.npy --depth dense/0001.geometric.bin --out filled/0001.png
+    Fill {
+        #[command(flatten)]
+        inputs: DepthInputs,
+        /// Output depth map.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Preview PNG (default: OUT with extension .preview.png).
+        #[arg(long)]
+        preview: Option<PathBuf>,
+        /// Regressor.
+        #[arg(long, value_enum, default_value = "spatial")]
+        method: sld_train::depth::fit::Method,
+    },
+    /// The paper's hold-out test: hide known depths, fit on the rest,
+    /// predict the hidden ones; MSE, MAE, RMSE, AbsRel and δ<1.25 per method.
+    ///
+    /// Hidden sets: random pixels and contiguous blocks (real holes are
+    /// blocks). With --truth (e.g. from `sld depth simulate`), errors at the
+    /// hidden pixels are also reported against the true depth.
+    ///
+    /// Example: sld depth eval --mde sim/mde.npy --depth sim/colmap.bin --image sim/image.png --truth sim/truth.npy
+    Eval {
+        #[command(flatten)]
+        inputs: DepthInputs,
+        /// True depth for a second comparison.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Methods to compare (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        methods: Vec<sld_train::depth::fit::Method>,
+        /// Hiding modes (default: random,blocks).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        hide: Vec<sld_train::depth::eval::Hide>,
+        /// Fraction of the known pixels hidden.
+        #[arg(long, default_value_t = 0.2)]
+        fraction: f64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make test inputs with ground truth from a rendered scene image: an
+    /// MDE-like disparity map and a COLMAP-like map (holes on low texture
+    /// and in blocks, noise, outliers) from the true depth.
+    ///
+    /// Writes OUT/truth.npy, OUT/mde.npy, OUT/colmap.bin and OUT/image.png.
+    ///
+    /// Example: sld synth --out scene && sld depth simulate --scene scene --index 3 --out sim
+    Simulate {
+        /// A scene with depth maps (e.g. from `sld synth`).
+        #[arg(long)]
+        scene: PathBuf,
+        /// Image index.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Output folder.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Measure what filling does to visibility labels: on a rendered scene,
+    /// simulate COLMAP-like depth and MDE per image, fill, and count the
+    /// landmark labels (visible / occluded) that agree with the true depth's,
+    /// with raw and with filled depth.
+    ///
+    /// Example: sld depth labels --scene scene --images 20
+    Labels {
+        /// A scene with depth maps and points3d.txt.
+        #[arg(long)]
+        scene: PathBuf,
+        /// Images used (the first N).
+        #[arg(long, default_value_t = 20)]
+        images: usize,
+        /// Landmarks used (spread over the point cloud).
+        #[arg(long, default_value_t = 300)]
+        landmarks: usize,
+        /// Fill method.
+        #[arg(long, value_enum, default_value = "spatial")]
+        method: sld_train::depth::fit::Method,
+        /// Relative depth tolerance of the visibility test.
+        #[arg(long, default_value_t = 0.1)]
+        tolerance: f64,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -889,6 +1042,81 @@ fn main() -> ExitCode {
                 );
                 Ok(())
             }),
+        Command::Depth(DepthCommand::Fill {
+            inputs,
+            out,
+            preview,
+            method,
+        }) => sld_train::depth_cli::run_fill(
+            &inputs.mde,
+            &inputs.depth,
+            inputs.image.as_deref(),
+            out,
+            preview.as_deref(),
+            inputs.mde_kind,
+            *method,
+            &inputs.fit_options(),
+        ),
+        Command::Depth(DepthCommand::Eval {
+            inputs,
+            truth,
+            methods,
+            hide,
+            fraction,
+            json,
+        }) => {
+            let methods = if methods.is_empty() {
+                sld_train::depth::fit::Method::ALL.to_vec()
+            } else {
+                methods.clone()
+            };
+            let hide = if hide.is_empty() {
+                vec![
+                    sld_train::depth::eval::Hide::Random,
+                    sld_train::depth::eval::Hide::Blocks,
+                ]
+            } else {
+                hide.clone()
+            };
+            sld_train::depth_cli::run_eval(
+                &inputs.mde,
+                &inputs.depth,
+                inputs.image.as_deref(),
+                truth.as_deref(),
+                inputs.mde_kind,
+                &methods,
+                &hide,
+                *fraction,
+                *json,
+                &inputs.fit_options(),
+            )
+        }
+        Command::Depth(DepthCommand::Simulate {
+            scene,
+            index,
+            out,
+            seed,
+        }) => sld_train::depth_cli::run_simulate(scene, *index, out, *seed),
+        Command::Depth(DepthCommand::Labels {
+            scene,
+            images,
+            landmarks,
+            method,
+            tolerance,
+            seed,
+            json,
+        }) => sld_train::depth_cli::run_labels(
+            scene,
+            *images,
+            *landmarks,
+            *method,
+            *tolerance,
+            *json,
+            &sld_train::depth::fit::FitOptions {
+                seed: *seed,
+                ..Default::default()
+            },
+        ),
         Command::Colmap(ColmapCommand::Import {
             model,
             images,
