@@ -26,6 +26,8 @@ pub struct LandmarkOptions {
     pub select: SelectOptions,
     /// Relative depth tolerance of the visibility test (SLD*: 0.3 → we use 0.1 on exact depth).
     pub depth_tolerance: f64,
+    /// Depth maps to read (`NAME.<variant>.depth.png`, e.g. `filled`); `None`: `NAME.depth.png`.
+    pub depth_variant: Option<String>,
 }
 
 /// What `sld landmarks` found.
@@ -71,7 +73,8 @@ pub fn weights(scene: &SceneDir, landmarks: &[[f64; 3]], depth_tolerance: f64) -
 pub fn run(root: &Path, o: &LandmarkOptions) -> Result<LandmarkSummary> {
     ensure!(o.count >= 1, "--count must be at least 1");
     ensure!(o.select.radius > 0.0, "--radius must be positive");
-    let scene = SceneDir::open(root)?;
+    let mut scene = SceneDir::open(root)?;
+    scene.depth_variant = o.depth_variant.clone();
     let points = scene.points()?;
     let poses: Vec<_> = scene.images.iter().map(|i| i.pose).collect();
     let sessions: Vec<usize> = scene.images.iter().map(|i| i.session).collect();

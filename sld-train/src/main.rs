@@ -165,6 +165,10 @@ struct LandmarksArgs {
     /// Relative depth tolerance of the visibility test.
     #[arg(long, default_value_t = 0.1)]
     depth_tolerance: f64,
+    /// Read NAME.<VARIANT>.depth.png instead of NAME.depth.png for visibility
+    /// (e.g. `filled`: maps completed by `sld depth fill`).
+    #[arg(long)]
+    depth_variant: Option<String>,
 }
 
 #[derive(Args)]
@@ -346,6 +350,10 @@ struct TrainArgs {
     /// Relative depth tolerance of the visibility labels.
     #[arg(long, default_value_t = 0.1)]
     depth_tolerance: f64,
+    /// Label from NAME.<VARIANT>.depth.png instead of NAME.depth.png (e.g.
+    /// `filled`: maps completed by `sld depth fill`).
+    #[arg(long)]
+    depth_variant: Option<String>,
     /// Validate every this many epochs (0 = only at the end).
     #[arg(long, default_value_t = 5)]
     validate_every: usize,
@@ -404,6 +412,10 @@ struct DepthInputs {
     /// (relative to the data term; larger = smoother).
     #[arg(long, default_value_t = 1e-3)]
     smoothness: f64,
+    /// Radius in pixels over which the spatial method spreads the known
+    /// pixels' residuals into the holes (0 = off).
+    #[arg(long, default_value_t = 8)]
+    residual_radius: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -414,6 +426,7 @@ impl DepthInputs {
         sld_train::depth::fit::FitOptions {
             grid: self.grid,
             smoothness: self.smoothness,
+            residual_radius: self.residual_radius,
             seed: self.seed,
             ..Default::default()
         }
@@ -775,6 +788,7 @@ fn run_train(
         backbone,
         buffer_copies,
         geometric_aug,
+        depth_variant: a.depth_variant.clone(),
     };
     let control = sld_train::train::Control::default();
     let flag = control.stop.clone();
@@ -890,6 +904,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
             ..Default::default()
         },
         depth_tolerance: 0.1,
+        depth_variant: None,
     };
     let l = sld_train::landmarks_cli::run(&scene, &lo)?;
     eprintln!(
@@ -935,6 +950,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         lr: 2e-3,
         seed: a.seed,
         depth_tolerance: 0.1,
+        depth_variant: None,
         sigma: 1.5,
         jitter: 0.3,
         validate_every: 0,
@@ -1002,6 +1018,7 @@ fn run_landmarks(a: &LandmarksArgs) -> Result<()> {
             radius: a.radius,
         },
         depth_tolerance: a.depth_tolerance,
+        depth_variant: a.depth_variant.clone(),
     };
     let s = sld_train::landmarks_cli::run(&a.scene, &o)?;
     eprintln!(

@@ -250,3 +250,27 @@ fn cli_fills_holes_keeps_known_pixels_and_refuses_bad_inputs() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["rows"].as_array().unwrap().len(), 4);
 }
+
+/// `--depth-variant filled` makes labelling read `NAME.filled.depth.png`,
+/// and refuses to fall back silently when one is missing.
+#[test]
+fn scenes_read_the_requested_depth_variant() {
+    let mut s = SceneDir::open(scene()).unwrap();
+    s.depth_variant = Some("filled-test".into());
+    let err = format!("{:#}", s.depth(3).unwrap_err());
+    assert!(
+        err.contains("filled-test.depth.png") && err.contains("missing"),
+        "{err}"
+    );
+    let (sim, _) = simulated(3);
+    let name = &s.images[3].name;
+    let path = scene()
+        .join("images")
+        .join(format!("{name}.filled-test.depth.png"));
+    sld_train::depth::io::write_map(&path, &sim.colmap).unwrap();
+    let d = s.depth(3).unwrap().unwrap();
+    for (a, b) in d.data.iter().zip(&sim.colmap.data) {
+        assert!((a.is_finite() && (a - b).abs() < 6e-4) || (*a == 0.0 && !b.is_finite()));
+    }
+    std::fs::remove_file(&path).unwrap();
+}

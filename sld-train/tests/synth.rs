@@ -166,6 +166,7 @@ fn landmarks_are_selected_and_visibility_matches_depth() {
             ..Default::default()
         },
         depth_tolerance: 0.1,
+        depth_variant: None,
     };
     let s = sld_train::landmarks_cli::run(&dir, &lo).unwrap();
     assert_eq!(s.chosen, 20);

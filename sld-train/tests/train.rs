@@ -40,6 +40,7 @@ fn tiny_scene(dir: &Path) -> PathBuf {
                 ..Default::default()
             },
             depth_tolerance: 0.1,
+            depth_variant: None,
         },
     )
     .unwrap();
@@ -66,6 +67,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         backbone: None,
         buffer_copies: 1,
         geometric_aug: false,
+        depth_variant: None,
     }
 }
 

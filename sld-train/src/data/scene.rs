@@ -86,6 +86,10 @@ pub struct SceneDir {
     pub images: Vec<SceneImage>,
     /// The split (global indices), if `train_test_val.pkl` exists.
     pub split: Option<Split>,
+    /// Which depth maps [`SceneDir::depth`] reads: `None` →
+    /// `NAME.depth.png`; `Some(v)` → `NAME.v.depth.png` (e.g. `filled`, as
+    /// written by `sld depth fill`), required for every image.
+    pub depth_variant: Option<String>,
 }
 
 impl SceneDir {
@@ -169,6 +173,7 @@ impl SceneDir {
             root: root.to_path_buf(),
             images,
             split,
+            depth_variant: None,
         })
     }
 
@@ -196,13 +201,21 @@ impl SceneDir {
         self.images.iter().map(|i| i.session + 1).max().unwrap_or(1)
     }
 
-    /// The depth map of image `i`, if `NAME.depth.png` exists.
+    /// The depth map of image `i`, if `NAME.depth.png` exists; with a
+    /// [`SceneDir::depth_variant`] `v`, `NAME.v.depth.png`, which must exist.
     pub fn depth(&self, i: usize) -> Result<Option<DepthMap>> {
-        let p = self
-            .root
-            .join("images")
-            .join(format!("{}.depth.png", self.images[i].name));
+        let name = &self.images[i].name;
+        let file = match &self.depth_variant {
+            Some(v) => format!("{name}.{v}.depth.png"),
+            None => format!("{name}.depth.png"),
+        };
+        let p = self.root.join("images").join(file);
         if !p.exists() {
+            ensure!(
+                self.depth_variant.is_none(),
+                "{} is missing: --depth-variant needs one for every image (sld depth fill --out it)",
+                p.display()
+            );
             return Ok(None);
         }
         read_depth_png(&p).map(Some)

@@ -71,6 +71,9 @@ pub struct FitOptions {
     pub grid: usize,
     /// Smoothness weight between neighbouring grid nodes for `spatial`.
     pub smoothness: f64,
+    /// Radius (pixels) over which `spatial` spreads the known pixels'
+    /// residuals into the holes (0 = no residual correction).
+    pub residual_radius: usize,
     /// Training pixels sampled for the MLP (it is the slow method).
     pub mlp_samples: usize,
     /// Epoch cap for the MLP.
@@ -84,6 +87,7 @@ impl Default for FitOptions {
         Self {
             grid: 12,
             smoothness: 1e-3,
+            residual_radius: 8,
             mlp_samples: 20_000,
             mlp_max_epochs: 300,
             seed: 42,
@@ -319,7 +323,9 @@ fn spatial(inputs: Inputs<'_>, depth: &Map, train: &[u32], query: &[u32], o: &Fi
         let mut a = DMatrix::<f64>::zeros(2 * k, 2 * k);
         let mut b = DVector::<f64>::zeros(2 * k);
         for (j, &i) in train.iter().enumerate() {
-            let wgt = 1.0 / (1.0 + (r[j] / c).powi(2));
+            // z² turns inverse-depth residuals towards metres
+            // (|Δz| ≈ z²·|Δ(1/z)|); measured best of z⁰, z¹, z², z⁴ (EXPERIMENTS.md).
+            let wgt = (1.0 / y[j]).powi(2) / (1.0 + (r[j] / c).powi(2));
             let (px, py) = coords(i);
             let nb = bilinear(px, py, w, h, gx, gy);
             let mut idx = [0usize; 8];
@@ -373,14 +379,78 @@ fn spatial(inputs: Inputs<'_>, depth: &Map, train: &[u32], query: &[u32], o: &Fi
             None => break,
         }
     }
+    // Residual correction: the inverse-depth residuals of the known pixels,
+    // spread into the holes by normalised convolution (a mask-weighted
+    // blur, ≈ Gaussian of σ ≈ radius). Outliers (Cauchy weight < ½) are left
+    // out so that they cannot leak into their neighbourhood.
+    let mut corr: Option<Vec<f64>> = None;
+    if o.residual_radius > 0 {
+        let mut num = vec![0f64; w * h];
+        let mut den = vec![0f64; w * h];
+        let c = 2.385 * (1.4826 * median(&mut r.clone())).max(1e-12);
+        for (j, &i) in train.iter().enumerate() {
+            let (px, py) = coords(i);
+            let res = y[j] - predict(&theta, px, py, x[j]);
+            if res.abs() < c {
+                num[i as usize] = res;
+                den[i as usize] = 1.0;
+            }
+        }
+        let rad = o.residual_radius;
+        let (num, den) = (blur2(&num, w, h, rad), blur2(&den, w, h, rad));
+        corr = Some(
+            num.iter()
+                .zip(&den)
+                .map(|(n, d)| if *d > 1e-6 { n / d } else { 0.0 })
+                .collect(),
+        );
+    }
     query
         .iter()
         .map(|&i| {
             let (px, py) = coords(i);
+            let fix = corr.as_ref().map_or(0.0, |c| c[i as usize]);
             inverse_feature(inputs.mde.data[i as usize], inputs.kind)
-                .map_or(f32::NAN, |m| from_target(predict(&theta, px, py, m), true))
+                .map_or(f32::NAN, |m| from_target(predict(&theta, px, py, m) + fix, true))
         })
         .collect()
+}
+
+/// Two passes of a `(2r + 1)²` box mean (≈ a Gaussian of σ ≈ 0.8·r),
+/// borders clipped; sums via running windows, O(pixels).
+fn blur2(v: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
+    let pass = |src: &[f64]| -> Vec<f64> {
+        let mut tmp = vec![0f64; w * h];
+        for y in 0..h {
+            let row = &src[y * w..(y + 1) * w];
+            let mut acc: f64 = row[..(r + 1).min(w)].iter().sum();
+            for x in 0..w {
+                tmp[y * w + x] = acc;
+                if x + r + 1 < w {
+                    acc += row[x + r + 1];
+                }
+                if x >= r {
+                    acc -= row[x - r];
+                }
+            }
+        }
+        let mut out = vec![0f64; w * h];
+        for x in 0..w {
+            let mut acc: f64 = (0..(r + 1).min(h)).map(|y| tmp[y * w + x]).sum();
+            for y in 0..h {
+                out[y * w + x] = acc;
+                if y + r + 1 < h {
+                    acc += tmp[(y + r + 1) * w + x];
+                }
+                if y >= r {
+                    acc -= tmp[(y - r) * w + x];
+                }
+            }
+        }
+        out
+    };
+    // Unnormalised sums: callers divide a blurred value by a blurred mask.
+    pass(&pass(v))
 }
 
 /// The paper's regressor: features `(m, x/W, y/H, r, g, b)` standardised

@@ -94,6 +94,10 @@ pub struct TrainOptions {
     /// moved exactly.
     #[serde(default)]
     pub geometric_aug: bool,
+    /// Depth maps the visibility labels read: `NAME.<variant>.depth.png`
+    /// (e.g. `filled`); `None`: `NAME.depth.png`.
+    #[serde(default)]
+    pub depth_variant: Option<String>,
 }
 
 fn one() -> usize {
@@ -341,7 +345,8 @@ pub fn train_full(
     ensure!(o.lr > 0.0 && o.lr.is_finite(), "--lr must be positive");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let device = Device::Cpu;
-    let scene = SceneDir::open(scene_root)?;
+    let mut scene = SceneDir::open(scene_root)?;
+    scene.depth_variant = o.depth_variant.clone();
     let landmarks = read_landmarks(&o.landmarks)?;
     ensure!(!landmarks.is_empty(), "{}: no landmarks", o.landmarks.display());
     let name = scene_root
