@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         backbone: None,
         buffer_copies: 1,
         geometric_aug: false,
+        depth_variant: None,
     };
     let (info, init) = build_network(&o, 100, "timing");
     let dev = Device::Cpu;
