@@ -89,7 +89,7 @@ impl Default for FitOptions {
             smoothness: 1e-3,
             residual_radius: 8,
             mlp_samples: 20_000,
-            mlp_max_epochs: 300,
+            mlp_max_epochs: 1000,
             seed: 42,
         }
     }
