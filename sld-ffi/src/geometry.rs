@@ -12,7 +12,7 @@ use sld_core::heatmap::{DecodeOptions, Detection, HeatmapShape, Refinement};
 use sld_core::pnp::{PnpOptions, PnpSolver, Sampling};
 use sld_core::{DecodeError, PnpError};
 
-use crate::guard::call;
+use crate::guard::{call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
 use crate::types::{read, Out, SldCamera, SldDetection, SldPose};
 
@@ -447,21 +447,15 @@ pub unsafe extern "C" fn sld_pnp_solve(
     out: *mut SldPnpResult,
     inlier_mask: *mut u8,
 ) -> SldStatus {
-    let status = call(|| {
-        // SAFETY: a non-null handle is valid and used by one thread (contract).
-        let s = unsafe { solver.as_mut() }.ok_or_else(|| Failure::null("solver"))?;
+    with_handle(solver, "solver", |s| {
         solve(s, points2d, points3d, confidence, n, camera, out, inlier_mask)
-            .inspect_err(|f| s.error = f.text.clone())
-    });
-    if status == SldStatus::Panic && !solver.is_null() {
-        // SAFETY: as above; the body's borrow has ended.
-        unsafe {
-            (*solver)
-                .error
-                .set(format_args!("internal error (see sld_last_error)"))
-        };
+    })
+}
+
+impl ErrorSlot for SldPnpSolver {
+    fn error_slot(&mut self) -> &mut Text {
+        &mut self.error
     }
-    status
 }
 
 #[allow(clippy::too_many_arguments)]

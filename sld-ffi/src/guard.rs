@@ -95,6 +95,37 @@ pub(crate) fn call(body: impl FnOnce() -> Result<(), Failure>) -> SldStatus {
     }
 }
 
+/// A handle that keeps the message of its own last failure.
+pub(crate) trait ErrorSlot {
+    /// The handle's message buffer.
+    fn error_slot(&mut self) -> &mut Text;
+}
+
+/// [`call`] on a handle: a NULL handle fails naming `name`; any failure,
+/// panics included, is also recorded as the handle's last error.
+pub(crate) fn with_handle<H: ErrorSlot>(
+    handle: *mut H,
+    name: &str,
+    body: impl FnOnce(&mut H) -> Result<(), Failure>,
+) -> SldStatus {
+    let status = call(|| {
+        // SAFETY: a non-null handle is valid and used by one thread at a
+        // time (the documented contract of every handle).
+        let h = unsafe { handle.as_mut() }.ok_or_else(|| Failure::null(name))?;
+        body(&mut *h).inspect_err(|f| *h.error_slot() = f.text.clone())
+    });
+    if status == SldStatus::Panic && !handle.is_null() {
+        // The body panicked before it could record the message.
+        // SAFETY: as above; the body's borrow has ended.
+        unsafe {
+            (*handle)
+                .error_slot()
+                .set(format_args!("internal error (see sld_last_error)"))
+        };
+    }
+    status
+}
+
 /// Runs `body`, turning a panic into a [`Failure`] with status `Panic`.
 #[cfg(feature = "std")]
 pub(crate) fn catch<T>(body: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {

@@ -7,7 +7,7 @@ use core::ffi::c_char;
 
 use sld_core::{CameraError, DecodeError, LocalizeError, Localizer, PnpError};
 
-use crate::guard::{self, call};
+use crate::guard::{self, call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
 use crate::types::{read, Out, SldCamera, SldDetection, SldImage, SldLocalization, SldPose, SldStageTimes};
 
@@ -204,28 +204,10 @@ pub unsafe extern "C" fn sld_localizer_free(localizer: *mut SldLocalizer) {
     }
 }
 
-/// Runs `body` on a handle: a NULL handle fails; any failure (panics
-/// included) is also recorded as the handle's last error.
-fn with_handle(
-    localizer: *mut SldLocalizer,
-    body: impl FnOnce(&mut SldLocalizer) -> Result<(), Failure>,
-) -> SldStatus {
-    let status = call(|| {
-        // SAFETY: a non-null handle is valid and used by this thread only
-        // (contract).
-        let h = unsafe { localizer.as_mut() }.ok_or_else(|| Failure::null("localizer"))?;
-        body(&mut *h).inspect_err(|f| h.error = f.text.clone())
-    });
-    if status == SldStatus::Panic && !localizer.is_null() {
-        // The body panicked before it could record the message.
-        // SAFETY: as above; the body's borrow has ended.
-        unsafe {
-            (*localizer)
-                .error
-                .set(format_args!("internal error (see sld_last_error)"))
-        };
+impl ErrorSlot for SldLocalizer {
+    fn error_slot(&mut self) -> &mut Text {
+        &mut self.error
     }
-    status
 }
 
 /// The handle's last error message: of the most recent failed call on this
@@ -330,7 +312,7 @@ pub unsafe extern "C" fn sld_localizer_localize(
     camera: *const SldCamera,
     out: *mut SldLocalization,
 ) -> SldStatus {
-    with_handle(localizer, |h| {
+    with_handle(localizer, "localizer", |h| {
         let out = Out::new(out, "out")?;
         // SAFETY: valid structs behind non-null pointers (contract).
         let image = unsafe { read(image, "image") }?;
