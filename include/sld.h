@@ -578,8 +578,9 @@ enum SldStatus sld_pnp_solve(struct SldPnpSolver *solver,
  * returns. On success `*out` is a new handle (free it with
  * `sld_localizer_free`); on failure `*out` is NULL.
  *
- * This is the only call that allocates: the copy, the parsed model and
- * every per-frame buffer. `sld_localizer_localize` then never allocates.
+ * Creation allocates everything the handle will need: the copy, the
+ * parsed model and every per-frame buffer. `sld_localizer_localize` then
+ * never allocates.
  *
  * # Safety
  * `model` must point to `len` readable bytes; `out` to a writable pointer.
