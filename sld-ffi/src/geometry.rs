@@ -14,7 +14,7 @@ use sld_core::{DecodeError, PnpError};
 
 use crate::guard::{call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
-use crate::types::{read, Out, SldCamera, SldDetection, SldPose};
+use crate::types::{check_room, read, Out, SldCamera, SldDetection, SldPose};
 
 /// Sub-pixel refinement of heatmap peaks (the `refinement` field of
 /// [`SldDecodeOptions`]).
@@ -138,9 +138,6 @@ pub unsafe extern "C" fn sld_decode_heatmaps(
         if heatmaps.is_null() {
             return Err(Failure::null("heatmaps"));
         }
-        if out.is_null() {
-            return Err(Failure::null("out"));
-        }
         if landmarks == 0 || height == 0 || width == 0 {
             return Err(fail!(
                 InvalidArgument,
@@ -155,12 +152,8 @@ pub unsafe extern "C" fn sld_decode_heatmaps(
                 "heatmap shape {landmarks}x{height}x{width} overflows"
             ));
         };
-        if capacity < landmarks {
-            return Err(fail!(
-                BufferTooSmall,
-                "room for {capacity} detections, {landmarks} landmarks may all be detected"
-            ));
-        }
+        // Room for every landmark, so that nothing is ever dropped.
+        check_room(out, "out", capacity, landmarks, "detections")?;
         let opts = match options.is_null() {
             true => DecodeOptions::default(),
             // SAFETY: non-null and valid (contract).

@@ -9,7 +9,9 @@ use sld_core::{CameraError, DecodeError, LocalizeError, Localizer, PnpError};
 
 use crate::guard::{self, call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
-use crate::types::{read, Out, SldCamera, SldDetection, SldImage, SldLocalization, SldPose, SldStageTimes};
+use crate::types::{
+    check_room, read, Out, SldCamera, SldDetection, SldImage, SldLocalization, SldPose, SldStageTimes,
+};
 
 /// The bytes of a model: a private copy, or the caller's buffer.
 enum ModelBytes {
@@ -275,16 +277,7 @@ pub unsafe extern "C" fn sld_localizer_landmarks(
         // SAFETY: valid handle (contract).
         let h = unsafe { read(localizer, "localizer") }?;
         let lm = h.inner.model().landmarks();
-        if xyz.is_null() {
-            return Err(Failure::null("xyz"));
-        }
-        if capacity < lm.len() {
-            return Err(fail!(
-                BufferTooSmall,
-                "room for {capacity} landmarks, the model has {}",
-                lm.len()
-            ));
-        }
+        check_room(xyz, "xyz", capacity, lm.len(), "landmarks")?;
         for (i, p) in lm.iter().enumerate() {
             for (k, v) in p.iter().enumerate() {
                 // SAFETY: i < L ≤ capacity, so 3i + k < 3·capacity.
@@ -402,16 +395,7 @@ pub unsafe extern "C" fn sld_localizer_detections(
         if dets.is_empty() {
             return Ok(());
         }
-        if out.is_null() {
-            return Err(Failure::null("out"));
-        }
-        if capacity < dets.len() {
-            return Err(fail!(
-                BufferTooSmall,
-                "room for {capacity} detections, {} needed",
-                dets.len()
-            ));
-        }
+        check_room(out, "out", capacity, dets.len(), "detections")?;
         let spec = &h.inner.model().info().graph.input;
         let sx = h.last_size.0 as f32 / spec.width as f32;
         let sy = h.last_size.1 as f32 / spec.height as f32;

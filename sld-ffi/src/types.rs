@@ -221,6 +221,27 @@ pub(crate) unsafe fn read<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, Fai
     unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null(name))
 }
 
+/// Checks a caller's output array: not NULL, and room for `needed` items
+/// (`capacity` is in items; `what` names them in the message).
+pub(crate) fn check_room<T>(
+    ptr: *mut T,
+    name: &str,
+    capacity: usize,
+    needed: usize,
+    what: &str,
+) -> Result<(), Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(name));
+    }
+    if capacity < needed {
+        return Err(fail!(
+            BufferTooSmall,
+            "{name} has room for {capacity} {what}, {needed} needed"
+        ));
+    }
+    Ok(())
+}
+
 /// A checked, non-null output pointer: written once with [`Out::set`],
 /// never read (the caller's memory may be uninitialised).
 pub(crate) struct Out<T>(core::ptr::NonNull<T>);

@@ -128,50 +128,29 @@ fn run_consumer(exe: &Path) -> String {
     text
 }
 
-#[test]
-fn c_consumer_static_and_shared() {
+/// Builds `source` with `compiler` against the static and the shared
+/// library and runs both on the kit, expecting `passed` in the output.
+fn static_and_shared(compiler: &str, source: &str, name: &str, passed: &str) {
     let libs = lib_dir();
     let out = work().join("bin");
-    compile(
-        "gcc",
-        "tests/c/consumer.c",
-        &out.join("c_static"),
-        &[],
-        &static_link(&libs.join("libsld.a")),
-    );
-    compile(
-        "gcc",
-        "tests/c/consumer.c",
-        &out.join("c_shared"),
-        &[],
-        &shared_link(&libs),
-    );
-    for exe in ["c_static", "c_shared"] {
-        assert!(run_consumer(&out.join(exe)).contains("all C checks passed"));
+    let builds = [
+        (format!("{name}_static"), static_link(&libs.join("libsld.a"))),
+        (format!("{name}_shared"), shared_link(&libs)),
+    ];
+    for (exe, link) in builds {
+        compile(compiler, source, &out.join(&exe), &[], &link);
+        assert!(run_consumer(&out.join(&exe)).contains(passed), "{exe}");
     }
 }
 
 #[test]
+fn c_consumer_static_and_shared() {
+    static_and_shared("gcc", "tests/c/consumer.c", "c", "all C checks passed");
+}
+
+#[test]
 fn cpp_consumer_static_and_shared() {
-    let libs = lib_dir();
-    let out = work().join("bin");
-    compile(
-        "g++",
-        "tests/c/consumer.cpp",
-        &out.join("cpp_static"),
-        &[],
-        &static_link(&libs.join("libsld.a")),
-    );
-    compile(
-        "g++",
-        "tests/c/consumer.cpp",
-        &out.join("cpp_shared"),
-        &[],
-        &shared_link(&libs),
-    );
-    for exe in ["cpp_static", "cpp_shared"] {
-        assert!(run_consumer(&out.join(exe)).contains("all C++ checks passed"));
-    }
+    static_and_shared("g++", "tests/c/consumer.cpp", "cpp", "all C++ checks passed");
 }
 
 /// Builds `tests/no-std-ffi` (sld-ffi without std, panic = abort) for the
