@@ -494,7 +494,7 @@ fn solve(
                 "correspondence {index} is not finite, has a negative confidence, or cannot be undistorted"
             ),
             PnpError::InvalidCamera(c) => fail!(InvalidCamera, "camera: {c}"),
-            PnpError::InvalidOptions => fail!(InvalidArgument, "{e}"),
+            PnpError::InvalidOptions(_) => fail!(InvalidArgument, "{e}"),
             PnpError::ScratchTooSmall { .. } | PnpError::LengthMismatch => fail!(BufferTooSmall, "{e}"),
             PnpError::TooFewPoints { .. } | PnpError::DegeneratePoints | PnpError::NoConsensus { .. } => {
                 fail!(NoPose, "{e}")

@@ -124,8 +124,9 @@ pub struct Plan {
 /// `C_in·kh·kw × 256` values instead of a whole unfolded image.
 pub const IM2COL_CHUNK: usize = 256;
 
-/// Largest arena or tensor accepted (2³¹ f32 = 8 GiB).
-const MAX_ELEMS: usize = 1 << 31;
+/// Largest arena, scratch or tensor accepted (2²⁸ f32 = 1 GiB): a corrupt
+/// graph must not make a device allocate more than any real model needs.
+pub const MAX_ELEMS: usize = 1 << 28;
 
 fn bad(msg: String) -> ModelError {
     ModelError::BadGraph(msg)
@@ -361,7 +362,7 @@ impl Plan {
 
         let arena_len = place(&mut tensors, &steps, &outputs)?;
         if scratch_len > MAX_ELEMS {
-            return Err(bad("im2col scratch exceeds 2^31 elements".into()));
+            return Err(bad("im2col scratch exceeds 2^28 elements (1 GiB)".into()));
         }
         Ok(Self {
             tensors,
@@ -437,7 +438,7 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
         live.retain(|&(_, _, id)| last_use[id] > i + 1);
     }
     if arena > MAX_ELEMS {
-        return Err(bad("activation arena exceeds 2^31 elements".into()));
+        return Err(bad("activation arena exceeds 2^28 elements (1 GiB)".into()));
     }
     Ok(arena)
 }

@@ -100,6 +100,67 @@ impl Default for PnpOptions {
     }
 }
 
+/// Most minimal samples one solve may draw ([`RansacOptions::max_iterations`]
+/// and [`PnpOptions::exhaustive_max_subsets`]): bounds the time of a solve
+/// whatever the options, at about `MAX_SAMPLES · N` residuals.
+pub const MAX_SAMPLES: u32 = 1_000_000;
+
+/// Most Levenberg–Marquardt iterations per optimisation pass
+/// ([`PnpOptions::lo_iterations`], [`PnpOptions::refine_iterations`]).
+pub const MAX_LM_ITERATIONS: u32 = 1_000;
+
+/// Most rounds of final refinement ([`PnpOptions::refine_rounds`]).
+pub const MAX_REFINE_ROUNDS: u32 = 100;
+
+impl PnpOptions {
+    /// Checks every option against its range; the error names the first
+    /// one out of range. The limits bound the work of one solve (iterations
+    /// of every loop) whatever the options and the data.
+    pub fn validate(&self) -> Result<(), PnpError> {
+        let r = &self.ransac;
+        let checks: [(bool, &'static str); 10] = [
+            (
+                self.max_reproj_px.is_finite() && self.max_reproj_px > 0.0,
+                "max_reproj_px must be finite and > 0",
+            ),
+            (self.min_inliers >= 4, "min_inliers must be at least 4"),
+            (
+                r.max_iterations <= MAX_SAMPLES,
+                "max_iterations must be at most 1e6",
+            ),
+            (
+                self.exhaustive_max_subsets <= MAX_SAMPLES,
+                "exhaustive_max_subsets must be at most 1e6",
+            ),
+            (
+                r.success_prob > 0.0 && r.success_prob < 1.0,
+                "success_prob must lie strictly between 0 and 1",
+            ),
+            (
+                r.trials_mult.is_finite() && r.trials_mult >= 0.0,
+                "trials_mult must be finite and >= 0",
+            ),
+            (self.lo_wide_factor.is_finite(), "lo_wide_factor must be finite"),
+            (
+                self.lo_iterations <= MAX_LM_ITERATIONS,
+                "lo_iterations must be at most 1000",
+            ),
+            (
+                self.refine_iterations <= MAX_LM_ITERATIONS,
+                "refine_iterations must be at most 1000",
+            ),
+            (
+                self.refine_rounds <= MAX_REFINE_ROUNDS,
+                "refine_rounds must be at most 100",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(PnpError::InvalidOptions(what)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Per-correspondence working memory for [`solve_pnp`] (one per point).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PointScratch {
@@ -157,8 +218,8 @@ pub enum PnpError {
         /// Index of the offending correspondence.
         index: usize,
     },
-    /// Options out of range (threshold not finite and > 0, min_inliers < 4).
-    InvalidOptions,
+    /// An option is out of range (see [`PnpOptions::validate`]); names it.
+    InvalidOptions(&'static str),
     /// The 3D points are (nearly) coincident or collinear: the pose is not
     /// determined.
     DegeneratePoints,
@@ -179,7 +240,7 @@ impl fmt::Display for PnpError {
             Self::InvalidPoint { index } => {
                 write!(f, "correspondence {index} is not finite, has a negative confidence, or cannot be undistorted")
             }
-            Self::InvalidOptions => f.write_str("PnP options out of range"),
+            Self::InvalidOptions(what) => write!(f, "PnP option out of range: {what}"),
             Self::DegeneratePoints => f.write_str("3D points are coincident or collinear"),
             Self::NoConsensus { best_inliers } => {
                 write!(f, "no pose with enough inliers (best had {best_inliers})")
@@ -217,9 +278,7 @@ pub fn solve_pnp(
         return Err(PnpError::ScratchTooSmall { needed: n });
     }
     camera.validate().map_err(PnpError::InvalidCamera)?;
-    if !(opts.max_reproj_px.is_finite() && opts.max_reproj_px > 0.0) || opts.min_inliers < 4 {
-        return Err(PnpError::InvalidOptions);
-    }
+    opts.validate()?;
     let pts = &mut scratch[..n];
     for (i, s) in pts.iter_mut().enumerate() {
         let conf = confidence.map_or(1.0, |c| c[i]);

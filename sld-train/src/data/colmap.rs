@@ -195,12 +195,12 @@ fn read_bytes(p: &Path) -> Result<Vec<u8>> {
 }
 
 fn read_cameras_bin(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
-    let b = read_bytes(p)?;
-    let mut r = Reader {
-        b: &b,
-        pos: 0,
-        file: p,
-    };
+    parse_cameras_bin(&read_bytes(p)?, p)
+}
+
+/// Parses COLMAP's `cameras.bin` from memory; `p` names the file in errors.
+pub fn parse_cameras_bin(b: &[u8], p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
+    let mut r = Reader { b, pos: 0, file: p };
     let n = r.count("number of cameras", 24)?;
     let mut out = BTreeMap::new();
     for k in 0..n {
@@ -233,12 +233,12 @@ fn read_cameras_bin(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
 }
 
 fn read_images_bin(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
-    let b = read_bytes(p)?;
-    let mut r = Reader {
-        b: &b,
-        pos: 0,
-        file: p,
-    };
+    parse_images_bin(&read_bytes(p)?, p)
+}
+
+/// Parses COLMAP's `images.bin` from memory; `p` names the file in errors.
+pub fn parse_images_bin(b: &[u8], p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
+    let mut r = Reader { b, pos: 0, file: p };
     let n = r.count("number of images", 64)?;
     let mut out = BTreeMap::new();
     for k in 0..n {
@@ -273,12 +273,12 @@ fn read_images_bin(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
 }
 
 fn read_points_bin(p: &Path) -> Result<Vec<ColmapPoint>> {
-    let b = read_bytes(p)?;
-    let mut r = Reader {
-        b: &b,
-        pos: 0,
-        file: p,
-    };
+    parse_points_bin(&read_bytes(p)?, p)
+}
+
+/// Parses COLMAP's `points3D.bin` from memory; `p` names the file in errors.
+pub fn parse_points_bin(b: &[u8], p: &Path) -> Result<Vec<ColmapPoint>> {
+    let mut r = Reader { b, pos: 0, file: p };
     let n = r.count("number of points", 43)?;
     let mut out = Vec::with_capacity(n);
     for k in 0..n {
@@ -302,14 +302,11 @@ fn read_points_bin(p: &Path) -> Result<Vec<ColmapPoint>> {
     Ok(out)
 }
 
-fn data_lines(p: &Path) -> Result<Vec<(usize, String)>> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-    Ok(text
-        .lines()
+fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim_start().starts_with('#'))
-        .map(|(i, l)| (i + 1, l.to_string()))
-        .collect())
+        .map(|(i, l)| (i + 1, l))
 }
 
 fn nums<T: std::str::FromStr>(p: &Path, line: usize, toks: &[&str], what: &str) -> Result<Vec<T>> {
@@ -323,8 +320,14 @@ fn nums<T: std::str::FromStr>(p: &Path, line: usize, toks: &[&str], what: &str) 
 }
 
 fn read_cameras_txt(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    parse_cameras_txt(&text, p)
+}
+
+/// Parses COLMAP's `cameras.txt` from memory; `p` names the file in errors.
+pub fn parse_cameras_txt(text: &str, p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
     let mut out = BTreeMap::new();
-    for (line, l) in data_lines(p)? {
+    for (line, l) in data_lines(text) {
         let t: Vec<&str> = l.split_whitespace().collect();
         if t.is_empty() {
             continue;
@@ -354,10 +357,15 @@ fn read_cameras_txt(p: &Path) -> Result<BTreeMap<u32, ColmapCamera>> {
 }
 
 fn read_images_txt(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    parse_images_txt(&text, p)
+}
+
+/// Parses COLMAP's `images.txt` from memory; `p` names the file in errors.
+pub fn parse_images_txt(text: &str, p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
     let mut out = BTreeMap::new();
-    let lines = data_lines(p)?;
     // Records are two lines: the pose line, then the 2D points (may be empty).
-    let mut it = lines.into_iter();
+    let mut it = data_lines(text);
     while let Some((line, l)) = it.next() {
         let t: Vec<&str> = l.split_whitespace().collect();
         if t.is_empty() {
@@ -385,8 +393,14 @@ fn read_images_txt(p: &Path) -> Result<BTreeMap<u32, ColmapImage>> {
 }
 
 fn read_points_txt(p: &Path) -> Result<Vec<ColmapPoint>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    parse_points_txt(&text, p)
+}
+
+/// Parses COLMAP's `points3D.txt` from memory; `p` names the file in errors.
+pub fn parse_points_txt(text: &str, p: &Path) -> Result<Vec<ColmapPoint>> {
     let mut out = Vec::new();
-    for (line, l) in data_lines(p)? {
+    for (line, l) in data_lines(text) {
         let t: Vec<&str> = l.split_whitespace().collect();
         if t.is_empty() {
             continue;

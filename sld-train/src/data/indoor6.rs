@@ -69,7 +69,11 @@ fn parse_floats(path: &Path, line_no: usize, line: &str, n: usize) -> Result<Vec
 
 /// Reads `NAME.intrinsics.txt`: `W H f cx cy kappa [original-name]`.
 pub fn read_intrinsics(path: &Path) -> Result<Intrinsics> {
-    let text = read_text(path)?;
+    parse_intrinsics(&read_text(path)?, path)
+}
+
+/// Parses the text of a intrinsics file (format as [`read_intrinsics`]); `path` names it in errors.
+pub fn parse_intrinsics(text: &str, path: &Path) -> Result<Intrinsics> {
     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let v = parse_floats(path, 1, line, 6)?;
     ensure!(
@@ -104,7 +108,11 @@ pub fn write_intrinsics(path: &Path, i: &Intrinsics) -> Result<()> {
 
 /// Reads `NAME.pose.txt`: three rows of `r r r t`, world-to-camera.
 pub fn read_pose(path: &Path) -> Result<Pose> {
-    let text = read_text(path)?;
+    parse_pose(&read_text(path)?, path)
+}
+
+/// Parses the text of a pose file (format as [`read_pose`]); `path` names it in errors.
+pub fn parse_pose(text: &str, path: &Path) -> Result<Pose> {
     let rows: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -166,7 +174,12 @@ pub struct Split {
 /// Reads `train_test_val.pkl` (a Python pickle of a dict).
 pub fn read_split(path: &Path) -> Result<Split> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let split: Split = serde_pickle::from_slice(&bytes, serde_pickle::DeOptions::new())
+    parse_split(&bytes, path)
+}
+
+/// Parses the bytes of a split pickle (as [`read_split`]); `path` names it in errors.
+pub fn parse_split(bytes: &[u8], path: &Path) -> Result<Split> {
+    let split: Split = serde_pickle::from_slice(bytes, serde_pickle::DeOptions::new())
         .with_context(|| format!("{}: not a train/val/test split pickle", path.display()))?;
     for (name, files, idx) in [
         ("train", &split.train, &split.train_idx),
@@ -193,7 +206,11 @@ pub fn write_split(path: &Path, split: &Split) -> Result<()> {
 /// Reads `landmarks-N.txt`: first line `N`, then `id x y z` (metres).
 /// Returns the points in id order (ids must be 0..N, any order).
 pub fn read_landmarks(path: &Path) -> Result<Vec<[f64; 3]>> {
-    let text = read_text(path)?;
+    parse_landmarks(&read_text(path)?, path)
+}
+
+/// Parses the text of a landmarks file (format as [`read_landmarks`]); `path` names it in errors.
+pub fn parse_landmarks(text: &str, path: &Path) -> Result<Vec<[f64; 3]>> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, first) = lines
         .next()
@@ -255,7 +272,11 @@ pub struct Visibility {
 
 /// Reads `visibility-N.txt`: one row per landmark of 0/1 per image.
 pub fn read_visibility(path: &Path) -> Result<Visibility> {
-    let text = read_text(path)?;
+    parse_visibility(&read_text(path)?, path)
+}
+
+/// Parses the text of a visibility file (format as [`read_visibility`]); `path` names it in errors.
+pub fn parse_visibility(text: &str, path: &Path) -> Result<Visibility> {
     let mut rows = Vec::new();
     let mut images = None;
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

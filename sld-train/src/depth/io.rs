@@ -51,11 +51,17 @@ fn normalise_missing(mut m: Map) -> Map {
 /// values (MDE maps may legitimately hold them).
 pub fn read_map(path: &Path, keep_zero: bool) -> Result<Map> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_map(&bytes, path, keep_zero)
+}
+
+/// Parses a map held in memory (as [`read_map`]); `path` gives the format
+/// (its extension) and names the file in errors.
+pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<Map> {
     let m = match ext(path).as_str() {
-        "npy" => read_npy(path, &bytes)?,
-        "pfm" => read_pfm(path, &bytes)?,
-        "png" => read_png(path)?,
-        "bin" => read_colmap(path, &bytes)?,
+        "npy" => read_npy(path, bytes)?,
+        "pfm" => read_pfm(path, bytes)?,
+        "png" => read_png(path, bytes)?,
+        "bin" => read_colmap(path, bytes)?,
         e => bail!(
             "{}: unknown map format '.{e}' (use .npy, .pfm, .png (16-bit mm) or .bin (COLMAP dense))",
             path.display()
@@ -87,6 +93,15 @@ fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
     let fortran = npy.order() == npyz::Order::Fortran;
     let descr = npy.dtype().descr();
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    // The header's shape must be backed by data before anything is
+    // allocated for it (a corrupt header must not ask for gigabytes).
+    let item = if descr.ends_with("f8") { 8 } else { 4 };
+    ensure!(
+        w * h * item <= bytes.len(),
+        "{}: header says {h}x{w} values, the file holds only {} bytes",
+        path.display(),
+        bytes.len()
+    );
     let data: Vec<f32> = if descr.ends_with("f4") {
         npy.into_vec::<f32>()
             .with_context(|| format!("{}: cannot read float32 data", path.display()))?
@@ -194,8 +209,9 @@ fn read_pfm(path: &Path, bytes: &[u8]) -> Result<Map> {
     })
 }
 
-fn read_png(path: &Path) -> Result<Map> {
-    let img = image::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn read_png(path: &Path, bytes: &[u8]) -> Result<Map> {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        .with_context(|| format!("{}: not a readable PNG", path.display()))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     check_size(path, w, h)?;
     let data = match img {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 20: the CI smoke run),
+# JOBS at a time (default 1), from the seeded corpora (fuzz/seed.sh).
+# Logs go to fuzz/logs/TARGET.log; a crash, timeout or OOM fails the run
+# and leaves its input in fuzz/artifacts/TARGET/.
+# Usage: fuzz/run-all.sh [SECONDS] [JOBS] [TARGET...]
+set -uo pipefail
+cd "$(dirname "$0")"
+SECS=${1:-20}; JOBS=${2:-1}; shift $(( $# > 2 ? 2 : $# ))
+TARGETS=("$@")
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(model_load localize decode pnp colmap_bin colmap_txt indoor6_text split_pickle depth_map c_abi)
+mkdir -p logs
+cargo +nightly fuzz build >/dev/null || exit 1
+run() {
+  t=$1
+  mkdir -p corpus/$t
+  cargo +nightly fuzz run "$t" corpus/$t -- -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2560 \
+    -max_len=262144 -print_final_stats=1 > logs/$t.log 2>&1
+  rc=$?
+  line=$(grep -E "^#[0-9]+.*(DONE|pulse|NEW|REDUCE)" logs/$t.log | tail -1)
+  execs=$(grep -m1 "stat::number_of_executed_units" logs/$t.log | awk '{print $2}')
+  echo "$t rc=$rc execs=${execs:-?} ${line}"
+  return $rc
+}
+fail=0
+pids=()
+for t in "${TARGETS[@]}"; do
+  run "$t" & pids+=($!)
+  if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || fail=1; pids=("${pids[@]:1}"); fi
+done
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+exit $fail
