@@ -143,7 +143,9 @@ pub enum DecodeError {
     /// Options are not finite, the stride is not positive, or a window
     /// radius is larger than 127 cells.
     InvalidOptions,
-    /// A map's peak or its refinement window holds a non-finite value.
+    /// A map holds a NaN or an infinity (anywhere: a broken accelerator's
+    /// output is reported, never decoded around), or its refined position
+    /// overflows.
     NonFinite {
         /// The landmark (channel) concerned.
         landmark: u32,
@@ -295,12 +297,19 @@ fn argmax(map: &[f32]) -> (usize, f32) {
     const BLOCK: usize = 64;
     let mut best_block = 0;
     let mut best = f32::NEG_INFINITY;
+    let mut poison = 0.0f32;
     for (b, block) in map.chunks(BLOCK).enumerate() {
-        let m = block_max(block);
+        let (m, p) = block_max(block);
+        poison += p;
         if m > best {
             best = m;
             best_block = b;
         }
+    }
+    // A NaN or an infinity anywhere makes the whole map suspect (a
+    // misbehaving accelerator): report it rather than decode around it.
+    if poison.is_nan() {
+        return (0, f32::NAN);
     }
     // Pass 2: its position inside that block.
     let start = best_block * BLOCK;
@@ -310,35 +319,34 @@ fn argmax(map: &[f32]) -> (usize, f32) {
             return (start + i, v);
         }
     }
-    // No element compared greater than −∞: all NaN or all −∞.
-    let first = map.first().copied().unwrap_or(f32::NAN);
-    (
-        0,
-        if first == f32::NEG_INFINITY {
-            first
-        } else {
-            f32::NAN
-        },
-    )
+    (0, f32::NAN)
 }
 
+/// The largest value of `block`, and a value that is NaN exactly when the
+/// block holds a NaN or an infinity (`v · 0` is NaN only for those).
 #[inline]
-fn block_max(block: &[f32]) -> f32 {
+fn block_max(block: &[f32]) -> (f32, f32) {
     let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut poison = [0.0f32; 8];
     let mut chunks = block.chunks_exact(8);
     for c in &mut chunks {
         for i in 0..8 {
             // `>` is false for NaN, so NaNs never win.
             lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
+            poison[i] += c[i] * 0.0;
         }
     }
     let mut m = f32::NEG_INFINITY;
+    let mut p = poison.iter().sum::<f32>();
     for &v in lanes.iter().chain(chunks.remainder()) {
         if v > m {
             m = v;
         }
     }
-    m
+    for &v in chunks.remainder() {
+        p += v * 0.0;
+    }
+    (m, p)
 }
 
 fn weighted_mean(map: &[f32], w: usize, h: usize, px: usize, py: usize, r: usize) -> (f32, f32) {

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 use sld_core::nalgebra::{Matrix3, Vector3};
 use sld_core::{Camera, Pose};
 
+/// Largest image side accepted in an intrinsics file, pixels.
+const MAX_SIDE: f64 = 65536.0;
+
 /// One line of an intrinsics file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Intrinsics {
@@ -80,6 +83,13 @@ pub fn parse_intrinsics(text: &str, path: &Path) -> Result<Intrinsics> {
         v[0] >= 1.0 && v[1] >= 1.0 && v[0].fract() == 0.0 && v[1].fract() == 0.0,
         "{}:1: width and height must be positive integers",
         path.display()
+    );
+    ensure!(
+        v[0] <= MAX_SIDE && v[1] <= MAX_SIDE,
+        "{}:1: image size {}x{} is out of range (at most {MAX_SIDE} per side)",
+        path.display(),
+        v[0],
+        v[1]
     );
     let camera = Camera::new(v[0] as u32, v[1] as u32, v[2], v[2], v[3], v[4], v[5])
         .with_context(|| format!("{}:1: invalid intrinsics", path.display()))?;

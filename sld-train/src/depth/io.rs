@@ -81,7 +81,42 @@ pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<Map> {
     })
 }
 
+/// Checks an `.npy` header before the Python-literal parser sees it: a
+/// simple float array's header is a short dict of plain tokens. Nested
+/// brackets (structured dtypes) and long headers are refused, since the
+/// parser backtracks exponentially on deep nesting (found by fuzzing).
+fn check_npy_header(path: &Path, bytes: &[u8]) -> Result<()> {
+    ensure!(
+        bytes.len() >= 10 && bytes.starts_with(b"\x93NUMPY"),
+        "{}: not a .npy file (no \\x93NUMPY magic)",
+        path.display()
+    );
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => bail!("{}: unsupported .npy version {v}", path.display()),
+    };
+    ensure!(
+        len <= 4096 && start + len <= bytes.len(),
+        "{}: .npy header of {len} bytes is truncated or too long",
+        path.display()
+    );
+    let header = &bytes[start..start + len];
+    ensure!(
+        header
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b" \t\n\r{}():,'\"<>|=_.-".contains(&c)),
+        "{}: .npy header is not a plain float-array header (structured dtypes are not supported)",
+        path.display()
+    );
+    Ok(())
+}
+
 fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
+    check_npy_header(path, bytes)?;
     let npy =
         npyz::NpyFile::new(bytes).with_context(|| format!("{}: not a valid .npy file", path.display()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();

@@ -1,0 +1,789 @@
+//! The bad-input matrix (RELIABILITY.md): for every surface that reads
+//! outside input, each class of bad input and the exact error it must
+//! produce. Rust surfaces return typed errors (`ModelError`) or `anyhow`
+//! errors whose message must name the problem (checked by substring); the
+//! CLI must exit non-zero with one `error:` line naming the problem. The C
+//! rows live in `tests/c/consumer.c` (statuses + messages).
+
+use std::path::Path;
+
+use sld_core::model::{Model, ModelError};
+use sld_train::data::colmap::{
+    parse_cameras_bin, parse_cameras_txt, parse_images_bin, parse_images_txt, parse_points_bin,
+    parse_points_txt,
+};
+use sld_train::data::indoor6::{
+    parse_intrinsics, parse_landmarks, parse_pose, parse_split, parse_visibility,
+};
+use sld_train::depth::io::parse_map;
+
+const MODEL: &[u8] = include_bytes!("../../tests/miri/fixtures/model.sld");
+
+/// Asserts that `r` failed with a message containing `want`.
+fn fails<T: std::fmt::Debug>(surface: &str, class: &str, r: anyhow::Result<T>, want: &str) {
+    match r {
+        Ok(v) => panic!("{surface} / {class}: accepted, gave {v:?}"),
+        Err(e) => {
+            let m = format!("{e:#}");
+            assert!(m.contains(want), "{surface} / {class}: '{want}' not in '{m}'");
+        }
+    }
+}
+
+/// The fixture model with its `sld.model` JSON edited by `f`, or its
+/// tensor table edited by `g` (safetensors header JSON).
+fn edit_model(f: impl Fn(&mut serde_json::Value), g: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&MODEL[8..8 + n]).unwrap();
+    let mut desc: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["sld.model"].as_str().unwrap()).unwrap();
+    f(&mut desc);
+    header["__metadata__"]["sld.model"] = serde_json::Value::String(desc.to_string());
+    g(&mut header);
+    let mut h = header.to_string().into_bytes();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&MODEL[8 + n..]);
+    out
+}
+
+fn no_edit(_: &mut serde_json::Value) {}
+
+#[test]
+fn model_file() {
+    assert!(Model::load(MODEL).is_ok(), "the fixture itself loads");
+    let rows: Vec<(&str, Vec<u8>, &dyn Fn(&ModelError) -> bool)> = vec![
+        ("empty", vec![], &|e| matches!(e, ModelError::Container(_))),
+        ("truncated header", MODEL[..20].to_vec(), &|e| {
+            matches!(e, ModelError::Container(_))
+        }),
+        ("truncated data", MODEL[..MODEL.len() - 4].to_vec(), &|e| {
+            matches!(e, ModelError::Container(_))
+        }),
+        (
+            "wrong magic (not safetensors)",
+            b"GGUF\x03\x00\x00\x00garbage".to_vec(),
+            &|e| matches!(e, ModelError::Container(_)),
+        ),
+        (
+            "header length overflowing the file",
+            [&u64::MAX.to_le_bytes()[..], &MODEL[8..]].concat(),
+            &|e| matches!(e, ModelError::Container(_)),
+        ),
+        (
+            "wrong format version",
+            edit_model(no_edit, |h| h["__metadata__"]["sld.version"] = "99".into()),
+            &|e| *e == ModelError::UnsupportedVersion("99".into()),
+        ),
+        (
+            "missing version",
+            edit_model(no_edit, |h| {
+                h["__metadata__"].as_object_mut().unwrap().remove("sld.version");
+            }),
+            &|e| *e == ModelError::MissingVersion,
+        ),
+        (
+            "description not JSON",
+            edit_model(no_edit, |h| h["__metadata__"]["sld.model"] = "{graph".into()),
+            &|e| matches!(e, ModelError::BadDescription(_)),
+        ),
+        (
+            "wrong dtype",
+            edit_model(no_edit, |h| h["diff.bias"]["dtype"] = "I32".into()),
+            &|e| matches!(e, ModelError::WrongDtype { tensor, .. } if tensor == "diff.bias"),
+        ),
+        (
+            "shape mismatch (tensor vs graph)",
+            edit_model(no_edit, |h| {
+                h["heat.weight"]["shape"] = serde_json::json!([5, 30, 1, 1, 1]);
+            }),
+            &|e| matches!(e, ModelError::ShapeMismatch { tensor, .. } if tensor == "heat.weight"),
+        ),
+        (
+            "missing tensor",
+            edit_model(|d| d["graph"]["layers"][0]["bias"] = "ghost.bias".into(), no_edit),
+            &|e| *e == ModelError::MissingTensor("ghost.bias".into()),
+        ),
+        (
+            "zero input size",
+            edit_model(|d| d["graph"]["input"]["width"] = 0.into(), no_edit),
+            &|e| matches!(e, ModelError::BadGraph(m) if m.contains("non-empty")),
+        ),
+        (
+            "negative size",
+            edit_model(|d| d["graph"]["input"]["height"] = (-64).into(), no_edit),
+            &|e| matches!(e, ModelError::BadDescription(_)),
+        ),
+        (
+            "overflowing size",
+            edit_model(
+                |d| d["graph"]["input"]["width"] = 4_000_000_000u64.into(),
+                no_edit,
+            ),
+            &|e| matches!(e, ModelError::BadGraph(m) if m.contains("too large") || m.contains("exceeds")),
+        ),
+        (
+            "activation memory over the 1 GiB cap",
+            edit_model(
+                |d| {
+                    d["graph"]["input"]["width"] = 40_000.into();
+                    d["graph"]["input"]["height"] = 40_000.into();
+                },
+                no_edit,
+            ),
+            &|e| matches!(e, ModelError::BadGraph(m) if m.contains("too large") || m.contains("exceeds")),
+        ),
+        (
+            "duplicate layer names",
+            edit_model(|d| d["graph"]["layers"][1]["name"] = "diff".into(), no_edit),
+            &|e| matches!(e, ModelError::BadGraph(m) if m.contains("not unique")),
+        ),
+        (
+            "NaN normalisation",
+            edit_model(
+                |d| d["graph"]["input"]["std"] = serde_json::json!([1.0, 0.0, 1.0]),
+                no_edit,
+            ),
+            &|e| matches!(e, ModelError::BadGraph(m) if m.contains("std > 0")),
+        ),
+        (
+            "landmark count the heads do not produce",
+            edit_model(|d| d["landmarks"] = 7.into(), no_edit),
+            &|e| matches!(e, ModelError::BadGraph(_) | ModelError::ShapeMismatch { .. }),
+        ),
+    ];
+    for (class, bytes, want) in rows {
+        match Model::load(bytes.as_slice()) {
+            Ok(_) => panic!("model / {class}: accepted"),
+            Err(e) => assert!(want(&e), "model / {class}: unexpected {e:?}"),
+        }
+    }
+    // Non-finite landmark coordinates (in the data section).
+    let mut nan = MODEL.to_vec();
+    let n = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
+    let at = 8 + n + 1100; // landmarks' data_offsets start
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(
+        matches!(Model::load(nan.as_slice()), Err(ModelError::BadGraph(m)) if m.contains("landmark")),
+        "model / NaN landmark"
+    );
+}
+
+#[test]
+fn colmap_binary() {
+    let p = Path::new("x.bin");
+    let cam = |id: i32, model: i32, w: u64, h: u64, params: &[f64]| {
+        let mut b = id.to_le_bytes().to_vec();
+        b.extend(model.to_le_bytes());
+        b.extend(w.to_le_bytes());
+        b.extend(h.to_le_bytes());
+        params.iter().for_each(|v| b.extend(v.to_le_bytes()));
+        b
+    };
+    let file = |n: u64, recs: &[Vec<u8>]| [&n.to_le_bytes()[..], &recs.concat()].concat();
+    let good = cam(1, 1, 640, 480, &[500.0, 500.0, 320.0, 240.0]);
+    assert_eq!(parse_cameras_bin(&file(1, &[good.clone()]), p).unwrap().len(), 1);
+    let image = |id: i32, q: [f64; 4], name: &[u8], npts: u64| {
+        let mut b = id.to_le_bytes().to_vec();
+        q.iter()
+            .chain(&[0.0, 0.0, 1.0])
+            .for_each(|v| b.extend(v.to_le_bytes()));
+        b.extend(1i32.to_le_bytes());
+        b.extend(name);
+        b.push(0);
+        b.extend(npts.to_le_bytes());
+        b
+    };
+    let rows: Vec<(&str, anyhow::Result<usize>, &str)> = vec![
+        (
+            "empty",
+            parse_cameras_bin(&[], p).map(|m| m.len()),
+            "truncated at byte 0",
+        ),
+        (
+            "truncated record",
+            parse_cameras_bin(&file(1, &[good[..20].to_vec()]), p).map(|m| m.len()),
+            "truncated",
+        ),
+        (
+            "overflowing count",
+            parse_cameras_bin(&file(u64::MAX, &[good.clone()]), p).map(|m| m.len()),
+            "cannot fit",
+        ),
+        (
+            "duplicate ids",
+            parse_cameras_bin(&file(2, &[good.clone(), good.clone()]), p).map(|m| m.len()),
+            "duplicate camera id 1",
+        ),
+        (
+            "zero size",
+            parse_cameras_bin(&file(1, &[cam(1, 1, 0, 480, &[1.0, 1.0, 1.0, 1.0])]), p).map(|m| m.len()),
+            "size 0×480 is invalid",
+        ),
+        (
+            "unknown model id",
+            parse_cameras_bin(&file(1, &[cam(1, 77, 640, 480, &[])]), p).map(|m| m.len()),
+            "unknown camera model id 77",
+        ),
+        (
+            "unsupported model",
+            parse_cameras_bin(&file(1, &[cam(1, 5, 640, 480, &[1.0; 8])]), p).map(|m| m.len()),
+            "OPENCV_FISHEYE (id 5) is not supported",
+        ),
+        (
+            "NaN parameter",
+            parse_cameras_bin(&file(1, &[cam(1, 1, 640, 480, &[f64::NAN, 1.0, 1.0, 1.0])]), p)
+                .map(|m| m.len()),
+            "must be finite",
+        ),
+        (
+            "quaternion not unit",
+            parse_images_bin(&file(1, &[image(1, [2.0, 0.0, 0.0, 0.0], b"a.jpg", 0)]), p).map(|m| m.len()),
+            "quaternion norm 2 is not 1",
+        ),
+        (
+            "NaN pose",
+            parse_images_bin(&file(1, &[image(1, [f64::NAN, 0.0, 0.0, 0.0], b"a.jpg", 0)]), p)
+                .map(|m| m.len()),
+            "pose is not finite",
+        ),
+        (
+            "name not UTF-8",
+            parse_images_bin(&file(1, &[image(1, [1.0, 0.0, 0.0, 0.0], b"\xff\xfe", 0)]), p).map(|m| m.len()),
+            "not UTF-8",
+        ),
+        (
+            "overflowing 2D point count",
+            parse_images_bin(
+                &file(1, &[image(1, [1.0, 0.0, 0.0, 0.0], b"a.jpg", u64::MAX / 2)]),
+                p,
+            )
+            .map(|m| m.len()),
+            "cannot fit",
+        ),
+        (
+            "unterminated name",
+            parse_images_bin(
+                &file(1, &[image(1, [1.0, 0.0, 0.0, 0.0], b"a.jpg", 0)[..70].to_vec()]),
+                p,
+            )
+            .map(|m| m.len()),
+            "truncated",
+        ),
+        (
+            "points: truncated",
+            parse_points_bin(&file(1, &[vec![0u8; 30]]), p).map(|m| m.len()),
+            "cannot fit",
+        ),
+        (
+            "points: NaN coordinate",
+            parse_points_bin(
+                &file(
+                    1,
+                    &[[
+                        &1u64.to_le_bytes()[..],
+                        &f64::NAN.to_le_bytes(),
+                        &[0u8; 16],
+                        &[0u8; 3],
+                        &[0u8; 8],
+                        &0u64.to_le_bytes(),
+                    ]
+                    .concat()],
+                ),
+                p,
+            )
+            .map(|m| m.len()),
+            "not finite",
+        ),
+    ];
+    for (class, r, want) in rows {
+        fails("COLMAP .bin", class, r, want);
+    }
+}
+
+#[test]
+fn colmap_text() {
+    let p = Path::new("x.txt");
+    let rows: Vec<(&str, anyhow::Result<usize>, &str)> = vec![
+        (
+            "wrong column count",
+            parse_cameras_txt("1 PINHOLE 640\n", p).map(|m| m.len()),
+            "expected 'CAMERA_ID MODEL WIDTH HEIGHT",
+        ),
+        (
+            "parameter count",
+            parse_cameras_txt("1 PINHOLE 640 480 1 2 3\n", p).map(|m| m.len()),
+            "has 4 parameters, found 3",
+        ),
+        (
+            "not a number",
+            parse_cameras_txt("1 PINHOLE 640 480 a 2 3 4\n", p).map(|m| m.len()),
+            "'a' is not a number",
+        ),
+        (
+            "negative size",
+            parse_cameras_txt("1 PINHOLE -640 480 1 2 3 4\n", p).map(|m| m.len()),
+            "'-640' is not a number",
+        ),
+        (
+            "zero size",
+            parse_cameras_txt("1 PINHOLE 0 480 1 2 3 4\n", p).map(|m| m.len()),
+            "must be positive",
+        ),
+        (
+            "overflowing size",
+            parse_cameras_txt("1 PINHOLE 99999999999 480 1 2 3 4\n", p).map(|m| m.len()),
+            "is not a number",
+        ),
+        (
+            "NaN parameter",
+            parse_cameras_txt("1 PINHOLE 640 480 nan 2 3 4\n", p).map(|m| m.len()),
+            "must be finite",
+        ),
+        (
+            "duplicate ids",
+            parse_cameras_txt("1 PINHOLE 640 480 1 2 3 4\n1 PINHOLE 640 480 1 2 3 4\n", p).map(|m| m.len()),
+            "duplicate camera id 1",
+        ),
+        (
+            "unknown model",
+            parse_cameras_txt("1 FISHEYE42 640 480 1\n", p).map(|m| m.len()),
+            "FISHEYE42",
+        ),
+        (
+            "images: wrong column count",
+            parse_images_txt("1 1 0 0 0 0 0\n\n", p).map(|m| m.len()),
+            "expected 'IMAGE_ID QW",
+        ),
+        (
+            "images: quaternion not unit",
+            parse_images_txt("1 0 0 0 0 0 0 0 1 a.jpg\n\n", p).map(|m| m.len()),
+            "quaternion norm 0",
+        ),
+        (
+            "images: duplicate ids",
+            parse_images_txt("1 1 0 0 0 0 0 0 1 a.jpg\n\n1 1 0 0 0 0 0 0 1 b.jpg\n\n", p).map(|m| m.len()),
+            "duplicate image id 1",
+        ),
+        (
+            "points: odd track",
+            parse_points_txt("1 0 0 0 1 2 3 0.5 7\n", p).map(|m| m.len()),
+            "expected 'POINT3D_ID X Y Z",
+        ),
+        (
+            "points: inf coordinate",
+            parse_points_txt("1 inf 0 0 1 2 3 0.5\n", p).map(|m| m.len()),
+            "not finite",
+        ),
+    ];
+    for (class, r, want) in rows {
+        fails("COLMAP .txt", class, r, want);
+    }
+}
+
+#[test]
+fn indoor6_files() {
+    let p = Path::new("f.txt");
+    let rows: Vec<(&str, anyhow::Result<String>, &str)> = vec![
+        (
+            "intrinsics: empty",
+            parse_intrinsics("", p).map(|v| format!("{v:?}")),
+            "expected 6 numbers, found 0",
+        ),
+        (
+            "intrinsics: wrong column count",
+            parse_intrinsics("640 480 500 320\n", p).map(|v| format!("{v:?}")),
+            "expected 6 numbers, found 4",
+        ),
+        (
+            "intrinsics: NaN",
+            parse_intrinsics("640 480 nan 320 240 0\n", p).map(|v| format!("{v:?}")),
+            "not a finite number",
+        ),
+        (
+            "intrinsics: zero size",
+            parse_intrinsics("0 480 500 320 240 0\n", p).map(|v| format!("{v:?}")),
+            "positive integers",
+        ),
+        (
+            "intrinsics: negative focal",
+            parse_intrinsics("640 480 -500 320 240 0\n", p).map(|v| format!("{v:?}")),
+            "invalid intrinsics",
+        ),
+        (
+            "intrinsics: overflowing size",
+            parse_intrinsics("1e30 480 500 320 240 0\n", p).map(|v| format!("{v:?}")),
+            "is out of range",
+        ),
+        (
+            "pose: two rows",
+            parse_pose("1 0 0 0\n0 1 0 0\n", p).map(|v| format!("{v:?}")),
+            "found 2 rows",
+        ),
+        (
+            "pose: wrong column count",
+            parse_pose("1 0 0\n0 1 0 0\n0 0 1 0\n", p).map(|v| format!("{v:?}")),
+            "expected 4 numbers, found 3",
+        ),
+        (
+            "pose: not a rotation",
+            parse_pose("2 0 0 0\n0 1 0 0\n0 0 1 0\n", p).map(|v| format!("{v:?}")),
+            "not a rotation",
+        ),
+        (
+            "pose: inf",
+            parse_pose("1 0 0 inf\n0 1 0 0\n0 0 1 0\n", p).map(|v| format!("{v:?}")),
+            "not a finite number",
+        ),
+        (
+            "landmarks: empty",
+            parse_landmarks("", p).map(|v| format!("{v:?}")),
+            "empty file",
+        ),
+        (
+            "landmarks: bad count",
+            parse_landmarks("two\n", p).map(|v| format!("{v:?}")),
+            "must be the landmark count",
+        ),
+        (
+            "landmarks: duplicate ids",
+            parse_landmarks("2\n0 1 2 3\n0 1 2 3\n", p).map(|v| format!("{v:?}")),
+            "duplicate id 0",
+        ),
+        (
+            "landmarks: id out of range",
+            parse_landmarks("1\n5 1 2 3\n", p).map(|v| format!("{v:?}")),
+            "out of range",
+        ),
+        (
+            "landmarks: count mismatch",
+            parse_landmarks("3\n0 1 2 3\n", p).map(|v| format!("{v:?}")),
+            "header says 3 landmarks, found 1",
+        ),
+        (
+            "landmarks: negative id",
+            parse_landmarks("1\n-1 1 2 3\n", p).map(|v| format!("{v:?}")),
+            "non-negative integer",
+        ),
+        (
+            "landmarks: NaN",
+            parse_landmarks("1\n0 nan 2 3\n", p).map(|v| format!("{v:?}")),
+            "not a finite number",
+        ),
+        (
+            "visibility: ragged rows",
+            parse_visibility("1 0 1\n1 0\n", p).map(|v| format!("{v:?}")),
+            "2 columns, earlier rows have 3",
+        ),
+        (
+            "visibility: not 0/1",
+            parse_visibility("1 2 1\n", p).map(|v| format!("{v:?}")),
+            "expected 0 or 1",
+        ),
+        (
+            "split: not a pickle",
+            parse_split(b"hello", p).map(|v| format!("{v:?}")),
+            "not a train/val/test split pickle",
+        ),
+        (
+            "split: truncated",
+            parse_split(&split_bytes()[..20], p).map(|v| format!("{v:?}")),
+            "not a train/val/test split pickle",
+        ),
+        (
+            "split: names and indices differ in length",
+            parse_split(&split_bytes_with(vec!["a".into()], vec![]), p).map(|v| format!("{v:?}")),
+            "'train' has 1 names but 'train_idx' has 0 indices",
+        ),
+    ];
+    for (class, r, want) in rows {
+        fails("Indoor6", class, r, want);
+    }
+}
+
+fn split_bytes_with(train: Vec<String>, train_idx: Vec<i64>) -> Vec<u8> {
+    let s = sld_train::data::indoor6::Split {
+        train,
+        train_idx,
+        ..Default::default()
+    };
+    serde_pickle::to_vec(&s, serde_pickle::SerOptions::new()).unwrap()
+}
+
+fn split_bytes() -> Vec<u8> {
+    split_bytes_with(vec!["a.jpg".into(), "b.jpg".into()], vec![0, 1])
+}
+
+#[test]
+fn depth_maps() {
+    let npy = |descr: &str, shape: &str, payload: usize| {
+        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((h.len() as u16).to_le_bytes());
+        b.extend(h.as_bytes());
+        b.extend(vec![0x3fu8; payload]);
+        b
+    };
+    assert!(parse_map(&npy("<f4", "(2, 3)", 24), Path::new("d.npy"), false).is_ok());
+    let nested = {
+        let mut b = npy("<f4", "(2, 3)", 24);
+        let at = b.windows(5).position(|w| w == b"'<f4'").unwrap();
+        b.splice(at..at, std::iter::repeat_n(b'[', 60));
+        b
+    };
+    let rows: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        ("npy: empty", "d.npy", vec![], "not a .npy file"),
+        (
+            "npy: wrong magic",
+            "d.npy",
+            b"\x93NUMPZ\x01\x00\x10\x00{}".to_vec(),
+            "not a .npy file",
+        ),
+        (
+            "npy: unsupported version",
+            "d.npy",
+            b"\x93NUMPY\x09\x00\x10\x00{}".to_vec(),
+            "unsupported .npy version 9",
+        ),
+        (
+            "npy: truncated header",
+            "d.npy",
+            npy("<f4", "(2, 3)", 24)[..40].to_vec(),
+            "truncated or too long",
+        ),
+        (
+            "npy: truncated data",
+            "d.npy",
+            npy("<f4", "(2, 3)", 23),
+            "cannot read float32 data",
+        ),
+        (
+            "npy: wrong dtype",
+            "d.npy",
+            npy("<i4", "(2, 3)", 24),
+            "is not float32 or float64",
+        ),
+        (
+            "npy: 3-channel shape",
+            "d.npy",
+            npy("<f4", "(2, 3, 3)", 72),
+            "expected a 2-D map",
+        ),
+        ("npy: zero size", "d.npy", npy("<f4", "(0, 3)", 0), "out of range"),
+        (
+            "npy: huge shape, little data",
+            "d.npy",
+            npy("<f4", "(30000, 30000)", 64),
+            "the file holds only",
+        ),
+        (
+            "npy: overflowing shape",
+            "d.npy",
+            npy("<f4", "(99999999999999999999, 3)", 64),
+            "not a valid .npy file",
+        ),
+        (
+            "npy: nested header (fuzzer timeout)",
+            "d.npy",
+            nested,
+            "not a plain float-array header",
+        ),
+        ("pfm: colour", "d.pfm", b"PF\n2 2\n-1\n".to_vec(), "colour PFM"),
+        (
+            "pfm: wrong magic",
+            "d.pfm",
+            b"P6\n2 2\n255\n".to_vec(),
+            "not a PFM file",
+        ),
+        (
+            "pfm: truncated header",
+            "d.pfm",
+            b"Pf\n2".to_vec(),
+            "truncated PFM header",
+        ),
+        (
+            "pfm: negative size",
+            "d.pfm",
+            b"Pf\n-2 2\n-1\n".to_vec(),
+            "bad PFM width",
+        ),
+        (
+            "pfm: zero scale",
+            "d.pfm",
+            b"Pf\n2 2\n0\n".to_vec(),
+            "scale must be non-zero",
+        ),
+        (
+            "pfm: truncated data",
+            "d.pfm",
+            b"Pf\n2 2\n-1\n\0\0\0\0".to_vec(),
+            "needs 16",
+        ),
+        (
+            "pfm: overflowing size",
+            "d.pfm",
+            b"Pf\n99999999999 2\n-1\n".to_vec(),
+            "out of range",
+        ),
+        (
+            "png: not a PNG",
+            "d.png",
+            b"\x89PNX garbage".to_vec(),
+            "not a readable PNG",
+        ),
+        (
+            "png: truncated",
+            "d.png",
+            png16()[..40].to_vec(),
+            "not a readable PNG",
+        ),
+        ("png: colour", "d.png", png_rgb(), "must be single-channel"),
+        (
+            "bin: no header",
+            "d.bin",
+            b"garbage".to_vec(),
+            "not a COLMAP dense map",
+        ),
+        ("bin: 3 channels", "d.bin", b"3&2&3&".to_vec(), "3 channels"),
+        (
+            "bin: truncated data",
+            "d.bin",
+            [&b"3&2&1&"[..], &[0u8; 20]].concat(),
+            "needs 24",
+        ),
+        (
+            "bin: overflowing size",
+            "d.bin",
+            b"99999999&1&1&".to_vec(),
+            "out of range",
+        ),
+        (
+            "bin: negative size",
+            "d.bin",
+            b"-3&2&1&".to_vec(),
+            "bad COLMAP header field '-3'",
+        ),
+        (
+            "unknown extension",
+            "d.exr",
+            vec![0u8; 16],
+            "unknown map format '.exr'",
+        ),
+    ];
+    for (class, name, bytes, want) in rows {
+        fails(
+            "depth map",
+            class,
+            parse_map(&bytes, Path::new(name), false).map(|m| m.width),
+            want,
+        );
+    }
+    fails(
+        "depth map",
+        "missing file",
+        sld_train::depth::io::read_map(Path::new("/nonexistent/d.npy"), false).map(|m| m.width),
+        "cannot read /nonexistent/d.npy",
+    );
+}
+
+fn png16() -> Vec<u8> {
+    let img =
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 2, vec![1000u16, 0, 2000, 3000]).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn png_rgb() -> Vec<u8> {
+    let img = image::RgbImage::new(2, 2);
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The CLI: non-zero exit, one `error:` line on stderr naming the problem.
+#[test]
+fn command_line() {
+    let dir = std::env::temp_dir().join(format!("sld-bad-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.sld");
+    std::fs::write(&corrupt, &MODEL[..MODEL.len() / 2]).unwrap();
+    let empty_scene = dir.join("scene");
+    std::fs::create_dir_all(&empty_scene).unwrap();
+    let d = |s: &str| dir.join(s).display().to_string();
+    let c = corrupt.display().to_string();
+    let es = empty_scene.display().to_string();
+    let (out_npy, out_s, out_imp) = (d("o.npy"), d("s"), d("imp"));
+    let rows: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "missing model file",
+            vec!["model", "info", "/nonexistent/m.sld"],
+            "/nonexistent/m.sld",
+        ),
+        (
+            "truncated model",
+            vec!["model", "info", &c],
+            "not a valid safetensors file",
+        ),
+        (
+            "missing scene",
+            vec!["eval", "--model", &c, "--scene", "/nonexistent/scene"],
+            "/nonexistent/scene",
+        ),
+        ("scene without images", vec!["landmarks", "--scene", &es], "scene"),
+        (
+            "missing depth input",
+            vec![
+                "depth",
+                "fill",
+                "--mde",
+                "/nonexistent/a.npy",
+                "--depth",
+                "/nonexistent/b.bin",
+                "--out",
+                &out_npy,
+            ],
+            "cannot read /nonexistent/a.npy",
+        ),
+        (
+            "missing PnP problem file",
+            vec!["pnp", "/nonexistent/p.json"],
+            "/nonexistent/p.json",
+        ),
+        (
+            "bad option value",
+            vec!["synth", "--out", &out_s, "--images", "-3"],
+            "-3",
+        ),
+        (
+            "COLMAP import from an empty folder",
+            vec![
+                "colmap", "import", "--model", &es, "--images", &es, "--out", &out_imp,
+            ],
+            "no cameras.bin or cameras.txt",
+        ),
+    ];
+    for (class, args, want) in rows {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "CLI / {class}: exit 0");
+        assert!(err.contains(want), "CLI / {class}: '{want}' not in '{err}'");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines.first().is_some_and(|l| l.starts_with("error")),
+            "CLI / {class}: stderr does not start with an error line: '{err}'"
+        );
+        assert!(!err.contains("panicked"), "CLI / {class}: panicked: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
