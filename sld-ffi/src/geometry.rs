@@ -176,10 +176,7 @@ pub unsafe extern "C" fn sld_decode_heatmaps(
             let mut one = [Detection::default()];
             let got = sld_core::decode(map, shape, &opts, &mut one).map_err(|e| match e {
                 DecodeError::NonFinite { .. } => {
-                    fail!(
-                        NonFinite,
-                        "heatmap of landmark {l} holds a non-finite value at its peak"
-                    )
+                    fail!(NonFinite, "heatmap of landmark {l} holds a NaN or an infinity")
                 }
                 other => fail!(InvalidArgument, "{other}"),
             })?;

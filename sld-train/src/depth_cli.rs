@@ -250,8 +250,7 @@ pub fn run_simulate(scene: &Path, index: usize, out: &Path, seed: u64) -> Result
     write_map(&out.join("truth.npy"), &sim.truth)?;
     write_map(&out.join("mde.npy"), &sim.mde)?;
     write_map(&out.join("colmap.bin"), &sim.colmap)?;
-    rgb.save(out.join("image.png"))
-        .with_context(|| format!("cannot write {}", out.join("image.png").display()))?;
+    crate::data::indoor6::save_image_atomic(&rgb, &out.join("image.png"), image::ImageFormat::Png)?;
     let n = sim.colmap.data.len();
     println!(
         "wrote {}/{{truth.npy, mde.npy (disparity), colmap.bin, image.png}}: {}x{}, {:.1} % of COLMAP-like pixels missing",

@@ -12,6 +12,7 @@ pub mod depth;
 pub mod depth_cli;
 pub mod eval;
 pub mod export;
+pub mod faults;
 pub mod labels;
 pub mod landmarks;
 pub mod landmarks_cli;

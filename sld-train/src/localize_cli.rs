@@ -230,7 +230,7 @@ pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize) ->
                 .flat_map(|v| v.to_le_bytes()),
         );
     }
-    std::fs::write(output, out).with_context(|| format!("cannot write {}", output.display()))?;
+    crate::data::indoor6::write_atomic(output, &out)?;
     times.sort_by(f64::total_cmp);
     Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
 }

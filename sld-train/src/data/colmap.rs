@@ -603,8 +603,7 @@ pub fn import(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize)
             rgb
         };
         let color = dir.join(format!("{name}.color.jpg"));
-        rgb.save_with_format(&color, image::ImageFormat::Jpeg)
-            .with_context(|| format!("cannot write {}", color.display()))?;
+        indoor6::save_image_atomic(&rgb, &color, image::ImageFormat::Jpeg)?;
         indoor6::write_intrinsics(
             &dir.join(format!("{name}.intrinsics.txt")),
             &Intrinsics {

@@ -36,14 +36,51 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes `text` atomically (temporary file + rename).
+/// Writes `bytes` atomically: a temporary file next to `path`, flushed to
+/// disk, then renamed over it. A crash at any moment leaves either the old
+/// file or the new one, never a mixture (a stale `*.tmp~` at worst).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
+    write_atomic_traced(path, bytes, None)
+}
+
+/// [`write_atomic`] with a fault-injection point half-way through the
+/// temporary file (see [`crate::faults`]).
+pub fn write_atomic_traced(path: &Path, bytes: &[u8], phase: Option<&str>) -> Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        f.write_all(a)?;
+        if let Some(p) = phase {
+            f.flush()?;
+            crate::faults::point(p);
+        }
+        f.write_all(b)?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Encodes `img` as `format` and writes it atomically (as [`write_atomic`]).
+pub fn save_image_atomic<P, C>(
+    img: &image::ImageBuffer<P, C>,
+    path: &Path,
+    format: image::ImageFormat,
+) -> Result<()>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, format)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    write_atomic(path, &buf.into_inner())
 }
 
 fn parse_floats(path: &Path, line_no: usize, line: &str, n: usize) -> Result<Vec<f64>> {

@@ -218,6 +218,7 @@ fn fill_feature_buffer(
     let mut rng = SplitMix64::new(o.seed ^ 0xfea7_b0ff);
     for s in &samples {
         for k in 0..copies {
+            crate::faults::point("buffer");
             let mut x = s.input.clone();
             let mut labels = s.labels.clone();
             if k > 0 {
@@ -270,29 +271,53 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     out.join("checkpoint.safetensors")
 }
 
-/// Writes weights and optimiser state atomically.
+/// Writes weights and optimiser state atomically (one safetensors file
+/// with the epoch, step and options in its metadata).
 fn save_checkpoint(out: &Path, opt: &AdamW, epoch: usize, o: &TrainOptions, info: &ModelInfo) -> Result<()> {
-    let mut map: HashMap<String, Tensor> = HashMap::new();
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(3 * opt.vars.len());
     for (n, v, m, s) in &opt.vars {
-        map.insert(format!("param/{n}"), v.as_tensor().clone());
-        map.insert(format!("adam_m/{n}"), m.clone());
-        map.insert(format!("adam_v/{n}"), s.clone());
+        for (prefix, t) in [("param", v.as_tensor()), ("adam_m", m), ("adam_v", s)] {
+            let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+            data.push((format!("{prefix}/{n}"), t.dims().to_vec(), bytes));
+        }
     }
+    let views = data
+        .iter()
+        .map(|(n, shape, b)| {
+            Ok((
+                n.as_str(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let meta = HashMap::from([
         ("epoch".to_string(), epoch.to_string()),
         ("step".to_string(), opt.step.to_string()),
         ("options".to_string(), serde_json::to_string(o)?),
         ("model".to_string(), serde_json::to_string(info)?),
     ]);
-    let tmp = out.join("checkpoint.tmp~");
-    candle_core::safetensors::save(&map, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    // Candle's writer has no metadata; re-serialise with it.
-    let bytes = std::fs::read(&tmp)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    let views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
-    let with_meta = safetensors::serialize(views, Some(meta))?;
-    std::fs::remove_file(&tmp).ok();
-    write_atomic(&checkpoint_path(out), &with_meta)
+    let bytes = safetensors::serialize(views, Some(meta))?;
+    crate::data::indoor6::write_atomic_traced(&checkpoint_path(out), &bytes, Some("checkpoint"))
+}
+
+/// Keeps the lines of `metrics.jsonl` for epochs `1..=epochs` (a run killed
+/// after logging an epoch but before checkpointing it redoes that epoch).
+fn truncate_metrics(path: &Path, epochs: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let keep: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("epoch").and_then(|e| e.as_u64()))
+                .is_some_and(|e| e as usize <= epochs)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_atomic(path, keep.as_bytes())
 }
 
 /// Exports the current weights as a `.sld` file; returns the bytes.
@@ -480,6 +505,9 @@ pub fn train_full(
             },
         )?
     };
+    if resume {
+        truncate_metrics(&out.join("metrics.jsonl"), start_epoch)?;
+    }
     if start_epoch >= o.epochs {
         bail!("the checkpoint is at epoch {start_epoch}; ask for more --epochs to continue");
     }
@@ -575,6 +603,7 @@ pub fn train_full(
                 interrupted = true;
                 break;
             }
+            crate::faults::point("step");
             let batch: Vec<&data::Sample> = chunk.iter().map(|&i| &samples[i]).collect();
             let bo = data::BatchOptions {
                 grid,
@@ -609,7 +638,6 @@ pub fn train_full(
         total += secs;
         let bytes = export(&info, &frozen, &opt.vars, &landmarks)?;
         write_atomic(&out.join("model.sld"), &bytes)?;
-        save_checkpoint(out, &opt, epoch + 1, o, &info)?;
         let last = epoch + 1 == o.epochs;
         let validate =
             !val_idx.is_empty() && (last || (o.validate_every > 0 && (epoch + 1) % o.validate_every == 0));
@@ -633,6 +661,10 @@ pub fn train_full(
             .open(out.join("metrics.jsonl"))
             .with_context(|| format!("cannot append to {}", out.join("metrics.jsonl").display()))?;
         writeln!(f, "{}", serde_json::to_string(&m)?)?;
+        f.sync_all()?;
+        // Last: once the checkpoint names this epoch, everything it
+        // produced (model, metrics line) is already on disk.
+        save_checkpoint(out, &opt, epoch + 1, o, &info)?;
         if progress && recall.is_some() {
             bar.println(format!(
                 "epoch {:>3}: loss {:.3}, val recall 5cm/5° {:.1} %, median pixel error {}",
