@@ -1,6 +1,7 @@
 //! Two promises of `sld.h`, checked through the `extern "C"` functions:
 //! no per-frame call allocates once its handle exists, and handles used
-//! from several threads at once give the results of sequential use.
+//! from several threads at once give the results of sequential use; and
+//! `sld_last_error()` is per thread (the header's thread-safety statement).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -214,4 +215,46 @@ fn pose_bits(l: &SldLocalization) -> [f64; 12] {
     v[..9].copy_from_slice(&l.pose.rotation);
     v[9..].copy_from_slice(&l.pose.translation);
     v
+}
+
+/// `sld_last_error()` is per thread: two threads fail at the same time in
+/// different ways, and each then reads its own message, not the other's.
+#[test]
+fn last_error_is_per_thread() {
+    let barrier = std::sync::Barrier::new(2);
+    let messages: Vec<(SldStatus, String)> = std::thread::scope(|s| {
+        let b = &barrier;
+        let a = s.spawn(move || {
+            let mut h = std::ptr::null_mut();
+            // SAFETY: NULL model bytes are reported, never read.
+            let st = unsafe { localizer::sld_localizer_new(std::ptr::null(), 8, &mut h) };
+            b.wait(); // the other thread has failed too
+            b.wait();
+            (st, last_error())
+        });
+        let c = s.spawn(move || {
+            let garbage = [7u8; 64];
+            let mut h = std::ptr::null_mut();
+            // SAFETY: a valid 64-byte buffer.
+            let st = unsafe { localizer::sld_localizer_new(garbage.as_ptr(), garbage.len(), &mut h) };
+            b.wait();
+            b.wait();
+            (st, last_error())
+        });
+        vec![a.join().unwrap(), c.join().unwrap()]
+    });
+    assert_eq!(messages[0].0, SldStatus::NullPointer);
+    assert!(messages[0].1.contains("NULL"), "{:?}", messages[0]);
+    assert_eq!(messages[1].0, SldStatus::InvalidModel);
+    assert!(messages[1].1.contains("safetensors"), "{:?}", messages[1]);
+    // A thread that never failed has no message.
+    let fresh = std::thread::spawn(last_error).join().unwrap();
+    assert_eq!(fresh, "");
+}
+
+fn last_error() -> String {
+    // SAFETY: a NUL-terminated string owned by this thread.
+    unsafe { std::ffi::CStr::from_ptr(version::sld_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
