@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 20: the CI smoke run),
 # JOBS at a time (default 1), from the seeded corpora (fuzz/seed.sh).
+# Each target first replays its committed crashers (fuzz/regressions/TARGET/).
 # Logs go to fuzz/logs/TARGET.log; a crash, timeout or OOM fails the run
 # and leaves its input in fuzz/artifacts/TARGET/.
 # Usage: fuzz/run-all.sh [SECONDS] [JOBS] [TARGET...]
@@ -14,6 +15,11 @@ cargo +nightly fuzz build >/dev/null || exit 1
 run() {
   t=$1
   mkdir -p corpus/$t
+  # First the committed crashers of this target (each must now pass).
+  if compgen -G "regressions/$t/*" >/dev/null; then
+    target/x86_64-unknown-linux-gnu/release/$t -timeout=10 regressions/$t/* > logs/$t.regressions.log 2>&1 \
+      || { echo "$t: a committed regression input fails again (logs/$t.regressions.log)"; return 1; }
+  fi
   cargo +nightly fuzz run "$t" corpus/$t -- -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2560 \
     -max_len=262144 -print_final_stats=1 > logs/$t.log 2>&1
   rc=$?

@@ -522,8 +522,10 @@ enum SldStatus sld_decode_heatmaps(const float *heatmaps,
 enum SldStatus sld_pnp_options_default(struct SldPnpOptions *out);
 
 /**
- * Creates a solver for up to `capacity` (≥ 4) correspondences per call.
- * `options` NULL means the defaults. On failure `*out` is NULL.
+ * Creates a solver for up to `capacity` correspondences per call (4 to
+ * 2^20: its scratch is allocated here, ~50 bytes per correspondence).
+ * `options` NULL means the defaults; options out of range fail here with
+ * `SLD_STATUS_INVALID_ARGUMENT`, naming the option. On failure `*out` is NULL.
  *
  * # Safety
  * `options` NULL or valid; `out` writable.

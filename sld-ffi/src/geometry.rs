@@ -327,8 +327,10 @@ pub struct SldPnpResult {
     pub rms_px: f64,
 }
 
-/// Creates a solver for up to `capacity` (≥ 4) correspondences per call.
-/// `options` NULL means the defaults. On failure `*out` is NULL.
+/// Creates a solver for up to `capacity` correspondences per call (4 to
+/// 2^20: its scratch is allocated here, ~50 bytes per correspondence).
+/// `options` NULL means the defaults; options out of range fail here with
+/// `SLD_STATUS_INVALID_ARGUMENT`, naming the option. On failure `*out` is NULL.
 ///
 /// # Safety
 /// `options` NULL or valid; `out` writable.
@@ -342,10 +344,10 @@ pub unsafe extern "C" fn sld_pnp_solver_new(
         let out = Out::new(out, "out")?;
         // SAFETY: writable (contract).
         unsafe { out.set(core::ptr::null_mut()) };
-        if !(4..=u32::MAX as usize).contains(&capacity) {
+        if !(4..=1 << 20).contains(&capacity) {
             return Err(fail!(
                 InvalidArgument,
-                "capacity {capacity} must lie in [4, 2^32)"
+                "capacity {capacity} must lie in [4, 2^20]"
             ));
         }
         let opts = match options.is_null() {
@@ -353,6 +355,7 @@ pub unsafe extern "C" fn sld_pnp_solver_new(
             // SAFETY: non-null and valid (contract).
             false => unsafe { read(options, "options") }?.to_core()?,
         };
+        opts.validate().map_err(|e| fail!(InvalidArgument, "{e}"))?;
         let handle = Box::new(SldPnpSolver {
             solver: PnpSolver::with_capacity(opts, capacity),
             mask: vec![false; capacity],

@@ -216,11 +216,16 @@ impl Plan {
                             "layer '{name}': stride and dilation must be in 1..=64"
                         )));
                     }
-                    let eh = dilation[0] * (kh - 1) + 1;
-                    let ew = dilation[1] * (kw - 1) + 1;
-                    let ph = h + padding[0] + padding[2];
-                    let pw = w + padding[1] + padding[3];
-                    if ph < eh || pw < ew || padding.iter().any(|p| *p > 1024) {
+                    if padding.iter().any(|p| *p > 1024) {
+                        return Err(bad(format!("layer '{name}': padding must be at most 1024")));
+                    }
+                    // Saturating: sizes come from the file, and usize may be
+                    // 32 bits (a saturated size fails the checks below).
+                    let eh = dilation[0].saturating_mul(kh - 1).saturating_add(1);
+                    let ew = dilation[1].saturating_mul(kw - 1).saturating_add(1);
+                    let ph = h.saturating_add(padding[0] + padding[2]);
+                    let pw = w.saturating_add(padding[1] + padding[3]);
+                    if ph < eh || pw < ew {
                         return Err(bad(format!(
                             "layer '{name}': kernel {kh}x{kw} (dilated {eh}x{ew}) does not fit the padded input {ph}x{pw}"
                         )));
@@ -253,8 +258,8 @@ impl Plan {
                         activation: cv.activation,
                     };
                     if needs_im2col(&step, ci) {
-                        let rows = (ci / groups) * kh * kw;
-                        let chunk = (shape[1] * shape[2]).min(IM2COL_CHUNK);
+                        let rows = (ci / groups).saturating_mul(kh).saturating_mul(kw);
+                        let chunk = shape[1].saturating_mul(shape[2]).min(IM2COL_CHUNK);
                         scratch_len = scratch_len.max(rows.saturating_mul(chunk));
                     } else if step.stride[1] == 2 {
                         // Strided depthwise de-interleaves one input plane.
@@ -295,7 +300,7 @@ impl Plan {
                         .map(|i| find(&tensors, name, i))
                         .collect::<Result<Vec<_>, _>>()?;
                     let [_, h, w] = tensors[ids[0]].shape;
-                    let mut c = 0;
+                    let mut c = 0usize;
                     for &i in &ids {
                         let s = tensors[i].shape;
                         if s[1] != h || s[2] != w {
@@ -304,7 +309,7 @@ impl Plan {
                                 s[1], s[2]
                             )));
                         }
-                        c += s[0];
+                        c = s[0].saturating_add(c); // too large fails check_size
                     }
                     (Step::Concat { inputs: ids, output }, [c, h, w])
                 }
@@ -416,16 +421,16 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
     let mut live: Vec<(usize, usize, usize)> = Vec::new();
     let mut arena = 0usize;
     let mut alloc_block = |live: &mut Vec<(usize, usize, usize)>, t: usize, len: usize| -> usize {
-        let mut at = 0;
+        let mut at = 0usize;
         for &(off, l, _) in live.iter() {
-            if off >= at + len {
+            if off >= at.saturating_add(len) {
                 break;
             }
-            at = at.max(off + l);
+            at = at.max(off.saturating_add(l));
         }
         live.push((at, len, t));
         live.sort_unstable();
-        arena = arena.max(at + len);
+        arena = arena.max(at.saturating_add(len));
         at
     };
     // Time 0 produces the image; step i produces tensor i + 1 at time i + 1.
