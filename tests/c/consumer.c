@@ -27,11 +27,15 @@ static int failures = 0;
     }                                                                    \
   } while (0)
 
+/* Every row of the bad-input matrix: the exact status, and a failure
+ * always explains itself in this thread's last error. */
 #define EXPECT_STATUS(call, want)                                        \
   do {                                                                   \
     enum SldStatus got_ = (call);                                        \
     CHECK(got_ == (want), "%s returned %s, want %s", #call,              \
           sld_status_name(got_), sld_status_name(want));                 \
+    CHECK(got_ == SLD_STATUS_OK || strlen(sld_last_error()) > 0,         \
+          "%s failed without a message", #call);                         \
   } while (0)
 
 static unsigned char *read_file(const char *path, size_t *len) {
