@@ -96,7 +96,10 @@ fn assert_pose(out: &SldLocalization) {
 fn beacon_kit_end_to_end() {
     let (w, _, rgb) = image();
     let (cam, _, _) = truth();
-    for borrowed in [false, true] {
+    // Under Miri a localisation takes minutes: one pass (borrowed weights,
+    // the zero-copy path with the most unsafe code), no repeats.
+    let passes: &[bool] = if cfg!(miri) { &[true] } else { &[false, true] };
+    for &borrowed in passes {
         // Borrowed weights must be 4-aligned: copy into a u32 buffer.
         let mut aligned = vec![0u32; MODEL.len().div_ceil(4)];
         // SAFETY: the u32 buffer has at least MODEL.len() bytes.
@@ -128,15 +131,18 @@ fn beacon_kit_end_to_end() {
         assert_eq!(out.inliers, 5);
         assert_pose(&out);
 
-        // A padded stride gives the same pose.
+        // A padded stride gives the same pose (skipped under Miri: the
+        // same code path again).
         let stride = 3 * w as usize + 5;
         let mut padded = vec![0u8; stride * rgb.len() / (3 * w as usize)];
         for (row, src) in padded.chunks_mut(stride).zip(rgb.chunks(3 * w as usize)) {
             row[..src.len()].copy_from_slice(src);
         }
-        let (st, out2) = localize(h, stride, &padded, &cam);
-        assert_eq!(st, SldStatus::Ok);
-        assert_eq!(out2.pose.rotation, out.pose.rotation);
+        if !cfg!(miri) {
+            let (st, out2) = localize(h, stride, &padded, &cam);
+            assert_eq!(st, SldStatus::Ok);
+            assert_eq!(out2.pose.rotation, out.pose.rotation);
+        }
 
         let mut dets = [SldDetection::default(); 5];
         let mut count = 0;
@@ -153,7 +159,9 @@ fn beacon_kit_end_to_end() {
         // SAFETY: NULL image/camera/out are reported, never read.
         let st = unsafe { sld_localizer_localize(h, ptr::null(), &cam, ptr::null_mut()) };
         assert_eq!(st, SldStatus::NullPointer);
-        assert_eq!(localize(h, 3 * w as usize, rgb, &cam).0, SldStatus::Ok);
+        if !cfg!(miri) {
+            assert_eq!(localize(h, 3 * w as usize, rgb, &cam).0, SldStatus::Ok);
+        }
         // SAFETY: created above, freed once.
         unsafe { sld_localizer_free(h) };
     }
@@ -272,10 +280,17 @@ fn decode_and_pnp() {
 fn two_handles_on_two_threads_match_sequential_use() {
     let (w, _, rgb) = image();
     let (cam, _, _) = truth();
-    let (st, h) = new_localizer(MODEL, false);
-    assert_eq!(st, SldStatus::Ok);
-    let (_, want) = localize(h, 3 * w as usize, rgb, &cam);
-    unsafe { sld_localizer_free(h) };
+    // Sequential reference (under Miri: the known pose instead, to save
+    // a localisation).
+    let want = if cfg!(miri) {
+        None
+    } else {
+        let (st, h) = new_localizer(MODEL, false);
+        assert_eq!(st, SldStatus::Ok);
+        let (_, want) = localize(h, 3 * w as usize, rgb, &cam);
+        unsafe { sld_localizer_free(h) };
+        Some(want)
+    };
     // One handle per thread (the documented rule); Miri checks for races.
     let poses: Vec<[f64; 9]> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..2)
@@ -285,6 +300,7 @@ fn two_handles_on_two_threads_match_sequential_use() {
                     assert_eq!(st, SldStatus::Ok);
                     let (st, out) = localize(h, 3 * w as usize, rgb, &cam);
                     assert_eq!(st, SldStatus::Ok);
+                    assert_pose(&out);
                     unsafe { sld_localizer_free(h) };
                     out.pose.rotation
                 })
@@ -292,5 +308,8 @@ fn two_handles_on_two_threads_match_sequential_use() {
             .collect();
         hs.into_iter().map(|j| j.join().unwrap()).collect()
     });
-    assert!(poses.iter().all(|p| *p == want.pose.rotation));
+    assert_eq!(poses[0], poses[1]);
+    if let Some(want) = want {
+        assert_eq!(poses[0], want.pose.rotation);
+    }
 }
