@@ -12,7 +12,7 @@ const MODEL: &[u8] = include_bytes!("../../tests/miri/fixtures/model.sld");
 
 #[test]
 fn images() {
-    let buf = vec![0u8; 64];
+    let buf = [0u8; 64];
     let rows: [(&str, u32, u32, usize, PixelFormat, usize, ImageError); 6] = [
         ("zero width", 0, 4, 12, PixelFormat::Rgb8, 64, ImageError::Empty),
         ("zero height", 4, 0, 12, PixelFormat::Rgb8, 64, ImageError::Empty),
@@ -144,7 +144,8 @@ fn heatmap_decoding() {
         height: 2,
         width: 2,
     };
-    let rows: Vec<(&str, Vec<f32>, HeatmapShape, DecodeOptions, usize, DecodeError)> = vec![
+    type Row<'a> = (&'a str, Vec<f32>, HeatmapShape, DecodeOptions, usize, DecodeError);
+    let rows: Vec<Row> = vec![
         (
             "length mismatch",
             vec![0.5; 23],
@@ -284,7 +285,7 @@ fn heatmap_decoding() {
     // All-equal maps and denormals are valid input: a detection at the
     // first cell or none, never garbage.
     for v in [0.5f32, f32::MIN_POSITIVE / 4.0, -1e30, 0.0] {
-        let n = decode(&vec![v; 24], shape, &o, &mut out).unwrap();
+        let n = decode(&[v; 24], shape, &o, &mut out).unwrap();
         assert!(
             out[..n].iter().all(|d| d.u.is_finite() && d.v.is_finite()),
             "decode / constant {v}"

@@ -41,7 +41,7 @@ fn edit_model(f: impl Fn(&mut serde_json::Value), g: impl Fn(&mut serde_json::Va
     header["__metadata__"]["sld.model"] = serde_json::Value::String(desc.to_string());
     g(&mut header);
     let mut h = header.to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -55,7 +55,8 @@ fn no_edit(_: &mut serde_json::Value) {}
 #[test]
 fn model_file() {
     assert!(Model::load(MODEL).is_ok(), "the fixture itself loads");
-    let rows: Vec<(&str, Vec<u8>, &dyn Fn(&ModelError) -> bool)> = vec![
+    type Row<'a> = (&'a str, Vec<u8>, &'a dyn Fn(&ModelError) -> bool);
+    let rows: Vec<Row> = vec![
         ("empty", vec![], &|e| matches!(e, ModelError::Container(_))),
         ("truncated header", MODEL[..20].to_vec(), &|e| {
             matches!(e, ModelError::Container(_))
@@ -185,7 +186,12 @@ fn colmap_binary() {
     };
     let file = |n: u64, recs: &[Vec<u8>]| [&n.to_le_bytes()[..], &recs.concat()].concat();
     let good = cam(1, 1, 640, 480, &[500.0, 500.0, 320.0, 240.0]);
-    assert_eq!(parse_cameras_bin(&file(1, &[good.clone()]), p).unwrap().len(), 1);
+    assert_eq!(
+        parse_cameras_bin(&file(1, std::slice::from_ref(&good)), p)
+            .unwrap()
+            .len(),
+        1
+    );
     let image = |id: i32, q: [f64; 4], name: &[u8], npts: u64| {
         let mut b = id.to_le_bytes().to_vec();
         q.iter()
@@ -210,7 +216,7 @@ fn colmap_binary() {
         ),
         (
             "overflowing count",
-            parse_cameras_bin(&file(u64::MAX, &[good.clone()]), p).map(|m| m.len()),
+            parse_cameras_bin(&file(u64::MAX, std::slice::from_ref(&good)), p).map(|m| m.len()),
             "cannot fit",
         ),
         (

@@ -243,7 +243,7 @@ fn head_training_survives_sigkill_while_filling_the_buffer() {
         .to_vec();
     args.push(bb.display().to_string());
     args.extend(common(&s, &lm, 3));
-    let mut rng = SplitMix64::new(0xb0ff_e2);
+    let mut rng = SplitMix64::new(0x00b0_ffe2);
     let fill_a = 1 + rng.below(30); // ≥ 15 images × 2 copies
     let fill_b = 1 + rng.below(30);
     // Killed while filling; then in epoch 2 (a checkpoint exists); then

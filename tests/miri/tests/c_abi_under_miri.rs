@@ -49,7 +49,11 @@ fn truth() -> (SldCamera, [f64; 9], [f64; 3]) {
         cy: c[5],
         kappa: c[6],
     };
-    (cam, lines[1].clone().try_into().unwrap(), lines[2].clone().try_into().unwrap())
+    (
+        cam,
+        lines[1].clone().try_into().unwrap(),
+        lines[2].clone().try_into().unwrap(),
+    )
 }
 
 fn message(p: *const std::ffi::c_char) -> String {
@@ -70,7 +74,12 @@ fn new_localizer(bytes: &[u8], borrowed: bool) -> (SldStatus, *mut SldLocalizer)
     (st, h)
 }
 
-fn localize(h: *mut SldLocalizer, stride: usize, data: &[u8], cam: &SldCamera) -> (SldStatus, SldLocalization) {
+fn localize(
+    h: *mut SldLocalizer,
+    stride: usize,
+    data: &[u8],
+    cam: &SldCamera,
+) -> (SldStatus, SldLocalization) {
     let (w, hgt, _) = image();
     let img = SldImage {
         width: w,
@@ -87,8 +96,20 @@ fn localize(h: *mut SldLocalizer, stride: usize, data: &[u8], cam: &SldCamera) -
 
 fn assert_pose(out: &SldLocalization) {
     let (_, r, t) = truth();
-    let dr = out.pose.rotation.iter().zip(r).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    let dt = out.pose.translation.iter().zip(t).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let dr = out
+        .pose
+        .rotation
+        .iter()
+        .zip(r)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let dt = out
+        .pose
+        .translation
+        .iter()
+        .zip(t)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(dr < 1e-3 && dt < 1e-2, "pose off by {dr} (R), {dt} m (t)");
 }
 
@@ -120,14 +141,22 @@ fn beacon_kit_end_to_end() {
 
         let mut xyz = [0.0f64; 15];
         // SAFETY: 15 writable doubles.
-        assert_eq!(unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 5) }, SldStatus::Ok);
+        assert_eq!(
+            unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 5) },
+            SldStatus::Ok
+        );
         assert_eq!(
             unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 4) },
             SldStatus::BufferTooSmall
         );
 
         let (st, out) = localize(h, 3 * w as usize, rgb, &cam);
-        assert_eq!(st, SldStatus::Ok, "{}", message(unsafe { sld_localizer_last_error(h) }));
+        assert_eq!(
+            st,
+            SldStatus::Ok,
+            "{}",
+            message(unsafe { sld_localizer_last_error(h) })
+        );
         assert_eq!(out.inliers, 5);
         assert_pose(&out);
 
@@ -154,7 +183,10 @@ fn beacon_kit_end_to_end() {
         let (st, _) = localize(h, 3 * w as usize - 1, rgb, &cam);
         assert_eq!(st, SldStatus::InvalidImage);
         let bad_cam = SldCamera { fx: 0.0, ..cam };
-        assert_eq!(localize(h, 3 * w as usize, rgb, &bad_cam).0, SldStatus::InvalidCamera);
+        assert_eq!(
+            localize(h, 3 * w as usize, rgb, &bad_cam).0,
+            SldStatus::InvalidCamera
+        );
         assert!(message(unsafe { sld_localizer_last_error(h) }).contains("camera"));
         // SAFETY: NULL image/camera/out are reported, never read.
         let st = unsafe { sld_localizer_localize(h, ptr::null(), &cam, ptr::null_mut()) };
@@ -193,8 +225,14 @@ fn bad_models_and_null_pointers() {
     unsafe { sld_localizer_free(h) };
     let mut h = ptr::null_mut();
     // SAFETY: NULL model with a length is reported, not read.
-    assert_eq!(unsafe { sld_localizer_new(ptr::null(), 10, &mut h) }, SldStatus::NullPointer);
-    assert_eq!(unsafe { sld_localizer_new(MODEL.as_ptr(), MODEL.len(), ptr::null_mut()) }, SldStatus::NullPointer);
+    assert_eq!(
+        unsafe { sld_localizer_new(ptr::null(), 10, &mut h) },
+        SldStatus::NullPointer
+    );
+    assert_eq!(
+        unsafe { sld_localizer_new(MODEL.as_ptr(), MODEL.len(), ptr::null_mut()) },
+        SldStatus::NullPointer
+    );
     assert_eq!(message(sld_status_name(SldStatus::NoPose)), "no pose");
     assert!(message(sld_version()).starts_with(&format!("{SLD_VERSION_MAJOR}.")));
 }
@@ -215,7 +253,10 @@ fn decode_and_pnp() {
     }
     let mut o = std::mem::MaybeUninit::<SldDecodeOptions>::zeroed();
     // SAFETY: writable out.
-    assert_eq!(unsafe { sld_decode_options_default(8.0, o.as_mut_ptr()) }, SldStatus::Ok);
+    assert_eq!(
+        unsafe { sld_decode_options_default(8.0, o.as_mut_ptr()) },
+        SldStatus::Ok
+    );
     // SAFETY: written on success.
     let o = unsafe { o.assume_init() };
     let mut dets = [SldDetection::default(); 3];
@@ -224,7 +265,10 @@ fn decode_and_pnp() {
     let st = unsafe { sld_decode_heatmaps(maps.as_ptr(), l, hh, ww, &o, dets.as_mut_ptr(), 3, &mut count) };
     assert_eq!((st, count), (SldStatus::Ok, 3));
     for (d, (px, py)) in dets.iter().zip(peaks) {
-        assert!((d.u - (3.5 + 8.0 * px)).abs() < 0.05 && (d.v - (3.5 + 8.0 * py)).abs() < 0.05, "{d:?}");
+        assert!(
+            (d.u - (3.5 + 8.0 * px)).abs() < 0.05 && (d.v - (3.5 + 8.0 * py)).abs() < 0.05,
+            "{d:?}"
+        );
     }
     maps[10] = f32::INFINITY; // the first map's peak
     let st = unsafe { sld_decode_heatmaps(maps.as_ptr(), l, hh, ww, &o, dets.as_mut_ptr(), 3, &mut count) };
@@ -245,7 +289,9 @@ fn decode_and_pnp() {
     let mut p2 = Vec::new();
     for i in 0..12 {
         let x = [(i % 4) as f64 - 1.5, (i / 4) as f64 - 1.0, 0.3 * (i % 3) as f64];
-        let c: Vec<f64> = (0..3).map(|k| r[3 * k] * x[0] + r[3 * k + 1] * x[1] + r[3 * k + 2] * x[2] + t[k]).collect();
+        let c: Vec<f64> = (0..3)
+            .map(|k| r[3 * k] * x[0] + r[3 * k + 1] * x[1] + r[3 * k + 2] * x[2] + t[k])
+            .collect();
         p3.extend_from_slice(&x);
         let (mut u, v) = (cam.fx * c[0] / c[2] + cam.cx, cam.fy * c[1] / c[2] + cam.cy);
         if i == 3 || i == 7 {
@@ -262,16 +308,47 @@ fn decode_and_pnp() {
     let mut mask = [0u8; 12];
     // SAFETY: 12 points of each kind, a 12-byte mask.
     let st = unsafe {
-        sld_pnp_solve(solver, p2.as_ptr(), p3.as_ptr(), ptr::null(), 12, &cam, res.as_mut_ptr(), mask.as_mut_ptr())
+        sld_pnp_solve(
+            solver,
+            p2.as_ptr(),
+            p3.as_ptr(),
+            ptr::null(),
+            12,
+            &cam,
+            res.as_mut_ptr(),
+            mask.as_mut_ptr(),
+        )
     };
-    assert_eq!(st, SldStatus::Ok, "{}", message(unsafe { sld_pnp_solver_last_error(solver) }));
+    assert_eq!(
+        st,
+        SldStatus::Ok,
+        "{}",
+        message(unsafe { sld_pnp_solver_last_error(solver) })
+    );
     let res = unsafe { res.assume_init() };
     assert_eq!(res.inliers, 10);
     assert_eq!((mask[3], mask[7], mask[0]), (0, 0, 1));
-    let dt = res.pose.translation.iter().zip(t).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let dt = res
+        .pose
+        .translation
+        .iter()
+        .zip(t)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(dt < 1e-6, "{dt}");
     let mut res2 = std::mem::MaybeUninit::<SldPnpResult>::zeroed();
-    let st = unsafe { sld_pnp_solve(solver, p2.as_ptr(), p3.as_ptr(), ptr::null(), 17, &cam, res2.as_mut_ptr(), ptr::null_mut()) };
+    let st = unsafe {
+        sld_pnp_solve(
+            solver,
+            p2.as_ptr(),
+            p3.as_ptr(),
+            ptr::null(),
+            17,
+            &cam,
+            res2.as_mut_ptr(),
+            ptr::null_mut(),
+        )
+    };
     assert_eq!(st, SldStatus::BufferTooSmall);
     unsafe { sld_pnp_solver_free(solver) };
 }
