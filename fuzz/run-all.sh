@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-20}; JOBS=${2:-1}; shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(model_load localize decode pnp colmap_bin colmap_txt indoor6_text split_pickle depth_map c_abi)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(model_load localize decode pnp colmap_bin colmap_txt indoor6_text split_pickle depth_map c_abi pth_import)
 mkdir -p logs
 cargo +nightly fuzz build >/dev/null || exit 1
 run() {

@@ -10,7 +10,7 @@ SLD=${1:-target/release/sld}
 [ -x "$SLD" ] || cargo build --release -p sld-train --bin sld
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 C=fuzz/corpus
-mkdir -p $C/{model_load,localize,decode,pnp,colmap_bin,colmap_txt,indoor6_text,split_pickle,depth_map,c_abi}
+mkdir -p $C/{model_load,localize,decode,pnp,colmap_bin,colmap_txt,indoor6_text,split_pickle,depth_map,c_abi,pth_import}
 
 # A tiny rendered scene and its landmarks.
 "$SLD" synth --out "$T/scene" --images 12 --sessions 2 --width 64 --height 48 >/dev/null
@@ -116,5 +116,10 @@ PY
 if [ -s "$T/kit/heat.f32" ]; then
   { printf '\x05\x40\x60\x02\x04'; printf '\xcd\xcc\x4c\x3e\x00\x00\x00\x41\x00\x00\x60\x40\x00'; cat "$T/kit/heat.f32"; } > $C/decode/beacons
 fi
-ls $C/* | head -0
+# The ImageNet checkpoint (scripts/fetch-imagenet-weights.sh), cut to its
+# first 256 KiB: the pickles (magic, protocol, system info, the state dict
+# of every tensor, storage keys) and the first storages.
+PTH=.cache/imagenet/efficientnet-lite0-57934424.pth
+[ -f "$PTH" ] && head -c 262144 "$PTH" > $C/pth_import/lite0-head.pth
+
 for d in $C/*; do echo "$(basename $d): $(ls $d | wc -l) seeds"; done

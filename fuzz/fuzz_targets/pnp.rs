@@ -1,3 +1,4 @@
+#![allow(clippy::field_reassign_with_default)]
 //! PnP on arbitrary correspondences, confidences, cameras and options.
 //! Points come either raw (any bit pattern) or as small perturbations of
 //! an exact synthetic problem, so that both rejection and the full RANSAC

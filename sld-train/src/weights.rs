@@ -40,16 +40,40 @@ pub const LITE0_STAGES: [(usize, usize, usize, usize); 7] = [
 ];
 
 fn pickle_object(cur: &mut Cursor<&[u8]>, what: &str) -> Result<Object> {
-    let mut st = Stack::empty();
-    st.read_loop(cur)
-        .with_context(|| format!("reading the {what} pickle"))?;
-    st.finalize()
-        .with_context(|| format!("reading the {what} pickle"))
+    // Candle's pickle VM can panic on malformed input (found by fuzzing:
+    // a shift overflow decoding LONG1); the panic becomes an error here.
+    let run = std::panic::AssertUnwindSafe(|| -> Result<Object> {
+        let mut st = Stack::empty();
+        st.read_loop(&mut *cur)
+            .with_context(|| format!("reading the {what} pickle"))?;
+        st.finalize()
+            .with_context(|| format!("reading the {what} pickle"))
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            bail!("malformed {what} pickle (the pickle reader failed: {msg})")
+        }
+    }
 }
 
 /// Reads every f32 tensor of a legacy `.pth` state dict: name → (shape, row-major values).
 pub fn read_legacy_pth(path: &Path) -> Result<StateDict> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_legacy_pth(&bytes, path)
+}
+
+/// Most values one imported tensor may hold (2^28 f32 = 1 GiB).
+const MAX_TENSOR: usize = 1 << 28;
+
+/// Parses a legacy `.pth` held in memory (as [`read_legacy_pth`]); `path`
+/// names it in errors.
+pub fn parse_legacy_pth(bytes: &[u8], path: &Path) -> Result<StateDict> {
     let at = |e: anyhow::Error| e.context(format!("{}: not a legacy PyTorch checkpoint", path.display()));
     // The magic number 0x1950a86a20f9469cfc6c pickled (protocol 2, LONG1 of
     // 10 bytes): compared as bytes, since Candle's LONG1 decoder overflows
@@ -99,12 +123,16 @@ pub fn read_legacy_pth(path: &Path) -> Result<StateDict> {
         let n = i64::from_le_bytes(n.try_into()?);
         ensure!(n >= 0, "{}: negative storage size", path.display());
         let size = elem(k).unwrap_or(4);
-        let len = (n as usize).checked_mul(size).context("storage size overflows")?;
+        let len = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(size))
+            .context("storage size overflows")?;
+        let end = (pos + 8).checked_add(len).context("storage size overflows")?;
         let data = bytes
-            .get(pos + 8..pos + 8 + len)
+            .get(pos + 8..end)
             .with_context(|| format!("{}: storage {k} is truncated", path.display()))?;
         storages.insert(k.clone(), data);
-        pos += 8 + len;
+        pos = end;
     }
     let mut out = HashMap::new();
     for info in infos {
@@ -118,12 +146,28 @@ pub fn read_legacy_pth(path: &Path) -> Result<StateDict> {
         let shape = info.layout.dims().to_vec();
         let stride = info.layout.stride().to_vec();
         let offset = info.layout.start_offset() / 4;
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= MAX_TENSOR)
+            .with_context(|| {
+                format!(
+                    "{}: tensor {} of shape {shape:?} is too large",
+                    path.display(),
+                    info.name
+                )
+            })?;
         let mut vals = Vec::with_capacity(n);
         let mut idx = vec![0usize; shape.len()];
         for _ in 0..n {
-            let e = offset + idx.iter().zip(&stride).map(|(i, s)| i * s).sum::<usize>();
-            let b = data.get(4 * e..4 * e + 4).with_context(|| {
+            let e = idx
+                .iter()
+                .zip(&stride)
+                .try_fold(offset, |a, (i, s)| {
+                    i.checked_mul(*s).and_then(|v| a.checked_add(v))
+                })
+                .and_then(|e| e.checked_mul(4));
+            let b = e.and_then(|e| data.get(e..e.checked_add(4)?)).with_context(|| {
                 format!("{}: tensor {} reads past its storage", path.display(), info.name)
             })?;
             vals.push(f32::from_le_bytes(b.try_into()?));
@@ -149,7 +193,11 @@ fn fold(sd: &StateDict, conv: &str, bn: &str, ours: &str) -> Result<[NamedTensor
     let (_, beta) = get(format!("{bn}.bias"))?;
     let (_, mean) = get(format!("{bn}.running_mean"))?;
     let (_, var) = get(format!("{bn}.running_var"))?;
-    let o = shape[0];
+    let o = shape.first().copied().unwrap_or(0);
+    ensure!(
+        o > 0 && !w.is_empty() && w.len().is_multiple_of(o),
+        "{conv}.weight of shape {shape:?} has no output channels"
+    );
     ensure!(
         g.len() == o && beta.len() == o && mean.len() == o && var.len() == o,
         "{bn} does not match {conv}"

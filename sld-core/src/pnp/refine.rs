@@ -169,11 +169,11 @@ pub(crate) fn refine(
             for i in 0..6 {
                 a[(i, i)] += lambda * (jtj[(i, i)] + 1e-9);
             }
-            let Some(chol) = a.cholesky() else {
+            let Some(step) = cholesky_solve6(&a, &jtr) else {
                 lambda *= 10.0;
                 continue;
             };
-            let delta = -chol.solve(&jtr);
+            let delta = -step;
             let candidate = apply(&current, &delta);
             let c = cost(&candidate, points, fx, fy, loss, only_inliers);
             if c < current_cost {
@@ -213,4 +213,72 @@ fn apply(pose: &Pose, delta: &Vector6<f64>) -> Pose {
         r,
         dr * pose.translation + Vector3::new(delta[3], delta[4], delta[5]),
     )
+}
+
+/// Solves `a·x = b` for a symmetric positive-definite 6×6 `a` by Cholesky
+/// (`a = L·Lᵀ`, then two triangular solves); `None` when `a` is not
+/// positive definite (or not finite). Own code rather than nalgebra's
+/// `cholesky()`: its decompositions of stack matrices violate the aliasing
+/// rules under Miri (nalgebra issue #1520), and this is 30 lines.
+fn cholesky_solve6(a: &Matrix6<f64>, b: &Vector6<f64>) -> Option<Vector6<f64>> {
+    let mut l = [[0.0f64; 6]; 6];
+    for j in 0..6 {
+        let mut d = a[(j, j)];
+        for k in 0..j {
+            d -= l[j][k] * l[j][k];
+        }
+        if !(d > 0.0 && d.is_finite()) {
+            return None;
+        }
+        let djj = libm::sqrt(d);
+        l[j][j] = djj;
+        for i in j + 1..6 {
+            let mut s = a[(i, j)];
+            for k in 0..j {
+                s -= l[i][k] * l[j][k];
+            }
+            l[i][j] = s / djj;
+        }
+    }
+    let mut y = [0.0f64; 6];
+    for i in 0..6 {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i][k] * y[k];
+        }
+        y[i] = s / l[i][i];
+    }
+    let mut x = [0.0f64; 6];
+    for i in (0..6).rev() {
+        let mut s = y[i];
+        for k in i + 1..6 {
+            s -= l[k][i] * x[k];
+        }
+        x[i] = s / l[i][i];
+    }
+    Some(Vector6::from(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a closed-form case: `a = M·Mᵀ + I` with a known `x`, and a
+    /// matrix that is not positive definite.
+    #[test]
+    fn cholesky_solve6_solves_and_refuses_indefinite_matrices() {
+        let m = Matrix6::<f64>::from_fn(|i, j| {
+            ((i * 7 + j * 3) % 5) as f64 - 2.0 + if i == j { 3.0 } else { 0.0 }
+        });
+        let a = m * m.transpose() + Matrix6::identity();
+        let x = Vector6::new(1.0, -2.0, 0.5, 3.0, -1.5, 2.5);
+        let b = a * x;
+        let got = cholesky_solve6(&a, &b).unwrap();
+        assert!((got - x).amax() < 1e-10, "{got:?}");
+        let mut bad = a;
+        bad[(3, 3)] = -1.0;
+        assert!(cholesky_solve6(&bad, &b).is_none());
+        bad[(3, 3)] = f64::NAN;
+        assert!(cholesky_solve6(&bad, &b).is_none());
+    }
 }
