@@ -793,3 +793,51 @@ fn command_line() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn legacy_pth_checkpoint() {
+    use sld_train::weights::parse_legacy_pth;
+    let p = Path::new("w.pth");
+    // The legacy magic number pickle, then whatever follows.
+    let magic: &[u8] = &[
+        0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+    ];
+    let with = |rest: &[u8]| [magic, rest].concat();
+    let rows: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "legacy torch magic number"),
+        (
+            "zip-format checkpoint",
+            b"PK\x03\x04rest".to_vec(),
+            "legacy torch magic number",
+        ),
+        ("truncated after the magic", magic.to_vec(), "truncated pickle"),
+        (
+            "4 GiB string length in 20 bytes",
+            with(b"\x80\x02X\xff\xff\xff\xffabc"),
+            "runs past the end",
+        ),
+        (
+            "8-byte length overflowing",
+            with(b"\x80\x02\x8e\xff\xff\xff\xff\xff\xff\xff\xffabc"),
+            "runs past the end",
+        ),
+        (
+            "unknown opcode",
+            with(b"\x80\x02\xff"),
+            "unsupported pickle opcode 0xff",
+        ),
+        (
+            "unterminated GLOBAL",
+            with(b"\x80\x02ctorch"),
+            "unterminated text argument",
+        ),
+    ];
+    for (class, bytes, want) in rows {
+        fails(
+            "legacy .pth",
+            class,
+            parse_legacy_pth(&bytes, p).map(|sd| sd.len()),
+            want,
+        );
+    }
+}
