@@ -593,7 +593,13 @@ fn depth_maps() {
             "npy: overflowing shape",
             "d.npy",
             npy("<f4", "(99999999999999999999, 3)", 64),
-            "not a valid .npy file",
+            "has a side over",
+        ),
+        (
+            "npy: shape whose product overflows (fuzzer crash)",
+            "d.npy",
+            npy("<f2", "(49, 92577420144, 4809469, 6, 4)", 64),
+            "not 1 to 3 sizes",
         ),
         (
             "npy: nested header (fuzzer timeout)",

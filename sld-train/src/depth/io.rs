@@ -112,7 +112,28 @@ fn check_npy_header(path: &Path, bytes: &[u8]) -> Result<()> {
         "{}: .npy header is not a plain float-array header (structured dtypes are not supported)",
         path.display()
     );
-    Ok(())
+    // The shape, checked here because npyz multiplies its dimensions
+    // without overflow checks (found by fuzzing).
+    let text = String::from_utf8_lossy(header);
+    let dims = text
+        .split_once("'shape'")
+        .or_else(|| text.split_once("\"shape\""))
+        .and_then(|(_, rest)| rest.split_once('(')?.1.split_once(')'))
+        .map(|(inside, _)| {
+            inside
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| t.parse::<usize>().ok().filter(|&d| d <= MAX_SIDE))
+                .collect::<Option<Vec<usize>>>()
+        });
+    match dims {
+        Some(Some(d)) if (1..=3).contains(&d.len()) => Ok(()),
+        _ => bail!(
+            "{}: .npy shape is missing, not 1 to 3 sizes, or has a side over {MAX_SIDE}",
+            path.display()
+        ),
+    }
 }
 
 fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
