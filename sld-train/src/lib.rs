@@ -18,6 +18,7 @@ pub mod landmarks;
 pub mod landmarks_cli;
 pub mod localize_cli;
 pub mod net;
+pub mod pickle_scan;
 pub mod pnp_cli;
 pub mod progress;
 pub mod synth;

@@ -39,91 +39,13 @@ pub const LITE0_STAGES: [(usize, usize, usize, usize); 7] = [
     (1, 3, 6, 320),
 ];
 
-/// Walks one pickle (protocols 0–5) from `start` without building
-/// anything, checking that every length-prefixed argument lies inside
-/// `bytes`; returns the offset after its STOP. Candle's VM allocates a
-/// declared length before reading it, so a corrupt 4-GiB length would be
-/// allocated (found by fuzzing); this check runs first.
-fn scan_pickle(bytes: &[u8], start: usize) -> Result<usize> {
-    let mut pos = start;
-    let take = |pos: &mut usize, n: usize| -> Result<usize> {
-        let end = pos.checked_add(n).filter(|&e| e <= bytes.len());
-        let end = end.context("truncated pickle (an argument runs past the end of the file)")?;
-        let at = *pos;
-        *pos = end;
-        Ok(at)
-    };
-    let le = |b: &[u8]| b.iter().rev().fold(0u64, |a, &x| (a << 8) | x as u64);
-    loop {
-        let op = bytes[take(&mut pos, 1)?];
-        let fixed = |n: usize| Some(n);
-        let arg = match op {
-            b'.' => return Ok(pos), // STOP
-            // No argument.
-            b'('
-            | b'0'
-            | b'1'
-            | b'2'
-            | b'N'
-            | b')'
-            | b']'
-            | b'}'
-            | b'a'
-            | b'e'
-            | b's'
-            | b'u'
-            | b't'
-            | b'l'
-            | b'd'
-            | b'R'
-            | b'b'
-            | b'Q'
-            | b'o'
-            | 0x85..=0x89
-            | 0x81
-            | 0x8f..=0x94
-            | 0x97
-            | 0x98 => None,
-            b'K' | b'q' | b'h' | 0x80 | 0x82 => fixed(1),
-            b'M' | 0x83 => fixed(2),
-            b'J' | b'r' | b'j' | 0x84 => fixed(4),
-            b'G' | 0x95 => fixed(8),
-            // Newline-terminated text (GLOBAL and INST have two lines).
-            b'c' | b'i' | b'I' | b'L' | b'F' | b'S' | b'V' | b'P' | b'p' | b'g' => {
-                let lines = if op == b'c' || op == b'i' { 2 } else { 1 };
-                for _ in 0..lines {
-                    let nl = bytes[pos..]
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .context("truncated pickle (an unterminated text argument)")?;
-                    pos += nl + 1;
-                }
-                None
-            }
-            // Length-prefixed data: 1, 4 or 8 length bytes.
-            b'U' | b'C' | 0x8a | 0x8c => {
-                let n = bytes[take(&mut pos, 1)?] as usize;
-                fixed(n)
-            }
-            b'T' | b'X' | b'B' | 0x8b => {
-                let at = take(&mut pos, 4)?;
-                fixed(le(&bytes[at..at + 4]) as usize)
-            }
-            0x8d | 0x8e | 0x96 => {
-                let at = take(&mut pos, 8)?;
-                fixed(usize::try_from(le(&bytes[at..at + 8])).unwrap_or(usize::MAX))
-            }
-            other => bail!("unsupported pickle opcode 0x{other:02x} at byte {}", pos - 1),
-        };
-        if let Some(n) = arg {
-            take(&mut pos, n)?;
-        }
-    }
-}
-
 fn pickle_object(cur: &mut Cursor<&[u8]>, what: &str) -> Result<Object> {
     let start = cur.position() as usize;
-    scan_pickle(cur.get_ref(), start).with_context(|| format!("reading the {what} pickle"))?;
+    // Candle's VM allocates a declared length before reading it, so a
+    // corrupt 4-GiB length would be allocated (found by fuzzing): every
+    // length is checked against the bytes present first.
+    crate::pickle_scan::walk(cur.get_ref(), start, |_, _| Ok(()))
+        .with_context(|| format!("reading the {what} pickle"))?;
     // Candle's pickle VM can panic on malformed input (found by fuzzing:
     // a shift overflow decoding LONG1); the panic becomes an error here.
     let run = std::panic::AssertUnwindSafe(|| -> Result<Object> {

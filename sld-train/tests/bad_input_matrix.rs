@@ -504,6 +504,22 @@ fn indoor6_files() {
             parse_split(&split_bytes_with(vec!["a".into()], vec![]), p).map(|v| format!("{v:?}")),
             "'train' has 1 names but 'train_idx' has 0 indices",
         ),
+        (
+            "split: shared containers, exponential when expanded (fuzzer timeout)",
+            parse_split(
+                include_bytes!(
+                    "../../fuzz/regressions/split_pickle/timeout-a990451094228aac75c4e4b59a7bf17db31e2e7a"
+                ),
+                p,
+            )
+            .map(|v| format!("{v:?}")),
+            "not a train/val/test split pickle",
+        ),
+        (
+            "split: a pickle that builds objects",
+            parse_split(b"\x80\x02cos\nsystem\n.", p).map(|v| format!("{v:?}")),
+            "builds objects other than plain data",
+        ),
     ];
     for (class, r, want) in rows {
         fails("Indoor6", class, r, want);

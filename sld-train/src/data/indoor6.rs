@@ -226,6 +226,10 @@ pub fn read_split(path: &Path) -> Result<Split> {
 
 /// Parses the bytes of a split pickle (as [`read_split`]); `path` names it in errors.
 pub fn parse_split(bytes: &[u8], path: &Path) -> Result<Split> {
+    // serde-pickle clones shared objects, so nested references to one
+    // container expand exponentially (a fuzzer timeout from 806 bytes).
+    crate::pickle_scan::check_plain_data(bytes)
+        .with_context(|| format!("{}: not a train/val/test split pickle", path.display()))?;
     let split: Split = serde_pickle::from_slice(bytes, serde_pickle::DeOptions::new())
         .with_context(|| format!("{}: not a train/val/test split pickle", path.display()))?;
     for (name, files, idx) in [
