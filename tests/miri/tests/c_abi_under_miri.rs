@@ -357,36 +357,59 @@ fn decode_and_pnp() {
 fn two_handles_on_two_threads_match_sequential_use() {
     let (w, _, rgb) = image();
     let (cam, _, _) = truth();
-    // Sequential reference (under Miri: the known pose instead, to save
-    // a localisation).
-    let want = if cfg!(miri) {
-        None
-    } else {
+    // Natively: a full localisation per thread, compared with sequential
+    // use. Under Miri a localisation takes minutes, so the threads make the
+    // calls that touch shared state (handle creation, per-thread error
+    // messages, failing and cheap calls) while the race detector watches.
+    let full = !cfg!(miri);
+    let want = full.then(|| {
         let (st, h) = new_localizer(MODEL, false);
         assert_eq!(st, SldStatus::Ok);
         let (_, want) = localize(h, 3 * w as usize, rgb, &cam);
         unsafe { sld_localizer_free(h) };
-        Some(want)
-    };
-    // One handle per thread (the documented rule); Miri checks for races.
-    let poses: Vec<[f64; 9]> = std::thread::scope(|s| {
+        want.pose.rotation
+    });
+    let results: Vec<(Option<[f64; 9]>, String)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..2)
-            .map(|_| {
+            .map(|t| {
                 s.spawn(move || {
-                    let (st, h) = new_localizer(MODEL, false);
+                    let (st, h) = new_localizer(MODEL, t == 1);
                     assert_eq!(st, SldStatus::Ok);
-                    let (st, out) = localize(h, 3 * w as usize, rgb, &cam);
-                    assert_eq!(st, SldStatus::Ok);
-                    assert_pose(&out);
+                    let mut xyz = [0.0f64; 15];
+                    assert_eq!(
+                        unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 5) },
+                        SldStatus::Ok
+                    );
+                    // A different failure on each thread.
+                    let stride = if t == 0 {
+                        3 * w as usize - 1
+                    } else {
+                        3 * w as usize
+                    };
+                    let c = if t == 0 {
+                        cam
+                    } else {
+                        SldCamera { fx: -1.0, ..cam }
+                    };
+                    let (st, _) = localize(h, stride, rgb, &c);
+                    assert_ne!(st, SldStatus::Ok);
+                    let msg = message(sld_last_error());
+                    let pose = full.then(|| {
+                        let (st, out) = localize(h, 3 * w as usize, rgb, &cam);
+                        assert_eq!(st, SldStatus::Ok);
+                        assert_pose(&out);
+                        out.pose.rotation
+                    });
                     unsafe { sld_localizer_free(h) };
-                    out.pose.rotation
+                    (pose, msg)
                 })
             })
             .collect();
         hs.into_iter().map(|j| j.join().unwrap()).collect()
     });
-    assert_eq!(poses[0], poses[1]);
+    assert!(results[0].1.contains("stride"), "{:?}", results[0].1);
+    assert!(results[1].1.contains("focal"), "{:?}", results[1].1);
     if let Some(want) = want {
-        assert_eq!(poses[0], want.pose.rotation);
+        assert!(results.iter().all(|(p, _)| *p == Some(want)));
     }
 }

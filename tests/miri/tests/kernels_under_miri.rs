@@ -23,5 +23,13 @@ fn gemm_matches_a_naive_product() {
     }
     // Sizes that do not fit the slices are refused, not read.
     assert!(!sgemm(3, 3, 3, &[0.0; 8], &[0.0; 9], &mut [0.0; 9], false));
-    assert!(!sgemm(usize::MAX, 2, 2, &[0.0; 4], &[0.0; 4], &mut [0.0; 4], false));
+    assert!(!sgemm(
+        usize::MAX,
+        2,
+        2,
+        &[0.0; 4],
+        &[0.0; 4],
+        &mut [0.0; 4],
+        false
+    ));
 }
