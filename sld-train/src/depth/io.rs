@@ -81,16 +81,30 @@ pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<Map> {
     })
 }
 
-/// Checks an `.npy` header before the Python-literal parser sees it: a
-/// simple float array's header is a short dict of plain tokens. Nested
-/// brackets (structured dtypes) and long headers are refused, since the
-/// parser backtracks exponentially on deep nesting (found by fuzzing).
-fn check_npy_header(path: &Path, bytes: &[u8]) -> Result<()> {
-    ensure!(
-        bytes.len() >= 10 && bytes.starts_with(b"\x93NUMPY"),
-        "{}: not a .npy file (no \\x93NUMPY magic)",
-        path.display()
-    );
+/// The three fields of an `.npy` header that matter here.
+struct NpyHeader {
+    /// Bytes per value (4 or 8).
+    item: usize,
+    /// Values stored big-endian.
+    big_endian: bool,
+    /// Column-major data.
+    fortran: bool,
+    /// The shape.
+    shape: Vec<usize>,
+    /// Offset of the data.
+    data_start: usize,
+}
+
+/// Parses an `.npy` header ourselves, strictly: a simple float array's
+/// header is one flat dict `{'descr': '<f4', 'fortran_order': False,
+/// 'shape': (H, W), }`. No Python-literal parser sees untrusted text (npyz's
+/// backtracks exponentially on nested brackets and multiplies shapes
+/// without overflow checks: both found by fuzzing).
+fn parse_npy_header(path: &Path, bytes: &[u8]) -> Result<NpyHeader> {
+    let bad = |what: &str| anyhow::anyhow!("{}: not a valid .npy file ({what})", path.display());
+    if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
+        return Err(bad("no \\x93NUMPY magic"));
+    }
     let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 if bytes.len() >= 12 => (
@@ -99,98 +113,117 @@ fn check_npy_header(path: &Path, bytes: &[u8]) -> Result<()> {
         ),
         v => bail!("{}: unsupported .npy version {v}", path.display()),
     };
-    ensure!(
-        len <= 4096 && start + len <= bytes.len(),
-        "{}: .npy header of {len} bytes is truncated or too long",
-        path.display()
-    );
-    let header = &bytes[start..start + len];
-    ensure!(
-        header
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b" \t\n\r{}():,'\"<>|=_.-".contains(&c)),
-        "{}: .npy header is not a plain float-array header (structured dtypes are not supported)",
-        path.display()
-    );
-    // The shape, checked here because npyz multiplies its dimensions
-    // without overflow checks (found by fuzzing).
-    let text = String::from_utf8_lossy(header);
-    let dims = text
-        .split_once("'shape'")
-        .or_else(|| text.split_once("\"shape\""))
-        .and_then(|(_, rest)| rest.split_once('(')?.1.split_once(')'))
-        .map(|(inside, _)| {
-            inside
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| t.parse::<usize>().ok().filter(|&d| d <= MAX_SIDE))
-                .collect::<Option<Vec<usize>>>()
-        });
-    match dims {
-        Some(Some(d)) if (1..=3).contains(&d.len()) => Ok(()),
-        _ => bail!(
-            "{}: .npy shape is missing, not 1 to 3 sizes, or has a side over {MAX_SIDE}",
-            path.display()
-        ),
+    if len > 4096 || start + len > bytes.len() {
+        return Err(bad("header truncated or longer than 4 KiB"));
     }
+    let text = std::str::from_utf8(&bytes[start..start + len]).map_err(|_| bad("header is not text"))?;
+    let body = text.trim();
+    let body = body
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .ok_or_else(|| bad("header is not a dict"))?;
+    if body.contains(['{', '}', '[', ']']) || body.matches('(').count() != 1 || body.matches(')').count() != 1
+    {
+        return Err(bad("header is not a flat dict of a plain float array"));
+    }
+    // Value of `key`: the text after `'key':` (or `"key":`) up to the end
+    // of its token.
+    let value = |key: &str| -> Option<&str> {
+        let at = body
+            .find(&format!("'{key}'"))
+            .or_else(|| body.find(&format!("\"{key}\"")))?;
+        let rest = body[at + key.len() + 2..]
+            .trim_start()
+            .strip_prefix(':')?
+            .trim_start();
+        Some(rest)
+    };
+    let descr = value("descr").ok_or_else(|| bad("no 'descr'"))?;
+    let quote = descr
+        .chars()
+        .next()
+        .filter(|c| *c == '\'' || *c == '"')
+        .ok_or_else(|| bad("bad 'descr'"))?;
+    let descr = descr[1..].split(quote).next().unwrap_or("");
+    let (big_endian, item) = match descr {
+        "<f4" | "=f4" | "|f4" | "f4" => (false, 4),
+        ">f4" => (true, 4),
+        "<f8" | "=f8" | "|f8" | "f8" => (false, 8),
+        ">f8" => (true, 8),
+        d => bail!("{}: dtype {d} is not float32 or float64", path.display()),
+    };
+    let fortran = match value("fortran_order") {
+        Some(v) if v.starts_with("True") => true,
+        Some(v) if v.starts_with("False") => false,
+        _ => return Err(bad("no 'fortran_order'")),
+    };
+    let shape = value("shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .ok_or_else(|| bad("no 'shape'"))?;
+    let shape = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<usize>().ok().filter(|&d| d <= MAX_SIDE))
+        .collect::<Option<Vec<usize>>>()
+        .filter(|d| (1..=3).contains(&d.len()))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: .npy shape is not 1 to 3 sizes of at most {MAX_SIDE}",
+                path.display()
+            )
+        })?;
+    Ok(NpyHeader {
+        item,
+        big_endian,
+        fortran,
+        shape,
+        data_start: start + len,
+    })
 }
 
 fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
-    check_npy_header(path, bytes)?;
-    let npy =
-        npyz::NpyFile::new(bytes).with_context(|| format!("{}: not a valid .npy file", path.display()))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    let (h, w) = match shape.as_slice() {
-        [h, w] | [h, w, 1] | [1, h, w] => (*h, *w),
+    let h = parse_npy_header(path, bytes)?;
+    let (rows, cols) = match h.shape.as_slice() {
+        [r, c] | [r, c, 1] | [1, r, c] => (*r, *c),
         s => bail!("{}: expected a 2-D map (H, W), found shape {s:?}", path.display()),
     };
-    check_size(path, w, h)?;
-    let fortran = npy.order() == npyz::Order::Fortran;
-    let descr = npy.dtype().descr();
-    let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    // The header's shape must be backed by data before anything is
-    // allocated for it (a corrupt header must not ask for gigabytes).
-    let item = if descr.ends_with("f8") { 8 } else { 4 };
+    check_size(path, cols, rows)?;
+    let (w, hgt) = (cols, rows);
+    let need = w * hgt * h.item;
+    let data = &bytes[h.data_start..];
     ensure!(
-        w * h * item <= bytes.len(),
-        "{}: header says {h}x{w} values, the file holds only {} bytes",
+        data.len() >= need,
+        "{}: cannot read {} data: {w}x{hgt} needs {need} bytes, the file holds {}",
         path.display(),
-        bytes.len()
-    );
-    let data: Vec<f32> = if descr.ends_with("f4") {
-        npy.into_vec::<f32>()
-            .with_context(|| format!("{}: cannot read float32 data", path.display()))?
-    } else if descr.ends_with("f8") {
-        npy.into_vec::<f64>()
-            .with_context(|| format!("{}: cannot read float64 data", path.display()))?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect()
-    } else {
-        bail!("{}: dtype {descr} is not float32 or float64", path.display());
-    };
-    ensure!(
-        data.len() == w * h,
-        "{}: {} values for a {w}x{h} map",
-        path.display(),
+        if h.item == 4 { "float32" } else { "float64" },
         data.len()
     );
-    let data = if fortran {
+    let values: Vec<f32> = data[..need]
+        .chunks_exact(h.item)
+        .map(|c| match (h.item, h.big_endian) {
+            (4, false) => f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            (4, true) => f32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+            (_, false) => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32,
+            (_, true) => f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32,
+        })
+        .collect();
+    let data = if h.fortran {
         // Column-major (x slowest) → row-major.
-        let mut out = vec![0.0; w * h];
+        let mut out = vec![0.0; w * hgt];
         for x in 0..w {
-            for y in 0..h {
-                out[y * w + x] = data[x * h + y];
+            for y in 0..hgt {
+                out[y * w + x] = values[x * hgt + y];
             }
         }
         out
     } else {
-        data
+        values
     };
     Ok(Map {
         width: w,
-        height: h,
+        height: hgt,
         data,
     })
 }
@@ -463,6 +496,66 @@ mod tests {
                     "{e}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// `.npy` variants numpy writes: float64, big-endian, Fortran order,
+    /// a trailing unit axis. Values 1..6 of a 2×3 map.
+    #[test]
+    fn npy_variants_read_the_same_map() {
+        let file = |descr: &str, fortran: bool, shape: &str, payload: Vec<u8>| {
+            let mut h = format!(
+                "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+                if fortran { "True" } else { "False" }
+            );
+            while (10 + h.len() + 1) % 64 != 0 {
+                h.push(' ');
+            }
+            h.push('\n');
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend((h.len() as u16).to_le_bytes());
+            b.extend(h.as_bytes());
+            b.extend(payload);
+            b
+        };
+        let c_order = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let f_order = [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0];
+        let cases = [
+            file(
+                "<f4",
+                false,
+                "(2, 3)",
+                c_order.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect(),
+            ),
+            file(
+                ">f4",
+                false,
+                "(2, 3)",
+                c_order.iter().flat_map(|v| (*v as f32).to_be_bytes()).collect(),
+            ),
+            file(
+                "<f8",
+                false,
+                "(2, 3, 1)",
+                c_order.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            file(
+                ">f8",
+                true,
+                "(2, 3)",
+                f_order.iter().flat_map(|v| v.to_be_bytes()).collect(),
+            ),
+            file(
+                "<f4",
+                true,
+                "(1, 2, 3)",
+                f_order.iter().flat_map(|v| (*v as f32).to_le_bytes()).collect(),
+            ),
+        ];
+        for (k, b) in cases.iter().enumerate() {
+            let m = parse_map(b, Path::new("d.npy"), true).unwrap();
+            assert_eq!((m.width, m.height), (3, 2), "case {k}");
+            assert_eq!(m.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "case {k}");
         }
     }
 
