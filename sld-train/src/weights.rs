@@ -92,7 +92,7 @@ pub fn parse_legacy_pth(bytes: &[u8], path: &Path) -> Result<StateDict> {
         "{}: does not start with the legacy torch magic number (a zip-format .pth needs Candle's own reader)",
         path.display()
     );
-    let mut cur = Cursor::new(&bytes[..]);
+    let mut cur = Cursor::new(bytes);
     cur.set_position(MAGIC.len() as u64);
     pickle_object(&mut cur, "protocol").map_err(at)?;
     pickle_object(&mut cur, "system info").map_err(at)?;

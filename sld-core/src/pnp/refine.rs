@@ -224,8 +224,8 @@ fn cholesky_solve6(a: &Matrix6<f64>, b: &Vector6<f64>) -> Option<Vector6<f64>> {
     let mut l = [[0.0f64; 6]; 6];
     for j in 0..6 {
         let mut d = a[(j, j)];
-        for k in 0..j {
-            d -= l[j][k] * l[j][k];
+        for v in &l[j][..j] {
+            d -= v * v;
         }
         if !(d > 0.0 && d.is_finite()) {
             return None;
@@ -234,8 +234,8 @@ fn cholesky_solve6(a: &Matrix6<f64>, b: &Vector6<f64>) -> Option<Vector6<f64>> {
         l[j][j] = djj;
         for i in j + 1..6 {
             let mut s = a[(i, j)];
-            for k in 0..j {
-                s -= l[i][k] * l[j][k];
+            for (x, y) in l[i][..j].iter().zip(&l[j][..j]) {
+                s -= x * y;
             }
             l[i][j] = s / djj;
         }
