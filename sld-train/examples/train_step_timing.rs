@@ -29,7 +29,9 @@ fn main() -> anyhow::Result<()> {
         geometric_aug: false,
         depth_variant: None,
     };
-    let (info, init) = build_network(&o, 100, "timing");
+    let sld_train::train::Network {
+        info, tensors: init, ..
+    } = build_network(&o, 100, "timing").unwrap();
     let dev = Device::Cpu;
     let vars: Vec<(String, Var)> = init
         .iter()

@@ -272,14 +272,16 @@ enum TrainCommand {
     ///
     /// Example: sld train full --scene scenes/room1 --out runs/room1 --epochs 60
     Full(TrainArgs),
-    /// Train only a scene head on a frozen ImageNet EfficientNet-Lite0
-    /// backbone (the faster-training paper's head mode).
+    /// Train only a scene head on a frozen backbone (the faster-training
+    /// paper's head mode).
     ///
-    /// The backbone (from `sld weights import`; built at output stride 8 the
-    /// DeepLab way — original strides to 1/8, then dilated — so the frozen
-    /// filters see their trained scale) runs once per training image and
-    /// augmented copy, in sld-core, filling a feature buffer (320 channels
-    /// at stride 8); the scene head (two dilated 3×3 blocks
+    /// The backbone is the ImageNet EfficientNet-Lite0 (`sld weights
+    /// import`; built at output stride 8 the DeepLab way — original strides
+    /// to 1/8, then dilated — so the frozen filters see their trained
+    /// scale) or a scene-agnostic one from `sld train backbone` (its file
+    /// names its architecture). It runs once per training image and
+    /// augmented copy, in sld-core, filling a feature buffer (its output
+    /// channels at stride 8); the scene head (two dilated 3×3 blocks
     /// with 1×1 skips, then 1×1 to the heatmaps) trains from the buffer.
     /// The exported model is backbone + head. Same outputs, labels and
     /// loss as `full`.
@@ -288,7 +290,7 @@ enum TrainCommand {
     Head {
         #[command(flatten)]
         args: TrainArgs,
-        /// Backbone weights (`sld weights import` output).
+        /// Backbone weights (`sld weights import` or `sld train backbone` output).
         #[arg(long)]
         backbone: PathBuf,
         /// Copies of each training image in the feature buffer (the first
@@ -300,21 +302,45 @@ enum TrainCommand {
         #[arg(long)]
         geometric: bool,
     },
+    /// Train one backbone shared by several scenes, a light head per scene
+    /// (the faster-training paper's scene-agnostic backbone).
+    ///
+    /// Batches are scene-homogeneous and shuffled across scenes; each step
+    /// updates the backbone and the head of the batch's scene; an epoch
+    /// visits every batch of every scene once. The head is one block of
+    /// 1×1 convolutions with a 1×1 skip, then 1×1 to the heatmaps. Labels,
+    /// loss and schedule as in `full`. Writes OUT/backbone.safetensors (use
+    /// it as `train head --backbone` on a new scene), OUT/SCENE.sld per
+    /// scene, OUT/metrics.jsonl (per-scene loss and validation) and
+    /// OUT/checkpoint.safetensors (--resume continues exactly).
+    ///
+    /// Example: sld train backbone --scene scenes/a --scene scenes/b --scene scenes/c --out runs/bb
+    Backbone {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Start the lite0 backbone from ImageNet weights (`sld weights import` output).
+        #[arg(long)]
+        init_backbone: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
 struct TrainArgs {
-    /// The scene directory (Indoor6 layout with depth maps).
-    #[arg(long)]
-    scene: PathBuf,
+    /// The scene directory (Indoor6 layout with depth maps); `train
+    /// backbone` takes it once per scene.
+    #[arg(long, required = true)]
+    scene: Vec<PathBuf>,
     /// Output directory (checkpoint, model.sld, metrics.jsonl).
     #[arg(long, short)]
     out: PathBuf,
     /// Landmark file; default: the scene's only landmarks/landmarks-N.txt.
+    /// `train backbone`: once per --scene, in the same order, or not at all.
     #[arg(long)]
-    landmarks: Option<PathBuf>,
+    landmarks: Vec<PathBuf>,
     /// Architecture of `train full`: small (CPU-friendly) or lite0
-    /// (EfficientNet-Lite0 s8 + ASPP, SLD*); `train head` always uses Lite0.
+    /// (EfficientNet-Lite0 s8 + ASPP, SLD*); of `train backbone`: small or
+    /// lite0 (the atrous Lite0 that `train head` freezes). `train head`
+    /// builds the backbone its file names.
     #[arg(long, value_enum, default_value_t = sld_train::train::Arch::Small)]
     arch: sld_train::train::Arch,
     /// Backbone width (small architecture).
@@ -759,17 +785,14 @@ fn default_landmarks(scene: &std::path::Path) -> Result<PathBuf> {
     }
 }
 
-fn run_train(
+fn train_options(
     a: &TrainArgs,
+    landmarks: PathBuf,
     backbone: Option<PathBuf>,
     buffer_copies: usize,
     geometric_aug: bool,
-) -> Result<()> {
-    let landmarks = match &a.landmarks {
-        Some(p) => p.clone(),
-        None => default_landmarks(&a.scene)?,
-    };
-    let o = sld_train::train::TrainOptions {
+) -> sld_train::train::TrainOptions {
+    sld_train::train::TrainOptions {
         arch: a.arch,
         width: a.width,
         head_channels: a.head_channels,
@@ -789,21 +812,43 @@ fn run_train(
         buffer_copies,
         geometric_aug,
         depth_variant: a.depth_variant.clone(),
-    };
+    }
+}
+
+/// A stop flag for training that the first Ctrl-C sets (finish the
+/// current step, keep the last epoch's checkpoint); a second one exits at
+/// once (checkpoints are atomic).
+fn ctrlc_control() -> sld_train::train::Control {
     let control = sld_train::train::Control::default();
     let flag = control.stop.clone();
-    // First Ctrl-C: finish the current step and keep the last epoch's
-    // checkpoint; a second one exits at once (checkpoints are atomic).
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
             std::process::exit(130);
         }
         eprintln!("\nsld train: stopping after this step (Ctrl-C again to quit now)");
     });
-    let r = sld_train::train::train_full(&a.scene, &a.out, &o, a.resume, true, &control)?;
+    control
+}
+
+fn run_train(
+    a: &TrainArgs,
+    backbone: Option<PathBuf>,
+    buffer_copies: usize,
+    geometric_aug: bool,
+) -> Result<()> {
+    let [scene] = a.scene.as_slice() else {
+        anyhow::bail!("give one --scene (several train a shared backbone: `sld train backbone`)");
+    };
+    let landmarks = match a.landmarks.as_slice() {
+        [] => default_landmarks(scene)?,
+        [p] => p.clone(),
+        _ => anyhow::bail!("give at most one --landmarks for one --scene"),
+    };
+    let o = train_options(a, landmarks, backbone, buffer_copies, geometric_aug);
+    let r = sld_train::train::train_full(scene, &a.out, &o, a.resume, true, &ctrlc_control())?;
     if r.interrupted {
         eprintln!(
-            "sld train full: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
+            "sld train: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
              continue with the same command and --resume",
             a.out.display()
         );
@@ -811,12 +856,74 @@ fn run_train(
     }
     let last = r.epochs.last();
     eprintln!(
-        "sld train full: {} epochs in {:.1} s (final loss {:.3}) → {}",
+        "sld train: {} epochs in {:.1} s (final loss {:.3}) → {}",
         r.epochs.len(),
         r.train_seconds,
         last.map_or(f64::NAN, |m| m.loss),
         r.model.display()
     );
+    Ok(())
+}
+
+fn run_train_backbone(a: &TrainArgs, init_backbone: Option<PathBuf>) -> Result<()> {
+    let landmarks = if a.landmarks.is_empty() {
+        a.scene
+            .iter()
+            .map(|s| default_landmarks(s))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        anyhow::ensure!(
+            a.landmarks.len() == a.scene.len(),
+            "{} --landmarks for {} --scene: give one per scene, in the same order, or none",
+            a.landmarks.len(),
+            a.scene.len()
+        );
+        a.landmarks.clone()
+    };
+    let scenes: Vec<_> = a
+        .scene
+        .iter()
+        .zip(landmarks)
+        .map(|(root, landmarks)| sld_train::train::backbone::BackboneScene {
+            root: root.clone(),
+            landmarks,
+        })
+        .collect();
+    let first = scenes[0].landmarks.clone();
+    let o = train_options(a, first, init_backbone, 1, false);
+    let r =
+        sld_train::train::backbone::train_backbone(&scenes, &a.out, &o, a.resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        eprintln!(
+            "sld train backbone: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
+             continue with the same command and --resume",
+            a.out.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "sld train backbone: {} scenes, {} epochs in {:.1} s (final loss {:.3}) → {}",
+        scenes.len(),
+        r.epochs.len(),
+        r.train_seconds,
+        r.epochs.last().map_or(f64::NAN, |m| m.loss),
+        r.backbone.display()
+    );
+    for (m, s) in r
+        .models
+        .iter()
+        .zip(r.epochs.last().map(|e| e.scenes.as_slice()).unwrap_or(&[]))
+    {
+        eprintln!(
+            "  {}: loss {:.3}, val recall 5cm/5° {}, pixel error {} → {}",
+            s.scene,
+            s.loss,
+            s.val_recall_5cm_5deg
+                .map_or("-".into(), |r| format!("{:.1} %", 100.0 * r)),
+            s.val_pixel_error.map_or("-".into(), |p| format!("{p:.2} px")),
+            m.display()
+        );
+    }
     Ok(())
 }
 
@@ -1041,6 +1148,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_demo(args),
         Command::Simulate(args) => run_simulate(args),
         Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1, false),
+        Command::Train(TrainCommand::Backbone { args, init_backbone }) => {
+            run_train_backbone(args, init_backbone.clone())
+        }
         Command::Train(TrainCommand::Head {
             args,
             backbone,

@@ -15,11 +15,16 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A 48-image 128×72 scene (one session, every 5th image held out) with 16 landmarks.
 fn tiny_scene(dir: &Path) -> PathBuf {
+    tiny_scene_seeded(dir, 2, 16)
+}
+
+/// [`tiny_scene`] with another room (`seed`) and landmark count.
+fn tiny_scene_seeded(dir: &Path, seed: u64, count: usize) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
     synthesize(
         dir,
         &SynthOptions {
-            seed: 2,
+            seed,
             images: 48,
             sessions: 1,
             width: 128,
@@ -33,7 +38,7 @@ fn tiny_scene(dir: &Path) -> PathBuf {
     let s = choose_landmarks(
         dir,
         &LandmarkOptions {
-            count: 16,
+            count,
             select: sld_train::landmarks::SelectOptions {
                 min_track: 5,
                 radius: 1.0,
@@ -209,5 +214,127 @@ fn labels_fall_back_to_the_visibility_file() {
     );
     for p in [out, scene] {
         let _ = std::fs::remove_dir_all(p);
+    }
+}
+
+/// Reads every f32 tensor of a safetensors buffer by name.
+fn tensors_of(bytes: &[u8]) -> std::collections::HashMap<String, Vec<f32>> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let d = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (n, d)
+        })
+        .collect()
+}
+
+/// Backbone mode on two rooms: every scene's exported model carries the one
+/// shared backbone and its own head; resuming continues bit for bit; the
+/// backbone file then serves head mode on a third room, frozen.
+#[test]
+fn backbone_mode_shares_one_backbone_and_feeds_head_mode() {
+    use sld_train::train::backbone::{train_backbone, BackboneScene};
+    let (sa, sb, sc) = (tmp("bb-scene-a"), tmp("bb-scene-b"), tmp("bb-scene-c"));
+    let scenes = vec![
+        BackboneScene {
+            landmarks: tiny_scene_seeded(&sa, 2, 16),
+            root: sa.clone(),
+        },
+        BackboneScene {
+            landmarks: tiny_scene_seeded(&sb, 5, 12),
+            root: sb.clone(),
+        },
+    ];
+    let o = options(scenes[0].landmarks.clone(), 3);
+    let (a, b) = (tmp("bb-run-a"), tmp("bb-run-b"));
+    for d in [&a, &b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let go = Control::default();
+    let straight = train_backbone(&scenes, &a, &o, false, false, &go).unwrap();
+    // Every batch of both scenes once per epoch: 39 + 39 training images, batch 8.
+    let sizes: Vec<usize> = scenes
+        .iter()
+        .map(|s| SceneDir::open(&s.root).unwrap().part("train").unwrap().len())
+        .collect();
+    let expect: usize = sizes.iter().map(|n| n.div_ceil(8)).sum();
+    assert!(
+        straight.epochs.iter().all(|e| e.steps == expect),
+        "{:?}",
+        straight.epochs
+    );
+    assert!(
+        straight.epochs[2].loss < straight.epochs[0].loss,
+        "{:?}",
+        straight.epochs
+    );
+    assert_eq!(straight.epochs[0].scenes.len(), 2);
+    // The backbone file equals the backbone inside each scene's model; the heads differ.
+    let bb = tensors_of(&std::fs::read(&straight.backbone).unwrap());
+    assert!(bb.keys().all(|n| !n.starts_with("head.")) && !bb.is_empty());
+    let models: Vec<_> = straight
+        .models
+        .iter()
+        .map(|m| tensors_of(&std::fs::read(m).unwrap()))
+        .collect();
+    for m in &models {
+        for (n, v) in &bb {
+            assert_eq!(&m[n], v, "backbone tensor {n}");
+        }
+    }
+    assert_ne!(
+        models[0]["head.block0.conv.weight"],
+        models[1]["head.block0.conv.weight"]
+    );
+    assert_eq!(models[0]["head.heatmaps.bias"].len(), 16);
+    assert_eq!(models[1]["head.heatmaps.bias"].len(), 12);
+    // Both models run in sld-core.
+    for (m, s) in straight.models.iter().zip(&scenes) {
+        let sd = SceneDir::open(&s.root).unwrap();
+        let test = sd.part("test").unwrap();
+        let r =
+            sld_train::eval::evaluate(&std::fs::read(m).unwrap(), &sd, &test, &Default::default()).unwrap();
+        assert_eq!(r.images, test.len());
+    }
+    // Interrupted after 1 epoch, resumed to 3: the same weights, bit for bit.
+    let part = Control {
+        stop_after: Some(1),
+        ..Control::default()
+    };
+    train_backbone(&scenes, &b, &o, false, false, &part).unwrap();
+    let resumed = train_backbone(&scenes, &b, &o, true, false, &go).unwrap();
+    assert_eq!(resumed.epochs.first().map(|e| e.epoch), Some(2));
+    for (ma, mb) in straight.models.iter().zip(&resumed.models) {
+        let (wa, wb) = (std::fs::read(ma).unwrap(), std::fs::read(mb).unwrap());
+        let (wa, wb) = (
+            sld_core::model::Model::load(&wa[..]).unwrap(),
+            sld_core::model::Model::load(&wb[..]).unwrap(),
+        );
+        assert_eq!(wa.weights(), wb.weights(), "resumed weights differ");
+    }
+    // Resuming with other scenes is refused.
+    let e = train_backbone(&scenes[..1], &b, &o, true, false, &go).unwrap_err();
+    assert!(format!("{e:#}").contains("other scenes"), "{e:#}");
+    // Head mode on an unseen room over the trained (small) backbone.
+    let lc = tiny_scene_seeded(&sc, 7, 10);
+    let hc = tmp("bb-head-run");
+    let _ = std::fs::remove_dir_all(&hc);
+    let mut ho = options(lc, 2);
+    ho.width = 3; // ignored: the backbone file names its own architecture
+    ho.backbone = Some(straight.backbone.clone());
+    let r = train_full(&sc, &hc, &ho, false, false, &go).unwrap();
+    assert!(r.epochs[1].loss < r.epochs[0].loss, "{:?}", r.epochs);
+    let m = tensors_of(&std::fs::read(hc.join("model.sld")).unwrap());
+    for (n, v) in &bb {
+        assert_eq!(&m[n], v, "frozen backbone tensor {n} changed");
+    }
+    assert_eq!(m["head.heatmaps.bias"].len(), 10);
+    for d in [a, b, hc, sa, sb, sc] {
+        let _ = std::fs::remove_dir_all(d);
     }
 }

@@ -389,3 +389,24 @@ pub fn scene_head(
     }
     b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
 }
+
+/// The lighter head of backbone training (the faster-training paper): one
+/// block of a 1×1 convolution (ReLU) plus a 1×1 skip, summed and ReLU'd,
+/// then a 1×1 convolution to `landmarks` heatmaps. Being per-pixel, it
+/// leaves all spatial reasoning to the shared backbone.
+pub fn light_head(
+    b: &mut GraphBuilder,
+    name: &str,
+    input: &str,
+    channels: usize,
+    landmarks: usize,
+) -> String {
+    let y = b.conv(
+        &format!("{name}.block0.conv"),
+        input,
+        ConvSpec::new(channels, 1).act(Activation::Relu),
+    );
+    let s = b.conv(&format!("{name}.block0.skip"), input, ConvSpec::new(channels, 1));
+    let x = b.add(&format!("{name}.block0.add"), &[&y, &s], Activation::Relu);
+    b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
+}

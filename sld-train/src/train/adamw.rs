@@ -3,6 +3,7 @@
 //! them private).
 
 use anyhow::Result;
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
 /// Hyper-parameters (SLD*: lr 1e-3, betas 0.9/0.999, eps 1e-4, decay 0.01).
@@ -63,6 +64,14 @@ impl AdamW {
     /// gradient entry (for the divergence guard).
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<f32> {
         let grads = loss.backward()?;
+        self.apply(&grads)
+    }
+
+    /// One step with gradients already computed (several optimisers can
+    /// share one backward pass, e.g. a shared backbone and one scene's
+    /// head). Variables without a gradient are left alone, moments and
+    /// weight decay included. Returns the largest absolute gradient entry.
+    pub fn apply(&mut self, grads: &GradStore) -> Result<f32> {
         self.step += 1;
         let p = self.params;
         let t = self.step as i32;
@@ -115,5 +124,24 @@ mod tests {
         }
         let v = x.as_tensor().to_vec1::<f32>().unwrap();
         assert!((v[0] - 3.0).abs() < 0.05 && (v[1] - 1.0).abs() < 0.05, "{v:?}");
+    }
+
+    /// A shared backward pass: the optimiser of the variable in the loss
+    /// moves it; a variable outside the loss keeps its value and moments
+    /// (a scene head whose scene was not in the batch).
+    #[test]
+    fn apply_leaves_variables_outside_the_loss_alone() {
+        let dev = Device::Cpu;
+        let x = Var::from_vec(vec![1f32], 1, &dev).unwrap();
+        let y = Var::from_vec(vec![5f32], 1, &dev).unwrap();
+        let mut ox = AdamW::new(vec![("x".into(), x.clone())], AdamWParams::default()).unwrap();
+        let mut oy = AdamW::new(vec![("y".into(), y.clone())], AdamWParams::default()).unwrap();
+        let loss = x.as_tensor().sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        ox.apply(&grads).unwrap();
+        oy.apply(&grads).unwrap();
+        assert!(x.as_tensor().to_vec1::<f32>().unwrap()[0] < 1.0);
+        assert_eq!(y.as_tensor().to_vec1::<f32>().unwrap(), vec![5.0]);
+        assert_eq!(oy.vars[0].2.to_vec1::<f32>().unwrap(), vec![0.0]);
     }
 }

@@ -13,6 +13,7 @@
 //! (the shuffling of epoch `e` depends only on the seed and `e`).
 
 pub mod adamw;
+pub mod backbone;
 pub mod data;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
-use sld_core::model::ModelInfo;
+use sld_core::model::{InputSpec, ModelInfo};
 use sld_core::rng::SplitMix64;
 
 use crate::data::indoor6::{read_landmarks, write_atomic};
@@ -32,7 +33,8 @@ use crate::eval::{evaluate, EvalOptions};
 use crate::export::{to_sld_bytes, NamedTensor};
 use crate::labels::TargetOptions;
 use crate::net::builder::{
-    aspp_head, efficientnet_lite0_atrous8, efficientnet_lite0_s8, scene_head, small_backbone, GraphBuilder,
+    aspp_head, efficientnet_lite0_atrous8, efficientnet_lite0_s8, light_head, scene_head, small_backbone,
+    GraphBuilder,
 };
 use adamw::{AdamW, AdamWParams};
 
@@ -147,32 +149,150 @@ pub struct TrainOutcome {
     pub interrupted: bool,
 }
 
-/// Builds the network for `o` with `landmarks` heatmaps.
-pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> (ModelInfo, Vec<NamedTensor>) {
+/// Which trunk a network uses. A backbone file written by `sld train
+/// backbone` names its kind in the safetensors metadata key
+/// [`BACKBONE_KEY`]; a file without it (`sld weights import`) is the
+/// ImageNet EfficientNet-Lite0, built as [`BackboneKind::Lite0Atrous8`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackboneKind {
+    /// [`small_backbone`] of this width (output `2·width` channels at 1/8).
+    Small {
+        /// Middle-stage channels.
+        width: usize,
+    },
+    /// EfficientNet-Lite0 with SLD*'s strides (320 channels at 1/8).
+    Lite0S8,
+    /// EfficientNet-Lite0, original strides to 1/8, then dilated (320 channels at 1/8).
+    Lite0Atrous8,
+}
+
+/// Safetensors metadata key naming a backbone file's [`BackboneKind`].
+pub const BACKBONE_KEY: &str = "sld.backbone";
+
+impl BackboneKind {
+    /// The metadata value: `small-W`, `lite0-s8` or `lite0-atrous8`.
+    pub fn tag(&self) -> String {
+        match self {
+            BackboneKind::Small { width } => format!("small-{width}"),
+            BackboneKind::Lite0S8 => "lite0-s8".into(),
+            BackboneKind::Lite0Atrous8 => "lite0-atrous8".into(),
+        }
+    }
+
+    /// Parses [`tag`](Self::tag)'s output.
+    pub fn parse(tag: &str) -> Result<Self> {
+        Ok(match tag {
+            "lite0-s8" => BackboneKind::Lite0S8,
+            "lite0-atrous8" => BackboneKind::Lite0Atrous8,
+            t => match t.strip_prefix("small-").and_then(|w| w.parse().ok()) {
+                Some(width) if (4..=1024).contains(&width) => BackboneKind::Small { width },
+                _ => bail!("unknown backbone kind '{t}' (expected small-W, lite0-s8 or lite0-atrous8)"),
+            },
+        })
+    }
+
+    /// The kind a backbone file holds (from its metadata; none: the ImageNet import).
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let mut f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // The header is at most 100 MB by safetensors' own limit; read just it.
+        let mut len = [0u8; 8];
+        std::io::Read::read_exact(&mut f, &mut len)
+            .with_context(|| format!("{}: not a safetensors file", path.display()))?;
+        let n = u64::from_le_bytes(len);
+        ensure!(
+            n <= 100 << 20,
+            "{}: not a safetensors file (header of {n} bytes)",
+            path.display()
+        );
+        let mut head = vec![0u8; n as usize];
+        std::io::Read::read_exact(&mut f, &mut head)
+            .with_context(|| format!("{}: truncated safetensors header", path.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&head)
+            .with_context(|| format!("{}: safetensors header is not JSON", path.display()))?;
+        match v
+            .get("__metadata__")
+            .and_then(|m| m.get(BACKBONE_KEY))
+            .and_then(|t| t.as_str())
+        {
+            Some(t) => Self::parse(t).with_context(|| path.display().to_string()),
+            None => Ok(BackboneKind::Lite0Atrous8),
+        }
+    }
+
+    /// Adds the trunk to `b`; returns its output tensor.
+    pub fn build(&self, b: &mut GraphBuilder) -> String {
+        match *self {
+            BackboneKind::Small { width } => small_backbone(b, width),
+            BackboneKind::Lite0S8 => efficientnet_lite0_s8(b),
+            BackboneKind::Lite0Atrous8 => efficientnet_lite0_atrous8(b),
+        }
+    }
+}
+
+/// Which heatmap head a network ends in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadKind {
+    /// The paper's scene head ([`scene_head`]).
+    Scene,
+    /// SLD*'s ASPP head ([`aspp_head`]).
+    Aspp,
+    /// The lighter head of backbone training ([`light_head`]).
+    Light,
+}
+
+/// A built network: its graph, initial weights and the backbone's output
+/// channels (the head's input).
+pub struct Network {
+    /// Graph and metadata.
+    pub info: ModelInfo,
+    /// Initial weights, backbone first.
+    pub tensors: Vec<NamedTensor>,
+    /// Channels of the backbone output.
+    pub feature_channels: usize,
+}
+
+/// Builds `backbone` + `head` (`channels` hidden, `landmarks` heatmaps) over
+/// an `input_width × input_height` input, weights seeded by `seed`. The
+/// last layer starts scaled down (×0.1, zero bias) so heatmaps start near 0.
+pub fn build(
+    backbone: BackboneKind,
+    head: HeadKind,
+    o: &TrainOptions,
+    landmarks: usize,
+    scene: &str,
+) -> Network {
     let mut b = GraphBuilder::new(3, o.input_height, o.input_width, o.seed);
-    let out = match o.arch {
-        _ if o.backbone.is_some() => {
-            let x = efficientnet_lite0_atrous8(&mut b);
-            scene_head(&mut b, "head", &x, o.head_channels, landmarks)
-        }
-        Arch::Small => {
-            let x = small_backbone(&mut b, o.width);
-            scene_head(&mut b, "head", &x, o.head_channels, landmarks)
-        }
-        Arch::Lite0 => {
-            let x = efficientnet_lite0_s8(&mut b);
-            aspp_head(&mut b, "head", &x, o.head_channels, landmarks)
-        }
+    let x = backbone.build(&mut b);
+    let feature_channels = b.shape(&x)[0];
+    let out = match head {
+        HeadKind::Scene => scene_head(&mut b, "head", &x, o.head_channels, landmarks),
+        HeadKind::Aspp => aspp_head(&mut b, "head", &x, o.head_channels, landmarks),
+        HeadKind::Light => light_head(&mut b, "head", &x, o.head_channels, landmarks),
     };
     let (info, mut tensors) = b.finish(&[&out], 8, scene);
-    // Heatmaps start near zero: scale the last layer down, zero its bias.
     for t in &mut tensors {
         if t.name.starts_with(&format!("{out}.")) {
             let k = if t.name.ends_with(".bias") { 0.0 } else { 0.1 };
             t.data.iter_mut().for_each(|v| *v *= k);
         }
     }
-    (info, tensors)
+    Network {
+        info,
+        tensors,
+        feature_channels,
+    }
+}
+
+/// Builds the network of `sld train full|head` for `o` with `landmarks`
+/// heatmaps: head mode ([`TrainOptions::backbone`] set) puts the scene head
+/// on the file's backbone kind; full mode builds `o.arch`.
+pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> Result<Network> {
+    let (kind, head) = match (&o.backbone, o.arch) {
+        (Some(p), _) => (BackboneKind::of_file(p)?, HeadKind::Scene),
+        (None, Arch::Small) => (BackboneKind::Small { width: o.width }, HeadKind::Scene),
+        (None, Arch::Lite0) => (BackboneKind::Lite0S8, HeadKind::Aspp),
+    };
+    Ok(build(kind, head, o, landmarks, scene))
 }
 
 /// Runs the frozen backbone (sld-core's interpreter, the code the robot
@@ -181,6 +301,7 @@ pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> (ModelI
 fn fill_feature_buffer(
     info: &ModelInfo,
     frozen: &[NamedTensor],
+    feature_channels: usize,
     samples: Vec<data::Sample>,
     o: &TrainOptions,
     progress: bool,
@@ -199,11 +320,11 @@ fn fill_feature_buffer(
     let bb_info = ModelInfo {
         graph,
         stride: 8,
-        landmarks: 320,
+        landmarks: feature_channels as u32,
         scene: info.scene.clone(),
         provenance: info.provenance.clone(),
     };
-    let bytes = to_sld_bytes(&bb_info, frozen, &vec![[0f32; 3]; 320])?;
+    let bytes = to_sld_bytes(&bb_info, frozen, &vec![[0f32; 3]; feature_channels])?;
     let model = sld_core::model::Model::load(&bytes[..]).map_err(|e| anyhow::anyhow!("backbone: {e}"))?;
     let plan = model.plan();
     let copies = o.buffer_copies.max(1);
@@ -271,15 +392,18 @@ fn checkpoint_path(out: &Path) -> PathBuf {
     out.join("checkpoint.safetensors")
 }
 
-/// Writes weights and optimiser state atomically (one safetensors file
-/// with the epoch, step and options in its metadata).
-fn save_checkpoint(out: &Path, opt: &AdamW, epoch: usize, o: &TrainOptions, info: &ModelInfo) -> Result<()> {
-    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(3 * opt.vars.len());
-    for (n, v, m, s) in &opt.vars {
-        for (prefix, t) in [("param", v.as_tensor()), ("adam_m", m), ("adam_v", s)] {
-            let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-            data.push((format!("{prefix}/{n}"), t.dims().to_vec(), bytes));
+/// Writes the variables and moments of every optimiser (tensor names
+/// `param/PREFIX+NAME`, `adam_m/…`, `adam_v/…`) and `meta` atomically as
+/// one safetensors file, serialised in memory first.
+fn save_checkpoint(out: &Path, opts: &[(&str, &AdamW)], meta: HashMap<String, String>) -> Result<()> {
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (pre, opt) in opts {
+        for (n, v, m, s) in &opt.vars {
+            for (kind, t) in [("param", v.as_tensor()), ("adam_m", m), ("adam_v", s)] {
+                let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
+                data.push((format!("{kind}/{pre}{n}"), t.dims().to_vec(), bytes));
+            }
         }
     }
     let views = data
@@ -291,14 +415,102 @@ fn save_checkpoint(out: &Path, opt: &AdamW, epoch: usize, o: &TrainOptions, info
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let meta = HashMap::from([
-        ("epoch".to_string(), epoch.to_string()),
-        ("step".to_string(), opt.step.to_string()),
-        ("options".to_string(), serde_json::to_string(o)?),
-        ("model".to_string(), serde_json::to_string(info)?),
-    ]);
     let bytes = safetensors::serialize(views, Some(meta))?;
     crate::data::indoor6::write_atomic_traced(&checkpoint_path(out), &bytes, Some("checkpoint"))
+}
+
+/// A checkpoint read back: tensors by name and the metadata.
+struct Checkpoint {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    meta: HashMap<String, String>,
+}
+
+impl Checkpoint {
+    fn read(out: &Path) -> Result<Self> {
+        let path = checkpoint_path(out);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("--resume: cannot read {}", path.display()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .with_context(|| format!("{}: not a checkpoint", path.display()))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?;
+        Ok(Self { path, tensors, meta })
+    }
+
+    fn get<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+        self.meta
+            .get(key)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("{}: no '{key}' in the checkpoint", self.path.display()))
+    }
+
+    fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_str(self.meta.get("options").map(String::as_str).unwrap_or("{}"))
+            .with_context(|| format!("{}: no training options in the checkpoint", self.path.display()))
+    }
+
+    /// The optimiser over `init`'s names (prefixed by `prefix` in the file).
+    fn adamw(&self, prefix: &str, init: &[NamedTensor], step: u64, lr: f64) -> Result<AdamW> {
+        let get = |k: &str| {
+            self.tensors
+                .get(k)
+                .cloned()
+                .with_context(|| format!("{}: missing tensor {k}", self.path.display()))
+        };
+        let vars = init
+            .iter()
+            .map(|t| {
+                let p = get(&format!("param/{prefix}{}", t.name))?;
+                ensure!(
+                    p.dims() == t.shape.as_slice(),
+                    "{}: tensor {prefix}{} has shape {:?}, expected {:?}",
+                    self.path.display(),
+                    t.name,
+                    p.dims(),
+                    t.shape
+                );
+                Ok((
+                    t.name.clone(),
+                    Var::from_tensor(&p)?,
+                    get(&format!("adam_m/{prefix}{}", t.name))?,
+                    get(&format!("adam_v/{prefix}{}", t.name))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AdamW {
+            vars,
+            step,
+            params: AdamWParams {
+                lr,
+                ..Default::default()
+            },
+        })
+    }
+}
+
+/// A fresh optimiser over `init`.
+fn fresh_adamw(init: &[NamedTensor], lr: f64) -> Result<AdamW> {
+    let vars = init
+        .iter()
+        .map(|t| {
+            Ok((
+                t.name.clone(),
+                Var::from_tensor(&Tensor::from_vec(
+                    t.data.clone(),
+                    t.shape.as_slice(),
+                    &Device::Cpu,
+                )?)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    AdamW::new(
+        vars,
+        AdamWParams {
+            lr,
+            ..Default::default()
+        },
+    )
 }
 
 /// Keeps the lines of `metrics.jsonl` for epochs `1..=epochs` (a run killed
@@ -320,7 +532,36 @@ fn truncate_metrics(path: &Path, epochs: usize) -> Result<()> {
     write_atomic(path, keep.as_bytes())
 }
 
-/// Exports the current weights as a `.sld` file; returns the bytes.
+/// Appends one JSON line to `out/metrics.jsonl` and fsyncs it.
+fn append_metrics(out: &Path, line: &impl Serialize) -> Result<()> {
+    let path = out.join("metrics.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(line)?)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// The random stream of epoch `epoch` (0-based): shuffling and
+/// augmentation depend only on the seed and the epoch, so a resumed run
+/// repeats them exactly.
+fn epoch_rng(seed: u64, epoch: usize) -> SplitMix64 {
+    SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// `0..n` in a Fisher–Yates order drawn from `rng`.
+fn shuffled(n: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
+}
+
+/// Exports `frozen` plus the current `vars` as a `.sld` file; returns the bytes.
 fn export(
     info: &ModelInfo,
     frozen: &[NamedTensor],
@@ -328,8 +569,14 @@ fn export(
     landmarks: &[[f64; 3]],
 ) -> Result<Vec<u8>> {
     let mut tensors = frozen.to_vec();
-    let trained = vars
-        .iter()
+    tensors.extend(named_tensors(vars)?);
+    let lm: Vec<[f32; 3]> = landmarks.iter().map(|p| p.map(|v| v as f32)).collect();
+    to_sld_bytes(info, &tensors, &lm)
+}
+
+/// The current values of optimiser variables.
+fn named_tensors(vars: &[(String, Var, Tensor, Tensor)]) -> Result<Vec<NamedTensor>> {
+    vars.iter()
         .map(|(n, v, _, _)| {
             let t = v.as_tensor();
             Ok(NamedTensor {
@@ -338,23 +585,11 @@ fn export(
                 data: t.flatten_all()?.to_vec1::<f32>()?,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    tensors.extend(trained);
-    let lm: Vec<[f32; 3]> = landmarks.iter().map(|p| p.map(|v| v as f32)).collect();
-    to_sld_bytes(info, &tensors, &lm)
+        .collect()
 }
 
-/// Trains (or resumes training of) a full network on `scene` into `out`
-/// (`checkpoint.safetensors`, `model.sld`, `metrics.jsonl`).
-pub fn train_full(
-    scene_root: &Path,
-    out: &Path,
-    o: &TrainOptions,
-    resume: bool,
-    progress: bool,
-    control: &Control,
-) -> Result<TrainOutcome> {
-    use std::sync::atomic::Ordering;
+/// Checks the options every training mode shares.
+fn check_options(o: &TrainOptions) -> Result<()> {
     ensure!(
         o.input_width.is_multiple_of(8) && o.input_height.is_multiple_of(8),
         "input size must be a multiple of 8"
@@ -368,18 +603,149 @@ pub fn train_full(
         "--batch and --epochs must be at least 1"
     );
     ensure!(o.lr > 0.0 && o.lr.is_finite(), "--lr must be positive");
+    Ok(())
+}
+
+/// One scene opened for training: its directory, name and landmarks.
+struct TrainScene {
+    scene: SceneDir,
+    name: String,
+    landmarks_path: PathBuf,
+    landmarks: Vec<[f64; 3]>,
+}
+
+impl TrainScene {
+    fn open(root: &Path, landmarks_path: &Path, o: &TrainOptions) -> Result<Self> {
+        let mut scene = SceneDir::open(root)?;
+        scene.depth_variant = o.depth_variant.clone();
+        let landmarks = read_landmarks(landmarks_path)?;
+        ensure!(
+            !landmarks.is_empty(),
+            "{}: no landmarks",
+            landmarks_path.display()
+        );
+        let name = root
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scene")
+            .to_string();
+        Ok(Self {
+            scene,
+            name,
+            landmarks_path: landmarks_path.to_path_buf(),
+            landmarks,
+        })
+    }
+
+    /// The training images, preprocessed for `spec` and labelled. Images
+    /// without a depth map take visibility from the tracks
+    /// (`visibility-N.txt` next to `landmarks-N.txt`), e.g. COLMAP imports.
+    fn training_samples(
+        &self,
+        o: &TrainOptions,
+        spec: &InputSpec,
+        progress: bool,
+    ) -> Result<Vec<data::Sample>> {
+        let (scene, lp) = (&self.scene, &self.landmarks_path);
+        let train_idx = scene.part("train")?;
+        ensure!(
+            !train_idx.is_empty(),
+            "{}: no training images",
+            scene.root.display()
+        );
+        let vis_path = lp.with_file_name(lp.file_name().and_then(|n| n.to_str()).unwrap_or("").replacen(
+            "landmarks-",
+            "visibility-",
+            1,
+        ));
+        let tracks = if vis_path.exists() && vis_path != *lp {
+            let v = crate::data::indoor6::read_visibility(&vis_path)?;
+            ensure!(
+                v.rows.len() == self.landmarks.len() && v.images == scene.images.len(),
+                "{}: {} rows × {} images, but there are {} landmarks and {} images",
+                vis_path.display(),
+                v.rows.len(),
+                v.images,
+                self.landmarks.len(),
+                scene.images.len()
+            );
+            Some(v)
+        } else {
+            None
+        };
+        let samples = data::load_samples(
+            scene,
+            &train_idx,
+            &self.landmarks,
+            spec,
+            o.depth_tolerance,
+            tracks.as_ref(),
+            progress,
+        )?;
+        let labelled = samples
+            .iter()
+            .flat_map(|s| &s.labels)
+            .filter(|(_, w)| *w == 1.0)
+            .count();
+        ensure!(
+            labelled > 0,
+            "{}: no landmark is labelled visible in any training image: no depth maps (NAME.depth.png) \
+             and no {} to take visibility from (run `sld landmarks`)",
+            scene.root.display(),
+            vis_path.display()
+        );
+        Ok(samples)
+    }
+}
+
+/// The batch loss: squared error against the Gaussian targets, weighted
+/// per cell, summed and divided by the batch size. Returns the loss
+/// tensor and its value (an error when it is not finite).
+fn batch_loss(
+    graph: &sld_core::model::Graph,
+    vars: &[&[(String, Var, Tensor, Tensor)]],
+    batch: &[&data::Sample],
+    bo: &data::BatchOptions,
+    rng: &mut SplitMix64,
+    epoch: usize,
+) -> Result<(Tensor, f64)> {
+    let (x, t, m) = data::batch(batch, &graph.input, bo, Some(rng), &Device::Cpu)?;
+    let weights: HashMap<String, Tensor> = vars
+        .iter()
+        .flat_map(|v| v.iter())
+        .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    let y = crate::net::graph::forward(graph, &weights, &x)?.remove(0);
+    let loss = ((y - t)?.sqr()?.mul(&m)?.sum_all()? / batch.len() as f64)?;
+    let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    ensure!(
+        lv.is_finite(),
+        "training diverged at epoch {} (loss {lv}); try a lower --lr",
+        epoch + 1
+    );
+    Ok((loss, lv))
+}
+
+/// Trains (or resumes training of) a full network on `scene` into `out`
+/// (`checkpoint.safetensors`, `model.sld`, `metrics.jsonl`).
+pub fn train_full(
+    scene_root: &Path,
+    out: &Path,
+    o: &TrainOptions,
+    resume: bool,
+    progress: bool,
+    control: &Control,
+) -> Result<TrainOutcome> {
+    use std::sync::atomic::Ordering;
+    check_options(o)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let device = Device::Cpu;
-    let mut scene = SceneDir::open(scene_root)?;
-    scene.depth_variant = o.depth_variant.clone();
-    let landmarks = read_landmarks(&o.landmarks)?;
-    ensure!(!landmarks.is_empty(), "{}: no landmarks", o.landmarks.display());
-    let name = scene_root
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("scene")
-        .to_string();
-    let (mut info, mut init) = build_network(o, landmarks.len(), &name);
+    let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
+    let landmarks = &ts.landmarks;
+    let Network {
+        mut info,
+        tensors: mut init,
+        feature_channels,
+    } = build_network(o, landmarks.len(), &ts.name)?;
     info.provenance.date = crate::eval::utc_now();
     // Head mode: backbone weights from the file, frozen; the Candle graph is
     // the head alone, reading backbone features.
@@ -390,7 +756,7 @@ pub fn train_full(
         for t in init.iter_mut().filter(|t| !t.name.starts_with("head.")) {
             let src = w.get(&t.name).with_context(|| {
                 format!(
-                    "{}: no tensor {} (make it with `sld weights import`)",
+                    "{}: no tensor {} (make it with `sld weights import` or `sld train backbone`)",
                     bb.display(),
                     t.name
                 )
@@ -408,7 +774,7 @@ pub fn train_full(
         let (f, h): (Vec<_>, Vec<_>) = init.into_iter().partition(|t| !t.name.starts_with("head."));
         frozen = f;
         init = h;
-        let mut hb = GraphBuilder::new(320, o.input_height / 8, o.input_width / 8, o.seed);
+        let mut hb = GraphBuilder::new(feature_channels, o.input_height / 8, o.input_width / 8, o.seed);
         let out = scene_head(
             &mut hb,
             "head",
@@ -416,20 +782,14 @@ pub fn train_full(
             o.head_channels,
             landmarks.len(),
         );
-        train_graph = hb.finish(&[&out], 1, &name).0.graph;
+        train_graph = hb.finish(&[&out], 1, &ts.name).0.graph;
     }
 
     // Variables: fresh, or from the checkpoint.
     let mut start_epoch = 0;
     let mut opt = if resume {
-        let path = checkpoint_path(out);
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("--resume: cannot read {}", path.display()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let saved: TrainOptions =
-            serde_json::from_str(meta.get("options").map(String::as_str).unwrap_or("{}"))
-                .with_context(|| format!("{}: no training options in the checkpoint", path.display()))?;
+        let ck = Checkpoint::read(out)?;
+        let saved: TrainOptions = ck.options()?;
         ensure!(
             saved.arch == o.arch
                 && saved.width == o.width
@@ -437,73 +797,19 @@ pub fn train_full(
                 && saved.input_width == o.input_width
                 && saved.input_height == o.input_height,
             "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
-            path.display(),
+            ck.path.display(),
             saved.arch,
             saved.width,
             saved.head_channels,
             saved.input_width,
             saved.input_height
         );
-        start_epoch = meta
-            .get("epoch")
-            .and_then(|s| s.parse().ok())
-            .context("checkpoint without epoch")?;
-        let step: u64 = meta
-            .get("step")
-            .and_then(|s| s.parse().ok())
-            .context("checkpoint without step")?;
-        let map = candle_core::safetensors::load_buffer(&bytes, &device)?;
-        let get = |k: &str| {
-            map.get(k)
-                .cloned()
-                .with_context(|| format!("{}: missing tensor {k}", path.display()))
-        };
-        let vars = init
-            .iter()
-            .map(|t| {
-                let p = get(&format!("param/{}", t.name))?;
-                ensure!(
-                    p.dims() == t.shape.as_slice(),
-                    "{}: tensor {} has shape {:?}",
-                    path.display(),
-                    t.name,
-                    p.dims()
-                );
-                Ok((
-                    t.name.clone(),
-                    Var::from_tensor(&p)?,
-                    get(&format!("adam_m/{}", t.name))?,
-                    get(&format!("adam_v/{}", t.name))?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        AdamW {
-            vars,
-            step,
-            params: AdamWParams {
-                lr: o.lr,
-                ..Default::default()
-            },
-        }
+        start_epoch = ck.get("epoch")?;
+        ck.adamw("", &init, ck.get("step")?, o.lr)?
     } else {
-        let vars = init
-            .iter()
-            .map(|t| {
-                Ok((
-                    t.name.clone(),
-                    Var::from_tensor(&Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &device)?)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
         // A fresh run starts a fresh metrics file.
         let _ = std::fs::remove_file(out.join("metrics.jsonl"));
-        AdamW::new(
-            vars,
-            AdamWParams {
-                lr: o.lr,
-                ..Default::default()
-            },
-        )?
+        fresh_adamw(&init, o.lr)?
     };
     if resume {
         truncate_metrics(&out.join("metrics.jsonl"), start_epoch)?;
@@ -512,69 +818,23 @@ pub fn train_full(
         bail!("the checkpoint is at epoch {start_epoch}; ask for more --epochs to continue");
     }
 
-    let train_idx = scene.part("train")?;
-    let val_idx = scene.part("val")?;
-    ensure!(
-        !train_idx.is_empty(),
-        "{}: no training images",
-        scene_root.display()
-    );
-    let image_spec = info.graph.input.clone();
-    // Visibility from tracks (visibility-N.txt next to landmarks-N.txt) for
-    // images without a depth map, e.g. COLMAP imports.
-    let vis_path = o.landmarks.with_file_name(
-        o.landmarks
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .replacen("landmarks-", "visibility-", 1),
-    );
-    let tracks = if vis_path.exists() && vis_path != o.landmarks {
-        let v = crate::data::indoor6::read_visibility(&vis_path)?;
-        ensure!(
-            v.rows.len() == landmarks.len() && v.images == scene.images.len(),
-            "{}: {} rows × {} images, but there are {} landmarks and {} images",
-            vis_path.display(),
-            v.rows.len(),
-            v.images,
-            landmarks.len(),
-            scene.images.len()
-        );
-        Some(v)
-    } else {
-        None
-    };
-    let mut samples = data::load_samples(
-        &scene,
-        &train_idx,
-        &landmarks,
-        &image_spec,
-        o.depth_tolerance,
-        tracks.as_ref(),
-        progress,
-    )?;
-    let labelled = samples
-        .iter()
-        .flat_map(|s| &s.labels)
-        .filter(|(_, w)| *w == 1.0)
-        .count();
-    ensure!(
-        labelled > 0,
-        "no landmark is labelled visible in any training image: no depth maps (NAME.depth.png) \
-         and no {} to take visibility from (run `sld landmarks`)",
-        vis_path.display()
-    );
-    let spec = train_graph.input.clone();
+    let val_idx = ts.scene.part("val")?;
+    let mut samples = ts.training_samples(o, &info.graph.input, progress)?;
     let jitter = if o.backbone.is_some() {
-        samples = fill_feature_buffer(&info, &frozen, samples, o, progress)?;
+        samples = fill_feature_buffer(&info, &frozen, feature_channels, samples, o, progress)?;
         0.0 // applied to the images before the backbone
     } else {
         o.jitter
     };
-    let grid = [o.input_height / 8, o.input_width / 8];
-    let target = TargetOptions {
-        sigma: o.sigma,
-        ..Default::default()
+    let bo = data::BatchOptions {
+        grid: [o.input_height / 8, o.input_width / 8],
+        stride: 8.0,
+        target: TargetOptions {
+            sigma: o.sigma,
+            ..Default::default()
+        },
+        jitter,
+        pos_weight: o.pos_weight,
     };
 
     let steps_per_epoch = samples.len().div_ceil(o.batch);
@@ -591,11 +851,8 @@ pub fn train_full(
             break;
         }
         opt.params.lr = o.lr * lr_factor(epoch, o.epochs);
-        let mut rng = SplitMix64::new(o.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut order: Vec<usize> = (0..samples.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        let mut rng = epoch_rng(o.seed, epoch);
+        let order = shuffled(samples.len(), &mut rng);
         let t0 = Instant::now();
         let mut loss_sum = 0.0;
         for chunk in order.chunks(o.batch) {
@@ -605,27 +862,7 @@ pub fn train_full(
             }
             crate::faults::point("step");
             let batch: Vec<&data::Sample> = chunk.iter().map(|&i| &samples[i]).collect();
-            let bo = data::BatchOptions {
-                grid,
-                stride: 8.0,
-                target,
-                jitter,
-                pos_weight: o.pos_weight,
-            };
-            let (x, t, m) = data::batch(&batch, &spec, &bo, Some(&mut rng), &device)?;
-            let weights: HashMap<String, Tensor> = opt
-                .vars
-                .iter()
-                .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
-                .collect();
-            let y = crate::net::graph::forward(&train_graph, &weights, &x)?.remove(0);
-            let loss = ((y - t)?.sqr()?.mul(&m)?.sum_all()? / batch.len() as f64)?;
-            let lv = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            ensure!(
-                lv.is_finite(),
-                "training diverged at epoch {} (loss {lv}); try a lower --lr",
-                epoch + 1
-            );
+            let (loss, lv) = batch_loss(&train_graph, &[&opt.vars], &batch, &bo, &mut rng, epoch)?;
             opt.backward_step(&loss)?;
             loss_sum += lv * batch.len() as f64;
             bar.set_message(format!("{}/{} loss {:.3}", epoch + 1, o.epochs, lv));
@@ -636,13 +873,13 @@ pub fn train_full(
         }
         let secs = t0.elapsed().as_secs_f64();
         total += secs;
-        let bytes = export(&info, &frozen, &opt.vars, &landmarks)?;
+        let bytes = export(&info, &frozen, &opt.vars, landmarks)?;
         write_atomic(&out.join("model.sld"), &bytes)?;
         let last = epoch + 1 == o.epochs;
         let validate =
             !val_idx.is_empty() && (last || (o.validate_every > 0 && (epoch + 1) % o.validate_every == 0));
         let (recall, pix) = if validate {
-            let r = evaluate(&bytes, &scene, &val_idx, &EvalOptions::default())?;
+            let r = evaluate(&bytes, &ts.scene, &val_idx, &EvalOptions::default())?;
             (Some(r.recall_5cm_5deg), r.median_pixel_error)
         } else {
             (None, None)
@@ -655,16 +892,16 @@ pub fn train_full(
             val_recall_5cm_5deg: recall,
             val_pixel_error: pix,
         };
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out.join("metrics.jsonl"))
-            .with_context(|| format!("cannot append to {}", out.join("metrics.jsonl").display()))?;
-        writeln!(f, "{}", serde_json::to_string(&m)?)?;
-        f.sync_all()?;
+        append_metrics(out, &m)?;
         // Last: once the checkpoint names this epoch, everything it
         // produced (model, metrics line) is already on disk.
-        save_checkpoint(out, &opt, epoch + 1, o, &info)?;
+        let meta = HashMap::from([
+            ("epoch".to_string(), (epoch + 1).to_string()),
+            ("step".to_string(), opt.step.to_string()),
+            ("options".to_string(), serde_json::to_string(o)?),
+            ("model".to_string(), serde_json::to_string(&info)?),
+        ]);
+        save_checkpoint(out, &[("", &opt)], meta)?;
         if progress && recall.is_some() {
             bar.println(format!(
                 "epoch {:>3}: loss {:.3}, val recall 5cm/5° {:.1} %, median pixel error {}",
