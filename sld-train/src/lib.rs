@@ -19,6 +19,7 @@ pub mod landmarks_cli;
 pub mod localize_cli;
 pub mod net;
 pub mod pickle_scan;
+pub mod plot;
 pub mod pnp_cli;
 pub mod progress;
 pub mod synth;

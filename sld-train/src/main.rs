@@ -63,6 +63,19 @@ enum Command {
     ///
     /// Example: sld eval --model runs/room1/model.sld --scene scenes/room1 --split test
     Eval(EvalArgs),
+    /// Plot a run's metrics.jsonl: training loss, validation pixel error
+    /// and validation recall at 5 cm/5° against the epoch, one line per
+    /// scene for backbone runs (training redraws RUN/metrics.png itself
+    /// after every epoch).
+    ///
+    /// Example: sld plot runs/room1/metrics.jsonl --out room1.png
+    Plot {
+        /// The metrics file.
+        metrics: PathBuf,
+        /// Output PNG (960×240).
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// COLMAP interoperability.
     #[command(subcommand)]
     Colmap(ColmapCommand),
@@ -1087,6 +1100,9 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         r.model.display(),
         bytes.len() as f64 / 1e6
     );
+    if let Some(dir) = r.model.parent() {
+        println!("training curves      {}", dir.join("metrics.png").display());
+    }
     print_report(&rep);
     Ok(())
 }
@@ -1158,6 +1174,7 @@ fn main() -> ExitCode {
             geometric,
         }) => run_train(args, Some(backbone.clone()), *copies, *geometric),
         Command::Eval(a) => run_eval(a),
+        Command::Plot { metrics, out } => sld_train::plot::plot_metrics(metrics, out),
         Command::Weights(WeightsCommand::Import { pth, out }) => sld_train::weights::read_legacy_pth(pth)
             .and_then(|sd| sld_train::weights::lite0_tensors(&sd))
             .and_then(|t| {

@@ -274,6 +274,9 @@ fn backbone_mode_shares_one_backbone_and_feeds_head_mode() {
         straight.epochs
     );
     assert_eq!(straight.epochs[0].scenes.len(), 2);
+    // The curves are plotted every epoch, one line per scene.
+    let png = image::open(a.join("metrics.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (960, 240));
     // The backbone file equals the backbone inside each scene's model; the heads differ.
     let bb = tensors_of(&std::fs::read(&straight.backbone).unwrap());
     assert!(bb.keys().all(|n| !n.starts_with("head.")) && !bb.is_empty());

@@ -9,7 +9,7 @@
 //! Every epoch: a checkpoint (weights + optimiser moments, written
 //! atomically), the exported `.sld`, one line in `metrics.jsonl` with the
 //! loss and the validation recall measured through `sld-core` — the code
-//! path a robot runs. `resume` continues from the checkpoint exactly
+//! path a robot runs — and `metrics.png` plotting them ([`crate::plot`]). `resume` continues from the checkpoint exactly
 //! (the shuffling of epoch `e` depends only on the seed and `e`).
 
 pub mod adamw;
@@ -532,7 +532,8 @@ fn truncate_metrics(path: &Path, epochs: usize) -> Result<()> {
     write_atomic(path, keep.as_bytes())
 }
 
-/// Appends one JSON line to `out/metrics.jsonl` and fsyncs it.
+/// Appends one JSON line to `out/metrics.jsonl`, fsyncs it, and redraws
+/// `out/metrics.png` (loss, validation pixel error and recall per epoch).
 fn append_metrics(out: &Path, line: &impl Serialize) -> Result<()> {
     let path = out.join("metrics.jsonl");
     let mut f = std::fs::OpenOptions::new()
@@ -542,7 +543,7 @@ fn append_metrics(out: &Path, line: &impl Serialize) -> Result<()> {
         .with_context(|| format!("cannot append to {}", path.display()))?;
     writeln!(f, "{}", serde_json::to_string(line)?)?;
     f.sync_all()?;
-    Ok(())
+    crate::plot::plot_metrics(&path, &out.join("metrics.png"))
 }
 
 /// The random stream of epoch `epoch` (0-based): shuffling and
