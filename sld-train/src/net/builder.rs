@@ -379,13 +379,7 @@ pub fn scene_head(
 ) -> String {
     let mut x = input.to_string();
     for (i, d) in [2usize, 4].into_iter().enumerate() {
-        let y = b.conv(
-            &format!("{name}.block{i}.conv"),
-            &x,
-            ConvSpec::new(channels, 3).dilation(d).act(Activation::Relu),
-        );
-        let s = b.conv(&format!("{name}.block{i}.skip"), &x, ConvSpec::new(channels, 1));
-        x = b.add(&format!("{name}.block{i}.add"), &[&y, &s], Activation::Relu);
+        x = skip_block(b, &format!("{name}.block{i}"), &x, channels, 3, d);
     }
     b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
 }
@@ -401,12 +395,27 @@ pub fn light_head(
     channels: usize,
     landmarks: usize,
 ) -> String {
-    let y = b.conv(
-        &format!("{name}.block0.conv"),
-        input,
-        ConvSpec::new(channels, 1).act(Activation::Relu),
-    );
-    let s = b.conv(&format!("{name}.block0.skip"), input, ConvSpec::new(channels, 1));
-    let x = b.add(&format!("{name}.block0.add"), &[&y, &s], Activation::Relu);
+    let x = skip_block(b, &format!("{name}.block0"), input, channels, 1, 1);
     b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
+}
+
+/// `relu(conv_k×k,dilation(x) (ReLU) + conv_1×1(x))`: layers `NAME.conv`,
+/// `NAME.skip`, `NAME.add`, all `channels` wide. Returns the sum.
+fn skip_block(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    channels: usize,
+    k: usize,
+    dilation: usize,
+) -> String {
+    let y = b.conv(
+        &format!("{name}.conv"),
+        x,
+        ConvSpec::new(channels, k)
+            .dilation(dilation)
+            .act(Activation::Relu),
+    );
+    let s = b.conv(&format!("{name}.skip"), x, ConvSpec::new(channels, 1));
+    b.add(&format!("{name}.add"), &[&y, &s], Activation::Relu)
 }

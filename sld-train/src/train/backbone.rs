@@ -209,21 +209,7 @@ pub fn train_backbone(
     let mut start_epoch = 0;
     let (mut bb_opt, mut heads): (AdamW, Vec<AdamW>) = if resume {
         let ck = Checkpoint::read(out)?;
-        let saved: TrainOptions = ck.options()?;
-        ensure!(
-            saved.arch == o.arch
-                && saved.width == o.width
-                && saved.head_channels == o.head_channels
-                && saved.input_width == o.input_width
-                && saved.input_height == o.input_height,
-            "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
-            ck.path.display(),
-            saved.arch,
-            saved.width,
-            saved.head_channels,
-            saved.input_width,
-            saved.input_height
-        );
+        ck.check_network(o)?;
         let saved_scenes: Vec<BackboneScene> =
             serde_json::from_str(ck.meta.get("scenes").map_or("[]", |s| s))?;
         ensure!(

@@ -438,6 +438,26 @@ impl Checkpoint {
         Ok(Self { path, tensors, meta })
     }
 
+    /// Refuses to resume with options that build another network.
+    fn check_network(&self, o: &TrainOptions) -> Result<()> {
+        let saved: TrainOptions = self.options()?;
+        ensure!(
+            saved.arch == o.arch
+                && saved.width == o.width
+                && saved.head_channels == o.head_channels
+                && saved.input_width == o.input_width
+                && saved.input_height == o.input_height,
+            "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
+            self.path.display(),
+            saved.arch,
+            saved.width,
+            saved.head_channels,
+            saved.input_width,
+            saved.input_height
+        );
+        Ok(())
+    }
+
     fn get<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
         self.meta
             .get(key)
@@ -790,21 +810,7 @@ pub fn train_full(
     let mut start_epoch = 0;
     let mut opt = if resume {
         let ck = Checkpoint::read(out)?;
-        let saved: TrainOptions = ck.options()?;
-        ensure!(
-            saved.arch == o.arch
-                && saved.width == o.width
-                && saved.head_channels == o.head_channels
-                && saved.input_width == o.input_width
-                && saved.input_height == o.input_height,
-            "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
-            ck.path.display(),
-            saved.arch,
-            saved.width,
-            saved.head_channels,
-            saved.input_width,
-            saved.input_height
-        );
+        ck.check_network(o)?;
         start_epoch = ck.get("epoch")?;
         ck.adamw("", &init, ck.get("step")?, o.lr)?
     } else {
