@@ -46,16 +46,22 @@ fn pickle_object(cur: &mut Cursor<&[u8]>, what: &str) -> Result<Object> {
     // length is checked against the bytes present first.
     crate::pickle_scan::walk(cur.get_ref(), start, |_, _| Ok(()))
         .with_context(|| format!("reading the {what} pickle"))?;
-    // Candle's pickle VM can panic on malformed input (found by fuzzing:
-    // a shift overflow decoding LONG1); the panic becomes an error here.
-    let run = std::panic::AssertUnwindSafe(|| -> Result<Object> {
+    guard_candle_pickle(what, || {
         let mut st = Stack::empty();
         st.read_loop(&mut *cur)
             .with_context(|| format!("reading the {what} pickle"))?;
         st.finalize()
             .with_context(|| format!("reading the {what} pickle"))
-    });
-    match std::panic::catch_unwind(run) {
+    })
+}
+
+/// Runs `f`, a call into Candle's pickle code, turning a panic into an
+/// error. That code (third-party) panics on malformed input, found by
+/// fuzzing: a shift overflow decoding LONG1 in the VM, and a `Vec::remove`
+/// out of range in `Object::into_tensor_info` on a rebuild call with too
+/// few arguments.
+fn guard_candle_pickle<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
             let msg = p
@@ -111,7 +117,8 @@ pub fn parse_legacy_pth(bytes: &[u8], path: &Path) -> Result<StateDict> {
     let mut pos = cur.position() as usize;
     let mut infos = Vec::new();
     for (name, value) in dict {
-        if let Some(info) = value.into_tensor_info(name, Path::new(""))? {
+        let info = guard_candle_pickle("state dict", || Ok(value.into_tensor_info(name, Path::new(""))?));
+        if let Some(info) = info.map_err(at)? {
             infos.push(info);
         }
     }

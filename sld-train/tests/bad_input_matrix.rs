@@ -862,6 +862,13 @@ fn legacy_pth_checkpoint() {
             with(b"\x80\x02ctorch"),
             "unterminated text argument",
         ),
+        (
+            // Found by fuzzing: Candle's into_tensor_info indexes the
+            // arguments of _rebuild_tensor_v2 unchecked and panicked.
+            "tensor rebuild call with no arguments",
+            include_bytes!("../../fuzz/regressions/pth_import/crash-rebuild-too-few-args").to_vec(),
+            "malformed state dict pickle",
+        ),
     ];
     for (class, bytes, want) in rows {
         fails(
