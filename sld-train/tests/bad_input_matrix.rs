@@ -806,6 +806,32 @@ fn command_line() {
             ],
             "no cameras.bin or cameras.txt",
         ),
+        (
+            "train full with two scenes",
+            vec!["train", "full", "--scene", &es, "--scene", &es, "--out", &out_s],
+            "give one --scene",
+        ),
+        (
+            "train backbone, landmark files not one per scene",
+            vec![
+                "train",
+                "backbone",
+                "--scene",
+                &es,
+                "--scene",
+                &es,
+                "--landmarks",
+                &c,
+                "--out",
+                &out_s,
+            ],
+            "give one per scene",
+        ),
+        (
+            "plot of a missing metrics file",
+            vec!["plot", "/nonexistent/metrics.jsonl", "--out", &out_s],
+            "cannot read /nonexistent/metrics.jsonl",
+        ),
     ];
     for (class, args, want) in rows {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))

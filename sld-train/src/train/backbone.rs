@@ -445,4 +445,29 @@ mod tests {
         assert!(BackboneKind::parse("small-x").is_err());
         assert!(BackboneKind::parse("resnet").is_err());
     }
+
+    /// A backbone file names its kind; an untagged one (the ImageNet
+    /// import) is the atrous Lite0; a header longer than the file is refused
+    /// before anything is allocated for it.
+    #[test]
+    fn backbone_files_name_their_kind() {
+        let dir = std::env::temp_dir().join(format!("sld-bbkind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = vec![NamedTensor {
+            name: "bb.down0.weight".into(),
+            shape: vec![2],
+            data: vec![1.0, 2.0],
+        }];
+        let tagged = dir.join("tagged.safetensors");
+        write_backbone(&tagged, BackboneKind::Small { width: 12 }, &t).unwrap();
+        assert_eq!(BackboneKind::of_file(&tagged).unwrap(), BackboneKind::Small { width: 12 });
+        let plain = dir.join("plain.safetensors");
+        crate::weights::write_safetensors(&plain, &t, "test").unwrap();
+        assert_eq!(BackboneKind::of_file(&plain).unwrap(), BackboneKind::Lite0Atrous8);
+        let lying = dir.join("lying.safetensors");
+        std::fs::write(&lying, [0xff, 0xff, 0xff, 0x05, 0, 0, 0, 0, b'{']).unwrap();
+        let e = BackboneKind::of_file(&lying).unwrap_err();
+        assert!(format!("{e:#}").contains("not a safetensors file"), "{e:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

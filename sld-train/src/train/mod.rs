@@ -199,9 +199,10 @@ impl BackboneKind {
         std::io::Read::read_exact(&mut f, &mut len)
             .with_context(|| format!("{}: not a safetensors file", path.display()))?;
         let n = u64::from_le_bytes(len);
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         ensure!(
-            n <= 100 << 20,
-            "{}: not a safetensors file (header of {n} bytes)",
+            n <= 100 << 20 && n.saturating_add(8) <= size,
+            "{}: not a safetensors file (header of {n} bytes in a file of {size})",
             path.display()
         );
         let mut head = vec![0u8; n as usize];

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The paper's Table 1/2 on rendered rooms, at CPU scale: a shared small
+# backbone trained on K rooms (`sld train backbone`), then on an unseen room
+# a scene head on that frozen backbone (`sld train head`) against full
+# training from scratch (`sld train full`) with the same epochs, batch and
+# learning rate. Prints recall, pixel error and wall-clock of each.
+# Usage: bench/backbone_table.sh [K] [EPOCHS] [WORKDIR]   (EXPERIMENTS.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+K=${1:-3}
+EPOCHS=${2:-30}
+W=${3:-bench/out/backbone_table}
+SLD=target/release/sld
+cargo build --release -q -p sld-train --bin sld
+mkdir -p "$W"
+IMG=(--images 120 --sessions 1 --width 320 --height 192)
+NET=(--input-width 160 --input-height 96 --arch small --width 24 --head-channels 48 --batch 4 --lr 2e-3 --validate-every 0)
+rooms=()
+for k in $(seq 0 "$K"); do
+  r="$W/room$k"
+  if [ ! -d "$r" ]; then
+    $SLD synth --out "$r" --seed $((11 + k)) "${IMG[@]}" >/dev/null
+    $SLD landmarks --scene "$r" --count 40 --min-track 10 >/dev/null
+  fi
+  rooms+=("$r")
+done
+unseen=${rooms[$K]}
+scenes=()
+for r in "${rooms[@]:0:$K}"; do scenes+=(--scene "$r"); done
+time_of() { local t0; t0=$(date +%s.%N); "$@" >/dev/null; python3 -c "import time,sys; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$t0"; }
+tb=$(time_of $SLD train backbone "${scenes[@]}" --out "$W/bb" --epochs "$EPOCHS" "${NET[@]}")
+th=$(time_of $SLD train head --scene "$unseen" --out "$W/head" --backbone "$W/bb/backbone.safetensors" --copies 2 --epochs "$EPOCHS" "${NET[@]}")
+tf=$(time_of $SLD train full --scene "$unseen" --out "$W/full" --epochs "$EPOCHS" "${NET[@]}")
+echo "backbone on $K rooms: $tb s; unseen room: head $th s, full $tf s"
+for run in head full; do
+  echo "== $run (unseen room, test split)"
+  $SLD eval --model "$W/$run/model.sld" --scene "$unseen" --split test | grep -E "recall|median error|detections|pixel error"
+done
+for k in $(seq 0 $((K - 1))); do
+  echo "== backbone run, room$k's own head (test split)"
+  $SLD eval --model "$W/bb/room$k.sld" --scene "${rooms[$k]}" --split test | grep -E "recall 5cm|median error|pixel error"
+done
