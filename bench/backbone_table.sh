@@ -4,7 +4,8 @@
 # a scene head on that frozen backbone (`sld train head`) against full
 # training from scratch (`sld train full`) with the same epochs, batch and
 # learning rate. Prints recall, pixel error and wall-clock of each.
-# Usage: bench/backbone_table.sh [K] [EPOCHS] [WORKDIR]   (EXPERIMENTS.md)
+# Usage: [IW=160 IH=96 SW=320 SH=192] bench/backbone_table.sh [K] [EPOCHS] [WORKDIR]
+# (network input IW×IH, rendered images SW×SH; EXPERIMENTS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${1:-3}
@@ -13,8 +14,8 @@ W=${3:-bench/out/backbone_table}
 SLD=target/release/sld
 cargo build --release -q -p sld-train --bin sld
 mkdir -p "$W"
-IMG=(--images 120 --sessions 1 --width 320 --height 192)
-NET=(--input-width 160 --input-height 96 --arch small --width 24 --head-channels 48 --batch 4 --lr 2e-3 --validate-every 0)
+IMG=(--images 120 --sessions 1 --width "${SW:-320}" --height "${SH:-192}")
+NET=(--input-width "${IW:-160}" --input-height "${IH:-96}" --arch small --width 24 --head-channels 48 --batch 4 --lr 2e-3 --validate-every 0)
 rooms=()
 for k in $(seq 0 "$K"); do
   r="$W/room$k"

@@ -460,7 +460,10 @@ mod tests {
         }];
         let tagged = dir.join("tagged.safetensors");
         write_backbone(&tagged, BackboneKind::Small { width: 12 }, &t).unwrap();
-        assert_eq!(BackboneKind::of_file(&tagged).unwrap(), BackboneKind::Small { width: 12 });
+        assert_eq!(
+            BackboneKind::of_file(&tagged).unwrap(),
+            BackboneKind::Small { width: 12 }
+        );
         let plain = dir.join("plain.safetensors");
         crate::weights::write_safetensors(&plain, &t, "test").unwrap();
         assert_eq!(BackboneKind::of_file(&plain).unwrap(), BackboneKind::Lite0Atrous8);
