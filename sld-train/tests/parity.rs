@@ -128,11 +128,11 @@ fn efficientnet_lite0_stride8_with_aspp_head_matches_candle() {
 
 #[test]
 fn atrous_efficientnet_lite0_with_scene_head_matches_candle() {
-    use sld_train::net::builder::{efficientnet_lite0_atrous8, scene_head};
+    use sld_train::net::builder::{efficientnet_lite0_atrous8, skip_head, SCENE_HEAD};
     let mut b = GraphBuilder::new(3, 64, 96, 5);
     let trunk = efficientnet_lite0_atrous8(&mut b);
     assert_eq!(b.shape(&trunk), [320, 8, 12]);
-    let head = scene_head(&mut b, "head", &trunk, 32, 20);
+    let head = skip_head(&mut b, "head", &trunk, 32, 20, SCENE_HEAD);
     let (info, tensors) = b.finish(&[&head], 8, "lite0-atrous");
     // Dilated depthwise convolutions are present (2 and 4).
     let dil: Vec<u32> = info

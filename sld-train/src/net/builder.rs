@@ -369,33 +369,30 @@ pub fn small_backbone(b: &mut GraphBuilder, width: usize) -> String {
 
 /// The faster-training paper's scene head: two blocks, each a dilated 3×3
 /// convolution (ReLU) plus a 1×1-convolution skip, summed and ReLU'd
-/// (dilations 2 and 4), then a 1×1 convolution to `landmarks` heatmaps.
-pub fn scene_head(
-    b: &mut GraphBuilder,
-    name: &str,
-    input: &str,
-    channels: usize,
-    landmarks: usize,
-) -> String {
-    let mut x = input.to_string();
-    for (i, d) in [2usize, 4].into_iter().enumerate() {
-        x = skip_block(b, &format!("{name}.block{i}"), &x, channels, 3, d);
-    }
-    b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
-}
+/// (dilations 2 and 4). `(kernel, dilation)` per block, for [`skip_head`].
+pub const SCENE_HEAD: &[(usize, usize)] = &[(3, 2), (3, 4)];
 
 /// The lighter head of backbone training (the faster-training paper): one
-/// block of a 1×1 convolution (ReLU) plus a 1×1 skip, summed and ReLU'd,
-/// then a 1×1 convolution to `landmarks` heatmaps. Being per-pixel, it
-/// leaves all spatial reasoning to the shared backbone.
-pub fn light_head(
+/// block of a 1×1 convolution (ReLU) plus a 1×1 skip. Being per-pixel, it
+/// leaves all spatial reasoning to the shared backbone. For [`skip_head`].
+pub const LIGHT_HEAD: &[(usize, usize)] = &[(1, 1)];
+
+/// A heatmap head of skip blocks (`blocks`: `(kernel, dilation)` each, e.g.
+/// [`SCENE_HEAD`] or [`LIGHT_HEAD`]), `channels` wide, then a 1×1
+/// convolution to `landmarks` heatmaps. Layers `NAME.blockI.{conv,skip,add}`
+/// and `NAME.heatmaps`; returns the heatmap tensor.
+pub fn skip_head(
     b: &mut GraphBuilder,
     name: &str,
     input: &str,
     channels: usize,
     landmarks: usize,
+    blocks: &[(usize, usize)],
 ) -> String {
-    let x = skip_block(b, &format!("{name}.block0"), input, channels, 1, 1);
+    let mut x = input.to_string();
+    for (i, &(k, d)) in blocks.iter().enumerate() {
+        x = skip_block(b, &format!("{name}.block{i}"), &x, channels, k, d);
+    }
     b.conv(&format!("{name}.heatmaps"), &x, ConvSpec::new(landmarks, 1))
 }
 

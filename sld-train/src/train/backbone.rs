@@ -9,7 +9,7 @@
 //!   updates the backbone and head `k` only: the backbone and every head
 //!   have their own AdamW (so each head's bias correction counts its own
 //!   steps), all fed from one backward pass.
-//! - The head is [`light_head`](crate::net::builder::light_head) (1×1
+//! - The head is [`LIGHT_HEAD`](crate::net::builder::LIGHT_HEAD) (1×1
 //!   convolutions), so the backbone must learn the spatial context.
 //!
 //! Outputs in `OUT/`: `backbone.safetensors` (the shared trunk, tagged with

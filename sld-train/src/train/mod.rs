@@ -33,8 +33,8 @@ use crate::eval::{evaluate, EvalOptions};
 use crate::export::{to_sld_bytes, NamedTensor};
 use crate::labels::TargetOptions;
 use crate::net::builder::{
-    aspp_head, efficientnet_lite0_atrous8, efficientnet_lite0_s8, light_head, scene_head, small_backbone,
-    GraphBuilder,
+    aspp_head, efficientnet_lite0_atrous8, efficientnet_lite0_s8, skip_head, small_backbone, GraphBuilder,
+    LIGHT_HEAD, SCENE_HEAD,
 };
 use adamw::{AdamW, AdamWParams};
 
@@ -233,11 +233,11 @@ impl BackboneKind {
 /// Which heatmap head a network ends in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadKind {
-    /// The paper's scene head ([`scene_head`]).
+    /// The paper's scene head ([`SCENE_HEAD`]).
     Scene,
     /// SLD*'s ASPP head ([`aspp_head`]).
     Aspp,
-    /// The lighter head of backbone training ([`light_head`]).
+    /// The lighter head of backbone training ([`LIGHT_HEAD`]).
     Light,
 }
 
@@ -266,9 +266,9 @@ pub fn build(
     let x = backbone.build(&mut b);
     let feature_channels = b.shape(&x)[0];
     let out = match head {
-        HeadKind::Scene => scene_head(&mut b, "head", &x, o.head_channels, landmarks),
+        HeadKind::Scene => skip_head(&mut b, "head", &x, o.head_channels, landmarks, SCENE_HEAD),
         HeadKind::Aspp => aspp_head(&mut b, "head", &x, o.head_channels, landmarks),
-        HeadKind::Light => light_head(&mut b, "head", &x, o.head_channels, landmarks),
+        HeadKind::Light => skip_head(&mut b, "head", &x, o.head_channels, landmarks, LIGHT_HEAD),
     };
     let (info, mut tensors) = b.finish(&[&out], 8, scene);
     for t in &mut tensors {
@@ -797,12 +797,13 @@ pub fn train_full(
         frozen = f;
         init = h;
         let mut hb = GraphBuilder::new(feature_channels, o.input_height / 8, o.input_width / 8, o.seed);
-        let out = scene_head(
+        let out = skip_head(
             &mut hb,
             "head",
             sld_core::model::INPUT,
             o.head_channels,
             landmarks.len(),
+            SCENE_HEAD,
         );
         train_graph = hb.finish(&[&out], 1, &ts.name).0.graph;
     }
