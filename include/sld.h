@@ -162,6 +162,11 @@ enum SldRefinement
    * (exact for sampled Gaussians; the default).
    */
   SLD_REFINEMENT_GAUSSIAN_FIT = 2,
+  /**
+   * Separable parabola fit on the raw values through the peak and its
+   * 4-neighbours (for maps of logits / log-probabilities).
+   */
+  SLD_REFINEMENT_PARABOLA = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

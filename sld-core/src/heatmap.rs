@@ -63,6 +63,11 @@ pub enum Refinement {
     /// falls back to the cell centre on an axis where a neighbour is
     /// missing (border) or not positive.
     GaussianFit,
+    /// Separable 3-point parabola fit on the raw values (for maps that hold
+    /// log-probabilities, e.g. logits); falls back to the cell centre on an
+    /// axis where a neighbour is missing (border) or the values are not
+    /// concave there.
+    Parabola,
 }
 
 /// Options for [`decode`].
@@ -224,7 +229,8 @@ pub fn decode(
             Refinement::WeightedMean { radius } => {
                 weighted_mean(map, shape.width, shape.height, px, py, radius as usize)
             }
-            Refinement::GaussianFit => gaussian_fit(map, shape.width, shape.height, px, py),
+            Refinement::GaussianFit => three_point_fit(map, shape.width, shape.height, px, py, log_parabola),
+            Refinement::Parabola => three_point_fit(map, shape.width, shape.height, px, py, parabola),
         };
         let (u, v) = opts.grid_to_pixel(gx, gy);
         if !(u.is_finite() && v.is_finite()) {
@@ -242,6 +248,27 @@ pub fn decode(
         }
     }
     Ok(count)
+}
+
+/// Probability that a landmark is in the image from its map of spatial
+/// logits `z` (a [`HeatmapKind::Logits`] output): the softmax over the
+/// cells plus an "absent" bin of logit 0 puts `Σ eᶻ / (1 + Σ eᶻ)` on the
+/// cells. Computed without overflow; NaN in → NaN out; an empty map → 0.
+///
+/// [`HeatmapKind::Logits`]: crate::model::HeatmapKind::Logits
+pub fn presence(z: &[f32]) -> f32 {
+    let m = z
+        .iter()
+        .fold(0.0f32, |a, &v| if v > a || v.is_nan() { v } else { a });
+    if m.is_nan() {
+        return f32::NAN;
+    }
+    if m == f32::INFINITY {
+        return 1.0;
+    }
+    let s: f32 = z.iter().map(|&v| libm::expf(v - m)).sum();
+    let absent = libm::expf(-m);
+    s / (s + absent)
 }
 
 /// Decodes into a fixed-capacity `heapless::Vec` (cleared first).
@@ -370,20 +397,49 @@ fn weighted_mean(map: &[f32], w: usize, h: usize, px: usize, py: usize, r: usize
     (px as f32 + sx / sw, py as f32 + sy / sw)
 }
 
-fn gaussian_fit(map: &[f32], w: usize, h: usize, px: usize, py: usize) -> (f32, f32) {
+/// Separable sub-cell fit around the peak `(px, py)`: `fit(left, centre,
+/// right)` gives the vertex offset along each axis; 0 at the border.
+fn three_point_fit(
+    map: &[f32],
+    w: usize,
+    h: usize,
+    px: usize,
+    py: usize,
+    fit: fn(f32, f32, f32) -> f32,
+) -> (f32, f32) {
     let at = |x: usize, y: usize| map[y * w + x];
     let c = at(px, py);
     let dx = if px > 0 && px + 1 < w {
-        log_parabola(at(px - 1, py), c, at(px + 1, py))
+        fit(at(px - 1, py), c, at(px + 1, py))
     } else {
         0.0
     };
     let dy = if py > 0 && py + 1 < h {
-        log_parabola(at(px, py - 1), c, at(px, py + 1))
+        fit(at(px, py - 1), c, at(px, py + 1))
     } else {
         0.0
     };
     (px as f32 + dx, py as f32 + dy)
+}
+
+/// Vertex offset of the parabola through `(−1, a), (0, b), (1, c)`,
+/// clamped to `[−0.5, 0.5]`; 0 when it is not concave (or the values are
+/// infinite). NaN in → NaN out.
+#[inline]
+fn parabola(a: f32, b: f32, c: f32) -> f32 {
+    if a.is_nan() || b.is_nan() || c.is_nan() {
+        return f32::NAN;
+    }
+    let den = a - 2.0 * b + c;
+    if !(den < 0.0 && den.is_finite()) {
+        return 0.0;
+    }
+    let off = 0.5 * (a - c) / den;
+    if off.is_finite() {
+        off.clamp(-0.5, 0.5)
+    } else {
+        0.0
+    }
 }
 
 /// Vertex offset of the parabola through `(−1, ln a), (0, ln b), (1, ln c)`,

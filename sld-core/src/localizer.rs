@@ -10,9 +10,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::camera::{Camera, CameraError};
-use crate::heatmap::{self, DecodeError, DecodeOptions, Detection, HeatmapShape};
+use crate::heatmap::{self, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
 use crate::image::{resize_normalize, Image};
-use crate::model::{Model, ModelError};
+use crate::model::{HeatmapKind, Model, ModelError, ModelInfo};
 use crate::nn::{self, NnError};
 use crate::pnp::{PnpError, PnpOptions, PnpSolver};
 use crate::pose::Pose;
@@ -84,8 +84,16 @@ pub struct Localizer<B: AsRef<[u8]>> {
     p3d: Vec<[f64; 3]>,
     conf: Vec<f64>,
     pnp: PnpSolver,
-    /// Heatmap decoding options (stride from the model; threshold 0.2).
+    /// Heatmap decoding options (stride from the model; threshold and
+    /// refinement from its [`HeatmapKind`]: 0.2 and a Gaussian fit for
+    /// heatmaps; for logits every peak, parabola fit, then
+    /// [`Localizer::presence_threshold`]).
     pub decode: DecodeOptions,
+    /// [`HeatmapKind::Logits`] models: a peak is a detection when the
+    /// probability that its landmark is in the image
+    /// ([`heatmap::presence`]) is at least this (default 0.5); that
+    /// probability is the detection's confidence.
+    pub presence_threshold: f32,
     last_times: StageTimes,
     last_detections: usize,
 }
@@ -110,7 +118,8 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             p3d: vec![[0.0; 3]; l],
             conf: vec![0.0; l],
             pnp: PnpSolver::with_capacity(pnp, l),
-            decode: DecodeOptions::for_stride(model.info().stride as f32),
+            decode: decode_options(model.info()),
+            presence_threshold: 0.5,
             last_times: StageTimes::default(),
             last_detections: 0,
             model,
@@ -213,6 +222,7 @@ impl<B: AsRef<[u8]>> Localizer<B> {
         // Decode every head; landmark ids continue across heads.
         let plan = self.model.plan();
         let [h, w] = plan.heatmap_hw;
+        let logits = self.model.info().heatmaps == HeatmapKind::Logits;
         let mut n = 0;
         let mut first = 0;
         for k in 0..plan.outputs.len() {
@@ -225,10 +235,25 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             };
             let got = heatmap::decode(maps, shape, &self.decode, &mut self.detections[n..])
                 .map_err(LocalizeError::Decode)?;
-            for d in &mut self.detections[n..n + got] {
+            let plane = h * w;
+            let mut kept = 0;
+            for j in n..n + got {
+                let mut d = self.detections[j];
+                if logits {
+                    // Confidence: the probability that the landmark is in
+                    // the image; detected when more likely than not.
+                    let map = maps.get(d.landmark as usize * plane..(d.landmark as usize + 1) * plane);
+                    let p = map.map_or(0.0, heatmap::presence);
+                    if !(p >= self.presence_threshold) {
+                        continue;
+                    }
+                    d.confidence = p;
+                }
                 d.landmark += first as u32;
+                self.detections[n + kept] = d;
+                kept += 1;
             }
-            n += got;
+            n += kept;
             first += lk;
         }
         let landmarks = self.model.landmarks();
@@ -255,6 +280,17 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             times: self.last_times,
         })
     }
+}
+
+/// Decoding options matching what `info`'s output maps hold.
+pub fn decode_options(info: &ModelInfo) -> DecodeOptions {
+    let mut d = DecodeOptions::for_stride(info.stride as f32);
+    if info.heatmaps == HeatmapKind::Logits {
+        // Every map's peak; the Localizer keeps those likely present.
+        d.threshold = f32::MIN;
+        d.refinement = Refinement::Parabola;
+    }
+    d
 }
 
 /// Stage clock: `std::time::Instant` with `std`, nothing without.

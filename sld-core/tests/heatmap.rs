@@ -67,6 +67,68 @@ fn gaussian_fit_recovers_subpixel_peaks_within_a_tenth_of_a_pixel() {
 }
 
 #[test]
+fn parabola_fit_recovers_subpixel_peaks_of_log_gaussians_exactly() {
+    // Logits of a softmax-trained map are a log-Gaussian plus a constant:
+    // a parabola, which the 3-point fit recovers exactly (f32 rounding).
+    for sigma in [0.75f64, 1.5] {
+        let mut rng = SplitMix64::new(11);
+        let opts = DecodeOptions {
+            refinement: Refinement::Parabola,
+            threshold: f32::MIN,
+            ..DecodeOptions::for_stride(8.0)
+        };
+        let shape = HeatmapShape {
+            landmarks: 1,
+            height: H,
+            width: W,
+        };
+        for _ in 0..50 {
+            let gx = 2.0 + rng.unit_f64() * (W as f64 - 4.0);
+            let gy = 2.0 + rng.unit_f64() * (H as f64 - 4.0);
+            let offset = -3.0 + 6.0 * rng.unit_f64();
+            let map: Vec<f32> = (0..H * W)
+                .map(|i| {
+                    let d2 = ((i % W) as f64 - gx).powi(2) + ((i / W) as f64 - gy).powi(2);
+                    (offset - d2 / (2.0 * sigma * sigma)) as f32
+                })
+                .collect();
+            let mut out = [Detection::default(); 1];
+            assert_eq!(sld_core::decode(&map, shape, &opts, &mut out), Ok(1));
+            let (u, v) = opts.grid_to_pixel(gx as f32, gy as f32);
+            assert!(
+                (out[0].u - u).abs() < 2e-3 && (out[0].v - v).abs() < 2e-3,
+                "sigma {sigma}: ({}, {}) against ({u}, {v})",
+                out[0].u,
+                out[0].v
+            );
+        }
+    }
+}
+
+#[test]
+fn presence_is_the_softmax_mass_off_the_absent_bin() {
+    use sld_core::heatmap::presence;
+    // Closed forms: n cells of logit z against one absent bin of logit 0.
+    for (n, z) in [(1usize, 0.0f32), (4, 0.0), (100, -3.0), (880, 2.0), (10, 60.0)] {
+        let want = (n as f64 * (z as f64).exp()) / (1.0 + n as f64 * (z as f64).exp());
+        let got = presence(&vec![z; n]) as f64;
+        assert!((got - want).abs() < 1e-5, "n {n}, z {z}: {got} vs {want}");
+    }
+    // One dominant cell at logit 0: half. No overflow at huge logits.
+    let mut map = vec![-50.0f32; 64];
+    map[17] = 0.0;
+    assert!((presence(&map) - 0.5).abs() < 1e-6);
+    map[3] = 1e30;
+    assert_eq!(presence(&map), 1.0);
+    map[5] = f32::INFINITY;
+    assert_eq!(presence(&map), 1.0);
+    map[9] = f32::NAN;
+    assert!(presence(&map).is_nan());
+    assert_eq!(presence(&[]), 0.0);
+    assert!(presence(&[f32::NEG_INFINITY; 3]) == 0.0);
+}
+
+#[test]
 fn weighted_mean_is_accurate_with_a_wide_window() {
     // A window of ±3σ leaves a truncation bias well below 0.1 input px.
     let (worst, _) = errors_px(Refinement::WeightedMean { radius: 8 }, 2.5);

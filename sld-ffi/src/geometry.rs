@@ -29,6 +29,9 @@ pub enum SldRefinement {
     /// Separable log-parabola fit through the peak and its 4-neighbours
     /// (exact for sampled Gaussians; the default).
     GaussianFit = 2,
+    /// Separable parabola fit on the raw values through the peak and its
+    /// 4-neighbours (for maps of logits / log-probabilities).
+    Parabola = 3,
 }
 
 /// Options of `sld_decode_heatmaps`; start from
@@ -60,6 +63,7 @@ impl SldDecodeOptions {
                     .ok_or_else(|| fail!(InvalidArgument, "window_radius {} > 127", self.window_radius))?,
             },
             2 => Refinement::GaussianFit,
+            3 => Refinement::Parabola,
             r => return Err(fail!(InvalidArgument, "refinement {r} is not an SldRefinement")),
         };
         if !(self.threshold.is_finite()

@@ -25,6 +25,9 @@ pub const CORRECT_PX: f64 = 8.0;
 pub struct EvalOptions {
     /// PnP options (defaults: sld-core's).
     pub pnp: PnpOptions,
+    /// Logits models: the Localizer's presence threshold (`None`: its
+    /// default, 0.5).
+    pub presence_threshold: Option<f32>,
 }
 
 /// Result for one image.
@@ -94,6 +97,9 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// Localises images `indices` of `scene` with the model in `bytes`.
 pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptions) -> Result<EvalReport> {
     let mut loc = Localizer::with_options(bytes, o.pnp).map_err(|e| anyhow::anyhow!("model: {e}"))?;
+    if let Some(p) = o.presence_threshold {
+        loc.presence_threshold = p;
+    }
     let spec = loc.model().info().graph.input.clone();
     let landmarks: Vec<[f64; 3]> = loc.model().landmarks().to_vec();
     let mut per_image = Vec::with_capacity(indices.len());

@@ -396,9 +396,15 @@ struct TrainArgs {
     /// Validate every this many epochs (0 = only at the end).
     #[arg(long, default_value_t = 5)]
     validate_every: usize,
-    /// Loss weight of cells with a positive target (1 = SLD*'s plain loss).
+    /// Loss weight of cells with a positive target (1 = SLD*'s plain loss;
+    /// `--loss mse` only).
     #[arg(long, default_value_t = 10.0)]
     pos_weight: f32,
+    /// Training loss: mse (SLD*'s heatmap regression) or softmax (per
+    /// landmark, a softmax over the cells plus an "absent" bin; the model
+    /// exports logits, which the Localizer decodes accordingly).
+    #[arg(long, value_enum, default_value_t = sld_train::train::Loss::Mse)]
+    loss: sld_train::train::Loss,
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     resume: bool,
@@ -624,6 +630,14 @@ struct EvalArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// PnP inlier threshold on the reprojection error, network-input
+    /// pixels (default: sld-core's `PnpOptions::default()`, 8 px).
+    #[arg(long)]
+    max_reproj_px: Option<f64>,
+    /// Models trained with `--loss softmax`: detect a landmark when the
+    /// probability that it is in the image is at least this (default 0.5).
+    #[arg(long)]
+    min_presence: Option<f32>,
 }
 
 #[derive(Args)]
@@ -825,6 +839,7 @@ fn train_options(
         buffer_copies,
         geometric_aug,
         depth_variant: a.depth_variant.clone(),
+        loss: a.loss,
     }
 }
 
@@ -979,7 +994,18 @@ fn run_eval(a: &EvalArgs) -> Result<()> {
         a.scene.display(),
         a.split
     );
-    let r = sld_train::eval::evaluate(&bytes, &scene, &idx, &Default::default())?;
+    let mut o = sld_train::eval::EvalOptions::default();
+    if let Some(px) = a.max_reproj_px {
+        o.pnp.max_reproj_px = px;
+        o.pnp
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--max-reproj-px: {e}"))?;
+    }
+    if let Some(p) = a.min_presence {
+        anyhow::ensure!((0.0..=1.0).contains(&p), "--min-presence {p}: must lie in [0, 1]");
+        o.presence_threshold = Some(p);
+    }
+    let r = sld_train::eval::evaluate(&bytes, &scene, &idx, &o)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
@@ -1078,6 +1104,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         backbone: backbone.clone(),
         buffer_copies: 2,
         geometric_aug: false,
+        loss: Default::default(),
     };
     let t1 = std::time::Instant::now();
     let r = sld_train::train::train_full(&scene, &run, &o, false, true, &Default::default())?;

@@ -89,6 +89,7 @@ fn shift_model(landmarks: &[[f32; 3]]) -> Vec<u8> {
         },
         stride: 1,
         landmarks: 8,
+        heatmaps: Default::default(),
         scene: "shift".into(),
         provenance: Provenance::default(),
     };

@@ -73,6 +73,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         buffer_copies: 1,
         geometric_aug: false,
         depth_variant: None,
+        loss: Default::default(),
     }
 }
 

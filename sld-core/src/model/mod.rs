@@ -42,6 +42,27 @@ pub struct Provenance {
     pub date: String,
 }
 
+/// What the network's output maps hold, and so how the [`Localizer`]
+/// decodes them.
+///
+/// [`Localizer`]: crate::Localizer
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeatmapKind {
+    /// Heatmaps regressed to Gaussians of height 1 (SLD*): a detection is a
+    /// peak ≥ 0.2, refined by a 3-point log-parabola (Gaussian) fit, and its
+    /// confidence is the peak value.
+    #[default]
+    Gaussian,
+    /// Per-landmark spatial logits trained with a softmax over the cells
+    /// plus an "absent" bin of logit 0: a landmark is detected when the
+    /// cells hold at least half the probability
+    /// ([`presence`](crate::heatmap::presence), its confidence), at the
+    /// peak refined by a 3-point parabola fit on the logits (the
+    /// log-probability).
+    Logits,
+}
+
 /// Everything in the `sld.model` metadata entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
@@ -51,6 +72,9 @@ pub struct ModelInfo {
     pub stride: u32,
     /// Number of landmarks `L` (= total heatmap channels = rows of `landmarks`).
     pub landmarks: u32,
+    /// What the output maps hold (default: Gaussian heatmaps).
+    #[serde(default)]
+    pub heatmaps: HeatmapKind,
     /// Scene name.
     #[serde(default)]
     pub scene: String,

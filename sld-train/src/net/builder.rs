@@ -217,6 +217,7 @@ impl GraphBuilder {
             },
             stride,
             landmarks,
+            heatmaps: Default::default(),
             scene: scene.into(),
             provenance: Provenance {
                 command: std::env::args().collect::<Vec<_>>().join(" "),

@@ -120,6 +120,8 @@ pub struct BatchOptions {
     pub jitter: f32,
     /// Loss weight of the cells with a positive target.
     pub pos_weight: f32,
+    /// The loss the batch trains (the targets above serve both).
+    pub loss: super::Loss,
 }
 
 /// A batch as tensors: input `[B, C, H, W]`, targets `[B, L, h, w]`, and
@@ -138,6 +140,7 @@ pub fn batch(
         target,
         jitter: jitter_strength,
         pos_weight,
+        ..
     } = *o;
     let target = &target;
     let (c, h, w) = (spec.channels as usize, spec.height as usize, spec.width as usize);
