@@ -12,9 +12,10 @@ fuzz_target!(|data: &[u8]| {
         height: c.u8() as usize,
         width: c.u8() as usize,
     };
-    let refinement = match c.u8() % 3 {
+    let refinement = match c.u8() % 4 {
         0 => Refinement::None,
         1 => Refinement::WeightedMean { radius: c.u8() },
+        2 => Refinement::Parabola,
         _ => Refinement::GaussianFit,
     };
     let opts = DecodeOptions {
@@ -50,5 +51,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(d.u.is_finite() && d.v.is_finite() && d.confidence.is_finite());
             assert!((d.landmark as usize) < shape.landmarks);
         }
+    }
+    // Presence of a logit map: a probability, or NaN exactly when a NaN is in.
+    let p = sld_core::heatmap::presence(&maps);
+    if maps.iter().any(|v| v.is_nan()) {
+        assert!(p.is_nan());
+    } else {
+        assert!((0.0..=1.0).contains(&p), "presence {p}");
     }
 });

@@ -236,10 +236,17 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             let got = heatmap::decode(maps, shape, &self.decode, &mut self.detections[n..])
                 .map_err(LocalizeError::Decode)?;
             let plane = h * w;
+            // presence ≥ p ⇔ Σ eᶻ ≥ p / (1 − p), and Σ eᶻ ≤ cells · e^peak:
+            // maps whose peak is below this cannot pass (no exp needed).
+            let p = self.presence_threshold;
+            let min_peak = libm::logf(p / (1.0 - p)) - libm::logf(plane as f32);
             let mut kept = 0;
             for j in n..n + got {
                 let mut d = self.detections[j];
                 if logits {
+                    if d.confidence < min_peak {
+                        continue;
+                    }
                     // Confidence: the probability that the landmark is in
                     // the image; detected when more likely than not.
                     let map = maps.get(d.landmark as usize * plane..(d.landmark as usize + 1) * plane);

@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         buffer_copies: 1,
         geometric_aug: false,
         depth_variant: None,
+        loss: Default::default(),
     };
     let sld_train::train::Network {
         info, tensors: init, ..
