@@ -41,6 +41,21 @@ pub struct SelectOptions {
     pub radius: f64,
 }
 
+impl SelectOptions {
+    /// Loose filters for short synthetic camera paths (track > 10 images,
+    /// rays spanning > 0.1 rad, 1 m starting spacing): far more candidates,
+    /// so every view keeps enough landmarks (EXPERIMENTS.md, "The geometry
+    /// ceiling"). Used by `sld demo` and the CI localisation check.
+    pub fn loose() -> Self {
+        Self {
+            min_track: 10,
+            min_angle_span: 0.1,
+            radius: 1.0,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for SelectOptions {
     fn default() -> Self {
         Self {

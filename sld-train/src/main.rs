@@ -1055,12 +1055,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         count: a.landmarks,
         // Measured (EXPERIMENTS.md, "The geometry ceiling"): loose filters
         // leave far more candidates, so every view keeps enough landmarks.
-        select: sld_train::landmarks::SelectOptions {
-            min_track: 10,
-            min_angle_span: 0.1,
-            radius: 1.0,
-            ..Default::default()
-        },
+        select: sld_train::landmarks::SelectOptions::loose(),
         depth_tolerance: 0.1,
         depth_variant: None,
     };

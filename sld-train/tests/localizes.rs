@@ -40,12 +40,7 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
         &scene,
         &LandmarkOptions {
             count: 100,
-            select: SelectOptions {
-                min_track: 10,
-                min_angle_span: 0.1,
-                radius: 1.0,
-                ..Default::default()
-            },
+            select: SelectOptions::loose(),
             depth_tolerance: 0.1,
             depth_variant: None,
         },
