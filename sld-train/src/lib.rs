@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod align;
+pub mod alloc;
 pub mod beacon;
 pub mod data;
 pub mod demo;

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use sld_core::model::{Activation, Graph, Op, INPUT};
 
+use super::bias::BiasAct;
 use super::unfold::Unfold;
 
 /// Applies an activation.
@@ -128,7 +129,7 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                     );
                 }
                 let pad = c.padding.map(|p| p as usize);
-                let mut y = conv2d(
+                let y = conv2d(
                     &x,
                     w,
                     c.stride[0] as usize,
@@ -136,11 +137,20 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                     c.groups as usize,
                     pad,
                 )?;
-                if let Some(bn) = &c.bias {
-                    let bias = weights.get(bn).with_context(|| format!("bias '{bn}'"))?;
-                    y = y.broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?;
+                let fused = matches!(c.activation, Activation::None | Activation::Relu);
+                match &c.bias {
+                    Some(bn) if fused && y.device().is_cpu() => {
+                        let bias = weights.get(bn).with_context(|| format!("bias '{bn}'"))?;
+                        let relu = c.activation == Activation::Relu;
+                        y.contiguous()?.apply_op2(&bias.contiguous()?, BiasAct { relu })?
+                    }
+                    Some(bn) => {
+                        let bias = weights.get(bn).with_context(|| format!("bias '{bn}'"))?;
+                        let y = y.broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?;
+                        activate(&y, c.activation)?
+                    }
+                    None => activate(&y, c.activation)?,
                 }
-                activate(&y, c.activation)?
             }
             Op::Add { inputs, activation } => {
                 let mut y = get(&values, &inputs[0])?;

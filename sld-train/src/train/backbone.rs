@@ -148,6 +148,7 @@ pub fn train_backbone(
     control: &Control,
 ) -> Result<BackboneOutcome> {
     use std::sync::atomic::Ordering;
+    crate::alloc::tune_for_training();
     check_options(o)?;
     ensure!(!scenes.is_empty(), "no scenes given (--scene, once per scene)");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;

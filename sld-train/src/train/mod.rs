@@ -837,6 +837,7 @@ pub fn train_full(
     control: &Control,
 ) -> Result<TrainOutcome> {
     use std::sync::atomic::Ordering;
+    crate::alloc::tune_for_training();
     check_options(o)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
