@@ -310,13 +310,10 @@ enum TrainCommand {
         #[arg(long)]
         backbone: PathBuf,
         /// Copies of each training image in the feature buffer (the first
-        /// plain, the others with photometric jitter).
+        /// plain, the others with photometric jitter, and with --geometric
+        /// also rotated and scaled).
         #[arg(long, default_value_t = 2)]
         copies: usize,
-        /// Also rotate (±10°) and scale (0.9–1.1) the augmented copies,
-        /// moving the labels exactly.
-        #[arg(long)]
-        geometric: bool,
     },
     /// Train one backbone shared by several scenes, a light head per scene
     /// (the faster-training paper's scene-agnostic backbone).
@@ -390,6 +387,12 @@ struct TrainArgs {
     /// Photometric augmentation strength (0 = off).
     #[arg(long, default_value_t = 0.3)]
     jitter: f32,
+    /// Geometric augmentation: rotate each training image in-plane (±10°)
+    /// and scale it (0.9–1.1) about its centre, moving the labels exactly
+    /// (SLD*'s ranges). `train head`: applied to the buffer's augmented
+    /// copies.
+    #[arg(long)]
+    geometric: bool,
     /// Relative depth tolerance of the visibility labels.
     #[arg(long, default_value_t = 0.1)]
     depth_tolerance: f64,
@@ -822,7 +825,6 @@ fn train_options(
     landmarks: PathBuf,
     backbone: Option<PathBuf>,
     buffer_copies: usize,
-    geometric_aug: bool,
 ) -> sld_train::train::TrainOptions {
     sld_train::train::TrainOptions {
         arch: a.arch,
@@ -845,7 +847,7 @@ fn train_options(
         pos_weight: a.pos_weight,
         backbone,
         buffer_copies,
-        geometric_aug,
+        geometric_aug: a.geometric,
         depth_variant: a.depth_variant.clone(),
         loss: a.loss,
     }
@@ -866,12 +868,7 @@ fn ctrlc_control() -> sld_train::train::Control {
     control
 }
 
-fn run_train(
-    a: &TrainArgs,
-    backbone: Option<PathBuf>,
-    buffer_copies: usize,
-    geometric_aug: bool,
-) -> Result<()> {
+fn run_train(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
     let [scene] = a.scene.as_slice() else {
         anyhow::bail!("give one --scene (several train a shared backbone: `sld train backbone`)");
     };
@@ -880,7 +877,7 @@ fn run_train(
         [p] => p.clone(),
         _ => anyhow::bail!("give at most one --landmarks for one --scene"),
     };
-    let o = train_options(a, landmarks, backbone, buffer_copies, geometric_aug);
+    let o = train_options(a, landmarks, backbone, buffer_copies);
     let r = sld_train::train::train_full(scene, &a.out, &o, a.resume, true, &ctrlc_control())?;
     if r.interrupted {
         eprintln!(
@@ -926,7 +923,7 @@ fn run_train_backbone(a: &TrainArgs, init_backbone: Option<PathBuf>) -> Result<(
         })
         .collect();
     let first = scenes[0].landmarks.clone();
-    let o = train_options(a, first, init_backbone, 1, false);
+    let o = train_options(a, first, init_backbone, 1);
     let r =
         sld_train::train::backbone::train_backbone(&scenes, &a.out, &o, a.resume, true, &ctrlc_control())?;
     if r.interrupted {
@@ -1203,7 +1200,7 @@ fn main() -> ExitCode {
         Command::Pnp(args) => run_pnp(args),
         Command::Demo(args) => run_demo(args),
         Command::Simulate(args) => run_simulate(args),
-        Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1, false),
+        Command::Train(TrainCommand::Full(a)) => run_train(a, None, 1),
         Command::Train(TrainCommand::Backbone { args, init_backbone }) => {
             run_train_backbone(args, init_backbone.clone())
         }
@@ -1211,8 +1208,7 @@ fn main() -> ExitCode {
             args,
             backbone,
             copies,
-            geometric,
-        }) => run_train(args, Some(backbone.clone()), *copies, *geometric),
+        }) => run_train(args, Some(backbone.clone()), *copies),
         Command::Eval(a) => run_eval(a),
         Command::Plot { metrics, out } => sld_train::plot::plot_metrics(metrics, out),
         Command::Weights(WeightsCommand::Import { pth, out }) => sld_train::weights::read_legacy_pth(pth)

@@ -272,6 +272,7 @@ pub fn train_backbone(
         jitter: o.jitter,
         pos_weight: o.pos_weight,
         loss: o.loss,
+        geometric: o.geometric_aug,
     };
     let steps_per_epoch: usize = sizes.iter().map(|n| n.div_ceil(o.batch)).sum();
     let bar = crate::progress::bar(

@@ -15,6 +15,11 @@ use sld_core::rng::SplitMix64;
 use crate::data::scene::{as_image, SceneDir};
 use crate::labels::{gaussian_target, visibility, TargetOptions, Visible};
 
+/// One landmark's label in one image: pixel in network-input coordinates
+/// (pixel-centre convention; `None` when behind the camera) and label
+/// weight (1 visible, 0 not visible, 0.5 unverified).
+pub type Label = (Option<(f32, f32)>, f32);
+
 /// One preprocessed training image.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -22,7 +27,7 @@ pub struct Sample {
     pub input: Vec<f32>,
     /// Per landmark: pixel in network-input coordinates (pixel-centre
     /// convention; `None` when behind the camera) and label weight.
-    pub labels: Vec<(Option<(f32, f32)>, f32)>,
+    pub labels: Vec<Label>,
     /// Index of the image in the scene.
     pub image: usize,
 }
@@ -122,6 +127,10 @@ pub struct BatchOptions {
     pub pos_weight: f32,
     /// The loss the batch trains (the targets above serve both).
     pub loss: super::Loss,
+    /// Rotate each image in-plane (±10°) and scale it (0.9–1.1) about its
+    /// centre, moving the labels exactly ([`Similarity2::random`]); only
+    /// with an `rng`, and only for image inputs (not feature buffers).
+    pub geometric: bool,
 }
 
 /// A batch as tensors: input `[B, C, H, W]`, targets `[B, L, h, w]`, and
@@ -148,22 +157,35 @@ pub fn batch(
     let b = samples.len();
     let mut x = Vec::with_capacity(b * c * h * w);
     let mut rng = rng;
+    let mut moved: Vec<Vec<Label>> = Vec::new();
     for s in samples {
         let start = x.len();
-        x.extend_from_slice(&s.input);
+        match rng.as_deref_mut() {
+            Some(r) if o.geometric => {
+                let t = Similarity2::random(r);
+                x.extend_from_slice(&t.warp(&s.input, c, w, h));
+                moved.push(t.labels(&s.labels, w, h));
+            }
+            _ => x.extend_from_slice(&s.input),
+        }
         if let Some(r) = rng.as_deref_mut() {
             jitter(&mut x[start..], c, r, jitter_strength);
         }
     }
+    let labels: Vec<&[Label]> = if moved.is_empty() {
+        samples.iter().map(|s| s.labels.as_slice()).collect()
+    } else {
+        moved.iter().map(|l| l.as_slice()).collect()
+    };
     let opts = DecodeOptions::for_stride(stride);
     let cells = grid[0] * grid[1];
     let mut t = vec![0f32; b * l * cells];
     let mut m = vec![0f32; b * l * cells];
     t.par_chunks_mut(l * cells)
         .zip(m.par_chunks_mut(l * cells))
-        .zip(samples.par_iter())
-        .for_each(|((tb, mb), s)| {
-            for (k, (px, wgt)) in s.labels.iter().enumerate() {
+        .zip(labels.par_iter())
+        .for_each(|((tb, mb), labels)| {
+            for (k, (px, wgt)) in labels.iter().enumerate() {
                 let tk = &mut tb[k * cells..(k + 1) * cells];
                 let mk = &mut mb[k * cells..(k + 1) * cells];
                 // SLD*: maps labelled 0.5 (unverified) are ignored; 0 maps train towards 0.
@@ -200,6 +222,15 @@ pub struct Similarity2 {
 }
 
 impl Similarity2 {
+    /// SLD*'s augmentation ranges: rotation uniform in ±10°, scale uniform
+    /// in 0.9–1.1.
+    pub fn random(rng: &mut SplitMix64) -> Self {
+        Similarity2 {
+            angle: (rng.unit_f64() as f32 - 0.5) * 20f32.to_radians(),
+            scale: 0.9 + 0.2 * rng.unit_f64() as f32,
+        }
+    }
+
     /// Where pixel `(u, v)` of a `w × h` image moves (pixel-centre convention).
     pub fn apply(&self, (u, v): (f32, f32), w: usize, h: usize) -> (f32, f32) {
         let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
@@ -262,6 +293,69 @@ impl Similarity2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With `geometric`, a batch's image and targets move together: the
+    /// warped bright dot and the target peak of its landmark fall in the
+    /// same cell, and the transform is the one `Similarity2::random` draws
+    /// first from the same generator.
+    #[test]
+    fn geometric_batch_moves_image_and_targets_together() {
+        let (w, h) = (64usize, 48usize);
+        let spec = InputSpec {
+            width: w as u32,
+            height: h as u32,
+            channels: 1,
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let (u, v) = (44.0f32, 12.0f32);
+        let mut input = vec![0f32; w * h];
+        for dy in -1i32..=1 {
+            for dx in -1i32..=1 {
+                input[(v as i32 + dy) as usize * w + (u as i32 + dx) as usize] = 1.0;
+            }
+        }
+        let s = Sample {
+            input,
+            labels: vec![(Some((u, v)), 1.0)],
+            image: 0,
+        };
+        let o = BatchOptions {
+            grid: [h / 8, w / 8],
+            stride: 8.0,
+            target: TargetOptions {
+                sigma: 0.5,
+                ..Default::default()
+            },
+            jitter: 0.0,
+            pos_weight: 1.0,
+            loss: super::super::Loss::Softmax,
+            geometric: true,
+        };
+        for seed in 0..8u64 {
+            let mut rng = SplitMix64::new(seed);
+            let t = Similarity2::random(&mut SplitMix64::new(seed));
+            let (x, tg, _) = batch(&[&s], &spec, &o, Some(&mut rng), &Device::Cpu).unwrap();
+            let img = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let (mut sx, mut sy, mut sum) = (0.0, 0.0, 0.0);
+            for (i, a) in img.iter().enumerate() {
+                sx += a * (i % w) as f32;
+                sy += a * (i / w) as f32;
+                sum += a;
+            }
+            let q = t.apply((u, v), w, h);
+            assert!((sx / sum - q.0).abs() < 0.6 && (sy / sum - q.1).abs() < 0.6, "seed {seed}");
+            let tv = tg.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let best = (0..tv.len()).max_by(|&a, &b| tv[a].total_cmp(&tv[b])).unwrap();
+            let cell = ((best % (w / 8)) as f32, (best / (w / 8)) as f32);
+            // Cell centres at 8c + 3.5 (pixel-centre convention, stride 8).
+            let want = ((q.0 - 3.5) / 8.0, (q.1 - 3.5) / 8.0);
+            assert!(
+                (cell.0 - want.0).abs() <= 0.5 + 1e-4 && (cell.1 - want.1).abs() <= 0.5 + 1e-4,
+                "seed {seed}: peak cell {cell:?}, label at {want:?}"
+            );
+        }
+    }
 
     /// A bright dot warped by the similarity lands where its label moves.
     #[test]

@@ -91,9 +91,10 @@ pub struct TrainOptions {
     /// (copy 0 plain, the others with photometric jitter).
     #[serde(default = "one")]
     pub buffer_copies: usize,
-    /// Head mode: the augmented copies also get an in-plane rotation
-    /// (±10°) and focal scaling (0.9–1.1) about the image centre, labels
-    /// moved exactly.
+    /// Geometric augmentation: an in-plane rotation (±10°) and focal
+    /// scaling (0.9–1.1) about the image centre, labels moved exactly; on
+    /// every training batch (full and backbone modes) or on the feature
+    /// buffer's augmented copies (head mode).
     #[serde(default)]
     pub geometric_aug: bool,
     /// Depth maps the visibility labels read: `NAME.<variant>.depth.png`
@@ -387,11 +388,7 @@ fn fill_feature_buffer(
             if k > 0 {
                 data::jitter(&mut x, 3, &mut rng, o.jitter);
                 if o.geometric_aug {
-                    // In-plane rotation ±10° and focal scaling 0.9–1.1 (SLD*'s ranges).
-                    let t = data::Similarity2 {
-                        angle: (rng.unit_f64() as f32 - 0.5) * 0.35,
-                        scale: 0.9 + 0.2 * rng.unit_f64() as f32,
-                    };
+                    let t = data::Similarity2::random(&mut rng);
                     let (w, h) = (o.input_width, o.input_height);
                     x = t.warp(&x, 3, w, h);
                     labels = t.labels(&labels, w, h);
@@ -924,6 +921,8 @@ pub fn train_full(
         jitter,
         pos_weight: o.pos_weight,
         loss: o.loss,
+        // Head mode: the buffer's copies carry the augmentation.
+        geometric: o.geometric_aug && o.backbone.is_none(),
     };
 
     let steps_per_epoch = samples.len().div_ceil(o.batch);
