@@ -12,22 +12,14 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::unfold::f32_slice;
+
 /// `act(x + bias[c])` for `x` `[B, C, H, W]` and `bias` `[C]` (f32,
 /// contiguous); `relu` selects ReLU, otherwise no activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BiasAct {
     /// Apply ReLU after the bias.
     pub relu: bool,
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("sld bias: f32 tensors only")
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("sld bias: inputs must be contiguous")
-    };
-    Ok(&v[a..b])
 }
 
 /// `(channels, plane)` of a 4-d layout.
@@ -48,8 +40,8 @@ impl CustomOp2 for BiasAct {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1)?;
-        let bias = f32_slice(s2, l2)?;
+        let x = f32_slice(self.name(), s1, l1)?;
+        let bias = f32_slice(self.name(), s2, l2)?;
         let (c, plane) = planes(l1)?;
         if bias.len() != c {
             candle_core::bail!("sld bias: {} biases for {c} channels", bias.len())
@@ -102,8 +94,8 @@ impl CustomOp2 for ReluMask {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = f32_slice(s1, l1)?;
-        let g = f32_slice(s2, l2)?;
+        let y = f32_slice(self.name(), s1, l1)?;
+        let g = f32_slice(self.name(), s2, l2)?;
         if y.len() != g.len() {
             candle_core::bail!("sld relu mask: shapes differ")
         }
@@ -128,7 +120,7 @@ impl CustomOp1 for ChannelSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s, l)?;
+        let g = f32_slice(self.name(), s, l)?;
         let (c, plane) = planes(l)?;
         let sums: Vec<f32> = g
             .par_chunks(plane.max(1))

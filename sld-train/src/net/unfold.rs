@@ -41,12 +41,15 @@ impl Unfold {
     }
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The f32 data of a contiguous CPU tensor, for the custom op named `op`
+/// (an error for any other dtype or a strided layout). Shared by the
+/// custom ops of [`super`].
+pub(super) fn f32_slice<'a>(op: &str, s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        candle_core::bail!("sld unfold: f32 tensors only")
+        candle_core::bail!("{op}: f32 tensors only")
     };
     let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("sld unfold: input must be contiguous")
+        candle_core::bail!("{op}: inputs must be contiguous")
     };
     Ok(&v[a..b])
 }
@@ -59,7 +62,7 @@ impl CustomOp1 for Unfold {
     /// `[B, C, H, W]` → `[B, C·k·k, Ho·Wo]`, rows in `(c, ky, kx)` order
     /// (the order of a `[O, C, k, k]` weight flattened to `[O, C·k·k]`).
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s, l)?;
+        let x = f32_slice(self.name(), s, l)?;
         let (b, c, h, w) = l.shape().dims4()?;
         let Some((ho, wo)) = self.out_hw(h, w) else {
             candle_core::bail!("sld unfold: kernel larger than the padded input")
@@ -115,7 +118,7 @@ impl CustomOp1 for Fold {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s, l)?;
+        let g = f32_slice(self.name(), s, l)?;
         let (b, _, _) = l.shape().dims3()?;
         let (c, h, w, u) = (self.c, self.h, self.w, self.geom);
         let Some((ho, wo)) = u.out_hw(h, w) else {

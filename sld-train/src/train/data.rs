@@ -344,7 +344,10 @@ mod tests {
                 sum += a;
             }
             let q = t.apply((u, v), w, h);
-            assert!((sx / sum - q.0).abs() < 0.6 && (sy / sum - q.1).abs() < 0.6, "seed {seed}");
+            assert!(
+                (sx / sum - q.0).abs() < 0.6 && (sy / sum - q.1).abs() < 0.6,
+                "seed {seed}"
+            );
             let tv = tg.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let best = (0..tv.len()).max_by(|&a, &b| tv[a].total_cmp(&tv[b])).unwrap();
             let cell = ((best % (w / 8)) as f32, (best / (w / 8)) as f32);
