@@ -29,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         geometric_aug: false,
         depth_variant: None,
         loss: Default::default(),
+        heads: 1,
     };
     let sld_train::train::Network {
         info, tensors: init, ..

@@ -413,6 +413,12 @@ struct TrainArgs {
     /// mse (SLD*'s heatmap regression).
     #[arg(long, value_enum, default_value_t = sld_train::train::Loss::Softmax)]
     loss: sld_train::train::Loss,
+    /// Ensemble: split the landmarks into this many consecutive subsets
+    /// (file order) with one head each, all on the one backbone (SLD*: 8
+    /// heads × 125 landmarks, each with its own network). Every head has
+    /// --head-channels hidden channels, so the head's cost grows with N.
+    #[arg(long, default_value_t = 1)]
+    heads: usize,
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     resume: bool,
@@ -850,6 +856,7 @@ fn train_options(
         geometric_aug: a.geometric,
         depth_variant: a.depth_variant.clone(),
         loss: a.loss,
+        heads: a.heads,
     }
 }
 
@@ -1111,6 +1118,7 @@ fn run_demo(a: &DemoArgs) -> Result<()> {
         buffer_copies: 2,
         geometric_aug: false,
         loss: sld_train::train::Loss::Softmax,
+        heads: 1,
     };
     let t1 = std::time::Instant::now();
     let r = sld_train::train::train_full(&scene, &run, &o, false, true, &Default::default())?;

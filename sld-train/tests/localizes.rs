@@ -67,6 +67,7 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
         geometric_aug: false,
         depth_variant: None,
         loss: Loss::Softmax,
+        heads: 1,
     };
     let run: PathBuf = dir.join("run");
     let t = std::time::Instant::now();

@@ -74,6 +74,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         geometric_aug: false,
         depth_variant: None,
         loss: Default::default(),
+        heads: 1,
     }
 }
 
@@ -341,4 +342,107 @@ fn backbone_mode_shares_one_backbone_and_feeds_head_mode() {
     for d in [a, b, hc, sa, sb, sc] {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// Head mode with an ensemble (SLD*'s heads over landmark subsets): one
+/// head per consecutive subset, exported as the model's outputs in landmark
+/// order; and the heads are independent, as SLD*'s separate networks are:
+/// changing the landmarks of the other subsets leaves a head's trained
+/// weights unchanged, while its own subset's change moves them.
+#[test]
+fn head_mode_ensemble_trains_independent_heads_over_landmark_subsets() {
+    use sld_train::net::builder::{small_backbone, GraphBuilder};
+    use sld_train::train::backbone::write_backbone;
+    use sld_train::train::BackboneKind;
+    let scene = tmp("ens-scene");
+    let lm = tiny_scene(&scene);
+    let mut b = GraphBuilder::new(3, 72, 128, 41);
+    small_backbone(&mut b, 8);
+    let (_, tensors) = b.finish(&[], 8, "bb");
+    let bb = tmp("ens-backbone.safetensors");
+    write_backbone(&bb, BackboneKind::Small { width: 8 }, &tensors).unwrap();
+    let mut o = options(lm.clone(), 3);
+    o.backbone = Some(bb.clone());
+    o.heads = 3;
+    let run = |o: &TrainOptions, name: &str| {
+        let out = tmp(name);
+        let _ = std::fs::remove_dir_all(&out);
+        let r = train_full(&scene, &out, o, false, false, &Control::default()).unwrap();
+        let bytes = std::fs::read(out.join("model.sld")).unwrap();
+        let _ = std::fs::remove_dir_all(&out);
+        (r, bytes)
+    };
+    let (r, bytes) = run(&o, "ens-run");
+    assert!(r.epochs[2].loss < r.epochs[0].loss, "{:?}", r.epochs);
+    let m = sld_core::model::Model::load(&bytes[..]).unwrap();
+    assert_eq!(m.landmarks().len(), 16);
+    assert_eq!(m.plan().outputs.len(), 3);
+    let w = tensors_of(&bytes);
+    // 16 landmarks in 3 consecutive subsets: 6, 5, 5.
+    for (k, n) in [6, 5, 5].into_iter().enumerate() {
+        assert_eq!(w[&format!("head.e{k}.heatmaps.bias")].len(), n);
+    }
+    for t in &tensors {
+        assert_eq!(w[&t.name], t.data, "frozen backbone tensor {} changed", t.name);
+    }
+    // The model localizes through sld-core with its three outputs.
+    let sd = SceneDir::open(&scene).unwrap();
+    let test = sd.part("test").unwrap();
+    let e = sld_train::eval::evaluate(&bytes, &sd, &test, &Default::default()).unwrap();
+    assert_eq!(e.images, test.len());
+    // Permute the coordinates of landmarks 11..16 (the last subset): its
+    // labels change, the first two subsets' do not.
+    let text = std::fs::read_to_string(&lm).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let coords: Vec<String> = lines[12..17]
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1.to_string())
+        .collect();
+    for (i, c) in coords.iter().rev().enumerate() {
+        let id = lines[12 + i].split_once(' ').unwrap().0.to_string();
+        lines[12 + i] = format!("{id} {c}");
+    }
+    let lm2 = lm.with_file_name("landmarks-16-permuted.txt");
+    std::fs::write(&lm2, lines.join("\n") + "\n").unwrap();
+    let mut o2 = o.clone();
+    o2.landmarks = lm2;
+    let (_, bytes2) = run(&o2, "ens-run-permuted");
+    let w2 = tensors_of(&bytes2);
+    let max_diff = |prefix: &str| {
+        w.iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .flat_map(|(n, a)| a.iter().zip(&w2[n]).map(|(x, y)| (x - y).abs()))
+            .fold(0f32, f32::max)
+    };
+    for k in 0..2 {
+        let d = max_diff(&format!("head.e{k}."));
+        assert!(d <= 1e-6, "head {k} changed by {d} when only subset 2 moved");
+    }
+    assert!(
+        max_diff("head.e2.") > 1e-3,
+        "head 2 did not see its labels change"
+    );
+    // Resuming with another ensemble size is refused.
+    let e = {
+        let out = tmp("ens-resume");
+        let _ = std::fs::remove_dir_all(&out);
+        let part = Control {
+            stop_after: Some(1),
+            ..Control::default()
+        };
+        train_full(&scene, &out, &o, false, false, &part).unwrap();
+        let mut o1 = o.clone();
+        o1.heads = 1;
+        let e = train_full(&scene, &out, &o1, true, false, &Control::default()).unwrap_err();
+        let _ = std::fs::remove_dir_all(&out);
+        e
+    };
+    assert!(format!("{e:#}").contains("head(s)"), "{e:#}");
+    // More heads than landmarks is a clear error.
+    let mut o3 = o.clone();
+    o3.heads = 17;
+    let e = train_full(&scene, &tmp("ens-17"), &o3, false, false, &Control::default()).unwrap_err();
+    assert!(format!("{e:#}").contains("more than the 16 landmarks"), "{e:#}");
+    let _ = std::fs::remove_dir_all(scene);
+    let _ = std::fs::remove_file(bb);
 }

@@ -104,6 +104,12 @@ pub struct TrainOptions {
     /// Training loss (and so what the exported maps hold).
     #[serde(default)]
     pub loss: Loss,
+    /// Heads in the ensemble: the landmarks split into this many
+    /// consecutive subsets ([`landmark_subsets`]), one head each, all on
+    /// the one backbone (SLD*'s 8 × 125, paying the backbone once). 1: one
+    /// head for every landmark.
+    #[serde(default = "one")]
+    pub heads: usize,
 }
 
 /// The training loss of the heatmap outputs.
@@ -295,12 +301,9 @@ pub fn build(
     let mut b = GraphBuilder::new(3, o.input_height, o.input_width, o.seed);
     let x = backbone.build(&mut b);
     let feature_channels = b.shape(&x)[0];
-    let out = match head {
-        HeadKind::Scene => skip_head(&mut b, "head", &x, o.head_channels, landmarks, SCENE_HEAD),
-        HeadKind::Aspp => aspp_head(&mut b, "head", &x, o.head_channels, landmarks),
-        HeadKind::Light => skip_head(&mut b, "head", &x, o.head_channels, landmarks, LIGHT_HEAD),
-    };
-    let (mut info, mut tensors) = b.finish(&[&out], 8, scene);
+    let outs = add_heads(&mut b, head, &x, o.head_channels, landmarks, o.heads);
+    let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let (mut info, mut tensors) = b.finish(&refs, 8, scene);
     info.heatmaps = o.loss.heatmap_kind();
     // Small output weights; logits start with every cell at the prior
     // `1/cells` of the landmark being there, "absent" at about one half.
@@ -310,7 +313,7 @@ pub fn build(
         Loss::Softmax => -(cells as f32).ln(),
     };
     for t in &mut tensors {
-        if t.name.starts_with(&format!("{out}.")) {
+        if outs.iter().any(|out| t.name.starts_with(&format!("{out}."))) {
             if t.name.ends_with(".bias") {
                 t.data.iter_mut().for_each(|v| *v = bias);
             } else {
@@ -323,6 +326,57 @@ pub fn build(
         tensors,
         feature_channels,
     }
+}
+
+/// The landmark index ranges of an ensemble of `heads` heads over
+/// `landmarks` landmarks: consecutive, in the landmark file's (selection)
+/// order as SLD* splits them, sizes differing by at most one (the first
+/// `landmarks % heads` one larger). `heads` is clamped to `1..=landmarks`.
+pub fn landmark_subsets(landmarks: usize, heads: usize) -> Vec<std::ops::Range<usize>> {
+    let n = heads.clamp(1, landmarks.max(1));
+    let (q, r) = (landmarks / n, landmarks % n);
+    let mut start = 0;
+    (0..n)
+        .map(|k| {
+            let len = q + usize::from(k < r);
+            let range = start..start + len;
+            start += len;
+            range
+        })
+        .collect()
+}
+
+/// Adds `heads` heads of `kind` (`channels` hidden each) reading `input`,
+/// over the [`landmark_subsets`] of `landmarks`; returns their outputs in
+/// landmark order (the graph's outputs, concatenated, are the landmarks).
+/// One head is named `head.*`; an ensemble's `head.eK.*`.
+pub fn add_heads(
+    b: &mut GraphBuilder,
+    kind: HeadKind,
+    input: &str,
+    channels: usize,
+    landmarks: usize,
+    heads: usize,
+) -> Vec<String> {
+    let subsets = landmark_subsets(landmarks, heads);
+    let single = subsets.len() == 1;
+    subsets
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let name = if single {
+                "head".to_string()
+            } else {
+                format!("head.e{k}")
+            };
+            let l = r.len();
+            match kind {
+                HeadKind::Scene => skip_head(b, &name, input, channels, l, SCENE_HEAD),
+                HeadKind::Aspp => aspp_head(b, &name, input, channels, l),
+                HeadKind::Light => skip_head(b, &name, input, channels, l, LIGHT_HEAD),
+            }
+        })
+        .collect()
 }
 
 /// Builds the network of `sld train full|head` for `o` with `landmarks`
@@ -484,13 +538,15 @@ impl Checkpoint {
             saved.arch == o.arch
                 && saved.width == o.width
                 && saved.head_channels == o.head_channels
+                && saved.heads == o.heads
                 && saved.input_width == o.input_width
                 && saved.input_height == o.input_height,
-            "{}: the checkpoint's network ({:?}, width {}, head {}, {}×{}) differs from the options given",
+            "{}: the checkpoint's network ({:?}, width {}, head {}, {} head(s), {}×{}) differs from the options given",
             self.path.display(),
             saved.arch,
             saved.width,
             saved.head_channels,
+            saved.heads,
             saved.input_width,
             saved.input_height
         );
@@ -663,6 +719,7 @@ fn check_options(o: &TrainOptions) -> Result<()> {
         "--batch and --epochs must be at least 1"
     );
     ensure!(o.lr > 0.0 && o.lr.is_finite(), "--lr must be positive");
+    ensure!(o.heads >= 1, "--heads must be at least 1");
     Ok(())
 }
 
@@ -682,6 +739,13 @@ impl TrainScene {
         ensure!(
             !landmarks.is_empty(),
             "{}: no landmarks",
+            landmarks_path.display()
+        );
+        ensure!(
+            o.heads <= landmarks.len(),
+            "--heads {} is more than the {} landmarks of {} (each head needs at least one)",
+            o.heads,
+            landmarks.len(),
             landmarks_path.display()
         );
         let name = root
@@ -775,7 +839,13 @@ fn batch_loss(
         .flat_map(|v| v.iter())
         .map(|(n, v, _, _)| (n.clone(), v.as_tensor().clone()))
         .collect();
-    let y = crate::net::graph::forward(graph, &weights, &x)?.remove(0);
+    // An ensemble's outputs, concatenated, are the landmarks in order.
+    let mut ys = crate::net::graph::forward(graph, &weights, &x)?;
+    let y = if ys.len() == 1 {
+        ys.remove(0)
+    } else {
+        Tensor::cat(&ys, 1)?
+    };
     let loss = match bo.loss {
         Loss::Mse => ((y - t)?.sqr()?.mul(&m)?.sum_all()? / batch.len() as f64)?,
         Loss::Softmax => (softmax_loss(&y, &t, &m)? / batch.len() as f64)?,
@@ -873,15 +943,16 @@ pub fn train_full(
         frozen = f;
         init = h;
         let mut hb = GraphBuilder::new(feature_channels, o.input_height / 8, o.input_width / 8, o.seed);
-        let out = skip_head(
+        let outs = add_heads(
             &mut hb,
-            "head",
+            HeadKind::Scene,
             sld_core::model::INPUT,
             o.head_channels,
             landmarks.len(),
-            SCENE_HEAD,
+            o.heads,
         );
-        train_graph = hb.finish(&[&out], 1, &ts.name).0.graph;
+        let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+        train_graph = hb.finish(&refs, 1, &ts.name).0.graph;
     }
 
     // Variables: fresh, or from the checkpoint.
