@@ -8,9 +8,10 @@
 # 10th mapping image is validation. Prints recall, pixel error and
 # wall-clock of each, on the query session (test) and on held-out mapping
 # images (val).
-# Usage: [IW=320 IH=176 SW=320 SH=176 IMAGES=240 SESSIONS=3 LM=100 WIDTH=16 HEAD=32]
+# Usage: [IW=320 IH=176 SW=320 SH=176 IMAGES=240 SESSIONS=3 LM=100 WIDTH=16 HEAD=32 SEED0=11]
 #        bench/backbone_table.sh [K] [EPOCHS] [WORKDIR]
-# (network input IW×IH, rendered images SW×SH; EXPERIMENTS.md)
+# (network input IW×IH, rendered images SW×SH, rooms seeded SEED0..SEED0+K;
+# EXPERIMENTS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K=${1:-3}
@@ -30,7 +31,7 @@ rooms=()
 for k in $(seq 0 "$K"); do
   r="$W/room$k"
   if [ ! -d "$r" ]; then
-    $SLD synth --out "$r" --seed $((11 + k)) "${IMG[@]}" >/dev/null
+    $SLD synth --out "$r" --seed $((${SEED0:-11} + k)) "${IMG[@]}" >/dev/null
     $SLD landmarks --scene "$r" "${LMK[@]}" >/dev/null
   fi
   rooms+=("$r")

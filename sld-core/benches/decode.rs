@@ -62,3 +62,21 @@ fn memcpy_same_bytes(bencher: Bencher) {
         black_box(&dst);
     });
 }
+
+/// The extra cost of a logits model ([`HeatmapKind::Logits`]): the
+/// presence probability of every map (a softmax normaliser, one `expf`
+/// per cell), the worst case, when no map is skipped by the Localizer's
+/// peak early-out.
+///
+/// [`HeatmapKind::Logits`]: sld_core::model::HeatmapKind::Logits
+#[divan::bench]
+fn presence_every_map(bencher: Bencher) {
+    let maps = maps();
+    bencher.counter(BytesCount::of_slice(&maps)).bench_local(|| {
+        let mut s = 0f32;
+        for map in black_box(&maps).chunks_exact(H * W) {
+            s += sld_core::heatmap::presence(map);
+        }
+        black_box(s)
+    });
+}

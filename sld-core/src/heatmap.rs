@@ -257,17 +257,17 @@ pub fn decode(
 ///
 /// [`HeatmapKind::Logits`]: crate::model::HeatmapKind::Logits
 pub fn presence(z: &[f32]) -> f32 {
-    let m = z
-        .iter()
-        .fold(0.0f32, |a, &v| if v > a || v.is_nan() { v } else { a });
-    if m.is_nan() {
-        return f32::NAN;
-    }
+    // NaN is skipped by the max and caught by the sum (NaN in, NaN out).
+    let m = crate::exp::max_at_least(z, 0.0);
     if m == f32::INFINITY {
-        return 1.0;
+        return if z.iter().any(|v| v.is_nan()) {
+            f32::NAN
+        } else {
+            1.0
+        };
     }
-    let s: f32 = z.iter().map(|&v| libm::expf(v - m)).sum();
-    let absent = libm::expf(-m);
+    let s = crate::exp::sum_exp_shifted(z, m);
+    let absent = crate::exp::exp_nonpositive(-m);
     s / (s + absent)
 }
 

@@ -44,6 +44,7 @@
 extern crate alloc;
 
 pub mod camera;
+pub mod exp;
 pub mod heatmap;
 pub mod image;
 #[cfg(feature = "alloc")]
