@@ -29,10 +29,10 @@ fn install_hook() {
 
 fuzz_target!(|data: &[u8]| {
     install_hook();
-    if let Ok(sd) = sld_train::weights::parse_legacy_pth(data, Path::new("w.pth")) {
+    if let Ok(sd) = sld_train::io::pth::parse_legacy_pth(data, Path::new("w.pth")) {
         for (shape, v) in sd.values() {
             assert_eq!(shape.iter().product::<usize>(), v.len());
         }
-        let _ = sld_train::weights::lite0_tensors(&sd);
+        let _ = sld_train::imagenet::lite0_tensors(&sd);
     }
 });

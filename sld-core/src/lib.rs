@@ -1,8 +1,9 @@
 //! # sld-core — the on-device half of scene landmark detection
 //!
 //! `sld-core` turns what a scene-specific CNN sees into a camera pose. It is
-//! `#![no_std]` (the `alloc` feature adds owning conveniences, `std` adds
-//! nothing but those), never panics on any input, and allocates nothing on the
+//! `#![no_std]` (the `alloc` feature adds model loading, inference and owning
+//! conveniences; `std` adds stage timings and run-time SIMD dispatch),
+//! never panics on any input, and allocates nothing on the
 //! per-frame path: every per-frame function writes into caller-provided
 //! storage or a scratch area sized once at set-up.
 //!

@@ -13,9 +13,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use sld_core::model::Model;
 use sld_core::rng::SplitMix64;
-use sld_train::export::to_sld_bytes;
-use sld_train::net::builder::{aspp_head, efficientnet_lite0_s8, GraphBuilder};
+use sld_train::net::builder::GraphBuilder;
+use sld_train::net::export::to_sld_bytes;
 use sld_train::net::graph::forward;
+use sld_train::net::heads::aspp_head;
+use sld_train::net::lite0::efficientnet_lite0_s8;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -11,7 +11,7 @@ fn main() -> Result<()> {
         "usage: imagenet_top5 WEIGHTS.safetensors IMAGE..."
     );
     for img in &args[1..] {
-        let top = sld_train::weights::classify(std::path::Path::new(&args[0]), std::path::Path::new(img))?;
+        let top = sld_train::imagenet::classify(std::path::Path::new(&args[0]), std::path::Path::new(img))?;
         println!("{img}: {top:?}");
     }
     Ok(())

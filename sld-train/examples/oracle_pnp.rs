@@ -13,7 +13,7 @@ use sld_core::pnp::{PnpOptions, PnpSolver};
 use sld_core::rng::SplitMix64;
 use sld_core::{position_error_m, rotation_error_deg};
 use sld_train::data::{indoor6::read_landmarks, scene::SceneDir};
-use sld_train::labels::{visibility, Visible};
+use sld_train::landmarks::visibility::{visibility, Visible};
 
 fn main() -> Result<()> {
     let a: Vec<String> = std::env::args().collect();

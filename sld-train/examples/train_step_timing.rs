@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
-use sld_train::train::{build_network, Arch, TrainOptions};
+use sld_train::net::arch::{Arch, Network};
+use sld_train::train::full::build_network;
+use sld_train::train::TrainOptions;
 
 fn main() -> anyhow::Result<()> {
     let o = TrainOptions {
@@ -31,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         loss: Default::default(),
         heads: 1,
     };
-    let sld_train::train::Network {
+    let Network {
         info, tensors: init, ..
     } = build_network(&o, 100, "timing").unwrap();
     let dev = Device::Cpu;

@@ -27,8 +27,8 @@ use sld_core::nalgebra::Vector3;
 use sld_core::rng::SplitMix64;
 use sld_core::{Camera, Pose};
 
-use crate::export::to_sld_bytes;
 use crate::net::builder::{ConvSpec, GraphBuilder};
+use crate::net::export::to_sld_bytes;
 use sld_core::model::graph::Activation;
 
 /// Blob standard deviation, pixels.
@@ -208,12 +208,7 @@ fn beacon_model(width: u32, height: u32, colours: &[[f32; 3]], landmarks: &[[f64
 /// `truth.txt` (documented in the file's comment lines).
 pub fn write_kit(kit: &BeaconKit, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
-    };
+    let write = |name: &str, bytes: &[u8]| crate::io::atomic::write_atomic(&dir.join(name), bytes);
     write("model.sld", &kit.model)?;
     let mut ppm = format!("P6\n{} {}\n255\n", kit.camera.width, kit.camera.height).into_bytes();
     ppm.extend_from_slice(&kit.rgb);

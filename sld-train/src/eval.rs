@@ -81,17 +81,9 @@ pub struct EvalReport {
     pub per_image: Vec<ImageResult>,
 }
 
+/// [`crate::util::stats::median`] of an owned list.
 fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    })
+    crate::util::stats::median(&mut v)
 }
 
 /// Localises images `indices` of `scene` with the model in `bytes`.
@@ -185,28 +177,4 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             .map(|k| median(per_image.iter().map(|r| r.times_us[k] / 1000.0).collect()).unwrap_or(0.0)),
         per_image,
     })
-}
-
-/// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ` (provenance stamps).
-pub fn utc_now() -> String {
-    let s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (s / 86_400, s % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }

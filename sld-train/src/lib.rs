@@ -1,28 +1,36 @@
-//! `sld-train`: the `std` half of sld — scene data (synthetic renderer,
-//! Indoor6 layout), landmark selection and labels, Candle training,
-//! export, evaluation and the `sld` command-line tool. The `sld` binary is `src/main.rs`.
+//! `sld-train`: the `std` half of sld — scene data, landmark selection,
+//! Candle training, export, evaluation and the tools behind the `sld`
+//! command-line program (`src/main.rs`, commands in `src/cli/`).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`io`] | atomic writes, safetensors, pickle scanning, legacy `.pth` |
+//! | [`data`] | the Indoor6 layout, file naming, scene directories, depth maps, COLMAP |
+//! | [`synth`] | the procedural room renderer (`sld synth`) |
+//! | [`landmarks`] | saliency score and selection, visibility, the landmark pipeline |
+//! | [`net`] | graph builder, architectures, Candle forward pass, custom ops, `.sld` export |
+//! | [`train`] | options, samples, targets, losses, AdamW, checkpoints, the epoch loop, the three modes |
+//! | [`imagenet`] | the ImageNet EfficientNet-Lite0 import and its classifier check |
+//! | [`eval`] | localising a scene's split through sld-core and scoring it |
+//! | [`simulate`] | decode + PnP on heatmaps simulated from ground truth |
+//! | [`depth`] | depth fill from monocular estimates |
+//! | [`beacon`] | the known-answer kit for integration tests |
+//! | [`align`], [`plot`], [`faults`], [`util`] | Umeyama alignment, training plots, fault injection, small helpers |
 
 #![warn(missing_docs)]
 
 pub mod align;
-pub mod alloc;
 pub mod beacon;
 pub mod data;
-pub mod demo;
 pub mod depth;
-pub mod depth_cli;
 pub mod eval;
-pub mod export;
 pub mod faults;
-pub mod labels;
+pub mod imagenet;
+pub mod io;
 pub mod landmarks;
-pub mod landmarks_cli;
-pub mod localize_cli;
 pub mod net;
-pub mod pickle_scan;
 pub mod plot;
-pub mod pnp_cli;
-pub mod progress;
+pub mod simulate;
 pub mod synth;
 pub mod train;
-pub mod weights;
+pub mod util;

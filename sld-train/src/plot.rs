@@ -266,7 +266,7 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<()> {
     let text =
         std::fs::read_to_string(metrics).with_context(|| format!("cannot read {}", metrics.display()))?;
     let img = render(&curves(&text));
-    crate::data::indoor6::save_image_atomic(&img, out, image::ImageFormat::Png)
+    crate::io::atomic::save_image_atomic(&img, out, image::ImageFormat::Png)
 }
 
 #[cfg(test)]

@@ -853,7 +853,7 @@ fn command_line() {
 
 #[test]
 fn legacy_pth_checkpoint() {
-    use sld_train::weights::parse_legacy_pth;
+    use sld_train::io::pth::parse_legacy_pth;
     let p = Path::new("w.pth");
     // The legacy magic number pickle, then whatever follows.
     let magic: &[u8] = &[

@@ -230,14 +230,15 @@ fn full_training_survives_sigkill_mid_epoch_and_mid_checkpoint() {
 
 #[test]
 fn head_training_survives_sigkill_while_filling_the_buffer() {
-    use sld_train::net::builder::{efficientnet_lite0_s8, GraphBuilder};
+    use sld_train::net::builder::GraphBuilder;
+    use sld_train::net::lite0::efficientnet_lite0_s8;
     let dir = tmp("head-scene");
     let (s, lm) = scene(&dir);
     let mut b = GraphBuilder::new(3, 64, 96, 77);
     efficientnet_lite0_s8(&mut b);
     let (_, t) = b.finish(&[], 8, "bb");
     let bb = dir.join("backbone.safetensors");
-    sld_train::weights::write_safetensors(&bb, &t, "test").unwrap();
+    sld_train::imagenet::write_weights(&bb, &t, "test").unwrap();
     let mut args: Vec<String> = ["train", "head", "--copies", "2", "--backbone"]
         .map(String::from)
         .to_vec();

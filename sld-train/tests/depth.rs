@@ -8,11 +8,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use sld_train::data::scene::SceneDir;
-use sld_train::depth::eval::{holdout, Hide};
 use sld_train::depth::fit::{FitOptions, Inputs, Method};
+use sld_train::depth::holdout::{holdout, Hide};
 use sld_train::depth::io::read_map;
 use sld_train::depth::simulate::{simulate, Simulated};
-use sld_train::depth::{Map, MdeKind};
+use sld_train::depth::{DepthMap, MdeKind};
 use sld_train::synth::{synthesize, SynthOptions};
 
 fn scene() -> &'static Path {
@@ -38,7 +38,7 @@ fn simulated(index: usize) -> (Simulated, Vec<u8>) {
     let s = SceneDir::open(scene()).unwrap();
     let t = s.depth(index).unwrap().unwrap();
     let rgb = s.images[index].read_rgb().unwrap().into_raw();
-    let truth = Map {
+    let truth = DepthMap {
         width: t.width,
         height: t.height,
         data: t.data,
@@ -196,7 +196,7 @@ fn cli_fills_holes_keeps_known_pixels_and_refuses_bad_inputs() {
     }
     // A size mismatch, an unknown format, a missing file: one clear line, non-zero exit.
     let small = dir.join("small.npy");
-    sld_train::depth::io::write_map(&small, &Map::filled(8, 8, 1.0)).unwrap();
+    sld_train::depth::io::write_map(&small, &DepthMap::filled(8, 8, 1.0)).unwrap();
     for (mde, depth, outp, want) in [
         (
             small.clone(),

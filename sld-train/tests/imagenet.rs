@@ -16,16 +16,16 @@ fn imported_lite0_classifies_photographs() {
         );
         return;
     }
-    let sd = sld_train::weights::read_legacy_pth(&pth).unwrap();
+    let sd = sld_train::io::pth::read_legacy_pth(&pth).unwrap();
     // 16 blocks: 5 + 15·8 BN'd convs… every float tensor of the checkpoint is read.
     assert!(sd.len() > 200, "{}", sd.len());
-    let t = sld_train::weights::lite0_tensors(&sd).unwrap();
+    let t = sld_train::imagenet::lite0_tensors(&sd).unwrap();
     let out = std::env::temp_dir().join(format!("sld-lite0-{}.safetensors", std::process::id()));
-    sld_train::weights::write_safetensors(&out, &t, "test").unwrap();
+    sld_train::imagenet::write_weights(&out, &t, "test").unwrap();
     // ImageNet classes: 281 tabby, 282 tiger cat, 285 Egyptian cat;
     // 967 espresso, 968 cup, 504 coffee mug.
     for (photo, want) in [("chelsea.png", [281, 282, 285]), ("coffee.png", [967, 968, 504])] {
-        let top = sld_train::weights::classify(&out, &dir.join(photo)).unwrap();
+        let top = sld_train::imagenet::classify(&out, &dir.join(photo)).unwrap();
         assert!(
             top.iter().any(|(c, _)| want.contains(c)),
             "{photo}: top-5 {top:?}"

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use sld_core::model::{Activation, Conv2d, Graph, InputSpec, Layer, ModelInfo, Op, Provenance};
 use sld_core::nalgebra::Vector3;
 use sld_core::{position_error_m, rotation_error_deg, Camera, Image, Localizer, PixelFormat, Pose};
-use sld_train::export::{to_sld_bytes, NamedTensor};
+use sld_train::net::export::{to_sld_bytes, NamedTensor};
 
 struct Counting;
 

@@ -13,10 +13,11 @@
 use std::path::PathBuf;
 
 use sld_train::data::scene::SceneDir;
-use sld_train::landmarks::SelectOptions;
-use sld_train::landmarks_cli::{run as choose_landmarks, LandmarkOptions};
+use sld_train::landmarks::pipeline::{run as choose_landmarks, LandmarkOptions};
+use sld_train::landmarks::select::SelectOptions;
+use sld_train::net::arch::Arch;
 use sld_train::synth::{synthesize, SynthOptions};
-use sld_train::train::{train_full, Arch, Loss, TrainOptions};
+use sld_train::train::{train_full, Loss, TrainOptions};
 
 #[test]
 fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {

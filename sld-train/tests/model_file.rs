@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use sld_core::model::{Activation, Model, ModelError, ModelInfo, META_MODEL, META_VERSION};
-use sld_train::export::{to_sld_bytes, NamedTensor};
 use sld_train::net::builder::{ConvSpec, GraphBuilder};
+use sld_train::net::export::{to_sld_bytes, NamedTensor};
 
 fn small() -> (ModelInfo, Vec<NamedTensor>) {
     let mut b = GraphBuilder::new(3, 32, 48, 9);

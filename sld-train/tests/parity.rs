@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 use sld_core::model::{Activation, Model};
 use sld_core::rng::SplitMix64;
-use sld_train::export::{to_sld_bytes, NamedTensor};
-use sld_train::net::builder::{aspp_head, efficientnet_lite0_s8, ConvSpec, GraphBuilder};
+use sld_train::net::builder::{ConvSpec, GraphBuilder};
+use sld_train::net::export::{to_sld_bytes, NamedTensor};
 use sld_train::net::graph::forward;
+use sld_train::net::heads::aspp_head;
+use sld_train::net::lite0::efficientnet_lite0_s8;
 
 fn random_landmarks(n: usize) -> Vec<[f32; 3]> {
     (0..n)
@@ -128,7 +130,8 @@ fn efficientnet_lite0_stride8_with_aspp_head_matches_candle() {
 
 #[test]
 fn atrous_efficientnet_lite0_with_scene_head_matches_candle() {
-    use sld_train::net::builder::{efficientnet_lite0_atrous8, skip_head, SCENE_HEAD};
+    use sld_train::net::heads::{skip_head, SCENE_HEAD};
+    use sld_train::net::lite0::efficientnet_lite0_atrous8;
     let mut b = GraphBuilder::new(3, 64, 96, 5);
     let trunk = efficientnet_lite0_atrous8(&mut b);
     assert_eq!(b.shape(&trunk), [320, 8, 12]);

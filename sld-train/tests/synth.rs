@@ -158,9 +158,9 @@ fn landmarks_are_selected_and_visibility_matches_depth() {
     let mut o = tiny(&dir, 5);
     o.images = 40;
     synthesize(&dir, &o).unwrap();
-    let lo = sld_train::landmarks_cli::LandmarkOptions {
+    let lo = sld_train::landmarks::pipeline::LandmarkOptions {
         count: 20,
-        select: sld_train::landmarks::SelectOptions {
+        select: sld_train::landmarks::select::SelectOptions {
             min_track: 5,
             radius: 1.0,
             ..Default::default()
@@ -168,7 +168,7 @@ fn landmarks_are_selected_and_visibility_matches_depth() {
         depth_tolerance: 0.1,
         depth_variant: None,
     };
-    let s = sld_train::landmarks_cli::run(&dir, &lo).unwrap();
+    let s = sld_train::landmarks::pipeline::run(&dir, &lo).unwrap();
     assert_eq!(s.chosen, 20);
     let lm = sld_train::data::indoor6::read_landmarks(&dir.join("landmarks/landmarks-20.txt")).unwrap();
     let vis = sld_train::data::indoor6::read_visibility(&dir.join("landmarks/visibility-20.txt")).unwrap();
@@ -191,7 +191,7 @@ fn landmarks_are_selected_and_visibility_matches_depth() {
     // Asking for more landmarks than pass the filters is a clear error.
     let mut too_many = lo.clone();
     too_many.count = 100_000;
-    let e = sld_train::landmarks_cli::run(&dir, &too_many).unwrap_err();
+    let e = sld_train::landmarks::pipeline::run(&dir, &too_many).unwrap_err();
     assert!(format!("{e:#}").contains("pass the filters"), "{e:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use sld_train::data::scene::SceneDir;
-use sld_train::landmarks_cli::{run as choose_landmarks, LandmarkOptions};
+use sld_train::landmarks::pipeline::{run as choose_landmarks, LandmarkOptions};
+use sld_train::net::arch::Arch;
 use sld_train::synth::{synthesize, SynthOptions};
-use sld_train::train::{train_full, Arch, Control, TrainOptions};
+use sld_train::train::{train_full, Control, TrainOptions};
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("sld-train-test-{name}-{}", std::process::id()))
@@ -39,7 +40,7 @@ fn tiny_scene_seeded(dir: &Path, seed: u64, count: usize) -> PathBuf {
         dir,
         &LandmarkOptions {
             count,
-            select: sld_train::landmarks::SelectOptions {
+            select: sld_train::landmarks::select::SelectOptions {
                 min_track: 5,
                 radius: 1.0,
                 ..Default::default()
@@ -137,7 +138,8 @@ fn resume_continues_exactly_and_training_learns() {
 /// untouched and a trained head; the loss falls.
 #[test]
 fn head_mode_trains_only_the_head_on_a_frozen_backbone() {
-    use sld_train::net::builder::{efficientnet_lite0_s8, GraphBuilder};
+    use sld_train::net::builder::GraphBuilder;
+    use sld_train::net::lite0::efficientnet_lite0_s8;
     let scene = tmp("head-scene");
     let lm = tiny_scene(&scene);
     // A random "pre-trained" backbone file (the ImageNet one in real use).
@@ -145,7 +147,7 @@ fn head_mode_trains_only_the_head_on_a_frozen_backbone() {
     efficientnet_lite0_s8(&mut b);
     let (_, tensors) = b.finish(&[], 8, "bb");
     let bb = tmp("backbone.safetensors");
-    sld_train::weights::write_safetensors(&bb, &tensors, "test").unwrap();
+    sld_train::imagenet::write_weights(&bb, &tensors, "test").unwrap();
     let out = tmp("head-run");
     let _ = std::fs::remove_dir_all(&out);
     let mut o = options(lm, 3);
@@ -351,9 +353,10 @@ fn backbone_mode_shares_one_backbone_and_feeds_head_mode() {
 /// weights unchanged, while its own subset's change moves them.
 #[test]
 fn head_mode_ensemble_trains_independent_heads_over_landmark_subsets() {
-    use sld_train::net::builder::{small_backbone, GraphBuilder};
+    use sld_train::net::arch::small_backbone;
+    use sld_train::net::arch::BackboneKind;
+    use sld_train::net::builder::GraphBuilder;
     use sld_train::train::backbone::write_backbone;
-    use sld_train::train::BackboneKind;
     let scene = tmp("ens-scene");
     let lm = tiny_scene(&scene);
     let mut b = GraphBuilder::new(3, 72, 128, 41);

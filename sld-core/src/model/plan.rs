@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::graph::{Activation, Op, Shape, INPUT};
+use super::graph::{Activation, Conv2d, Op, Shape, INPUT};
 use super::{ModelError, ModelInfo};
 
 /// A weight tensor's position in [`super::Model::weights`], in f32 units.
@@ -140,37 +140,7 @@ impl Plan {
         mut resolve: impl FnMut(&str) -> Result<(Vec<usize>, WeightRange), ModelError>,
     ) -> Result<Self, ModelError> {
         let g = &info.graph;
-        let inp = &g.input;
-        let c = inp.channels as usize;
-        if !(c == 1 || c == 3) || inp.width == 0 || inp.height == 0 {
-            return Err(bad(format!(
-                "input must be 1 or 3 channels and non-empty, got {}x{}x{}",
-                inp.channels, inp.height, inp.width
-            )));
-        }
-        if inp.mean.len() != c
-            || inp.std.len() != c
-            || !inp.mean.iter().all(|m| m.is_finite())
-            || !inp.std.iter().all(|s| s.is_finite() && *s > 0.0)
-        {
-            return Err(bad(format!("input mean/std need {c} finite values, std > 0")));
-        }
-        if info.stride == 0 {
-            return Err(bad("stride must be >= 1".into()));
-        }
-        let mut tensors = vec![TensorSlot {
-            name: INPUT.into(),
-            shape: [c, inp.height as usize, inp.width as usize],
-            offset: 0,
-        }];
-        check_size(INPUT, &tensors[0].shape)?;
-        let find = |tensors: &[TensorSlot], layer: &str, name: &str| -> Result<usize, ModelError> {
-            tensors.iter().position(|t| t.name == name).ok_or_else(|| {
-                bad(format!(
-                    "layer '{layer}' reads '{name}', which no earlier layer produces"
-                ))
-            })
-        };
+        let mut tensors = vec![input_slot(info)?];
         let mut steps = Vec::with_capacity(g.layers.len());
         let mut scratch_len = 0usize;
         for layer in &g.layers {
@@ -181,138 +151,12 @@ impl Plan {
             let output = tensors.len();
             let (step, shape) = match &layer.op {
                 Op::Conv2d(cv) => {
-                    let input = find(&tensors, name, &cv.input)?;
-                    let [ci, h, w] = tensors[input].shape;
-                    let (wshape, weight) = resolve(&cv.weight)?;
-                    let groups = cv.groups as usize;
-                    let stride = [cv.stride[0] as usize, cv.stride[1] as usize];
-                    let dilation = [cv.dilation[0] as usize, cv.dilation[1] as usize];
-                    let padding = cv.padding.map(|p| p as usize);
-                    if wshape.len() != 4 {
-                        return Err(ModelError::ShapeMismatch {
-                            tensor: cv.weight.clone(),
-                            found: wshape,
-                            expected: vec![0, ci / groups.max(1), 0, 0],
-                        });
-                    }
-                    let (co, kh, kw) = (wshape[0], wshape[2], wshape[3]);
-                    if groups == 0 || ci % groups != 0 || co % groups != 0 || co == 0 {
-                        return Err(bad(format!(
-                            "layer '{name}': groups {groups} must divide input channels {ci} and output channels {co}"
-                        )));
-                    }
-                    if wshape[1] != ci / groups || kh == 0 || kw == 0 {
-                        return Err(ModelError::ShapeMismatch {
-                            tensor: cv.weight.clone(),
-                            found: wshape,
-                            expected: vec![co, ci / groups, kh.max(1), kw.max(1)],
-                        });
-                    }
-                    if stride.contains(&0)
-                        || dilation.contains(&0)
-                        || stride.iter().chain(&dilation).any(|v| *v > 64)
-                    {
-                        return Err(bad(format!(
-                            "layer '{name}': stride and dilation must be in 1..=64"
-                        )));
-                    }
-                    if padding.iter().any(|p| *p > 1024) {
-                        return Err(bad(format!("layer '{name}': padding must be at most 1024")));
-                    }
-                    // Saturating: sizes come from the file, and usize may be
-                    // 32 bits (a saturated size fails the checks below).
-                    let eh = dilation[0].saturating_mul(kh - 1).saturating_add(1);
-                    let ew = dilation[1].saturating_mul(kw - 1).saturating_add(1);
-                    let ph = h.saturating_add(padding[0] + padding[2]);
-                    let pw = w.saturating_add(padding[1] + padding[3]);
-                    if ph < eh || pw < ew {
-                        return Err(bad(format!(
-                            "layer '{name}': kernel {kh}x{kw} (dilated {eh}x{ew}) does not fit the padded input {ph}x{pw}"
-                        )));
-                    }
-                    let shape = [co, (ph - eh) / stride[0] + 1, (pw - ew) / stride[1] + 1];
-                    let bias = match &cv.bias {
-                        Some(b) => {
-                            let (bshape, range) = resolve(b)?;
-                            if bshape != [co] {
-                                return Err(ModelError::ShapeMismatch {
-                                    tensor: b.clone(),
-                                    found: bshape,
-                                    expected: vec![co],
-                                });
-                            }
-                            Some(range)
-                        }
-                        None => None,
-                    };
-                    let step = ConvStep {
-                        input,
-                        output,
-                        weight,
-                        bias,
-                        kernel: [kh, kw],
-                        stride,
-                        padding,
-                        dilation,
-                        groups,
-                        activation: cv.activation,
-                    };
-                    if needs_im2col(&step, ci) {
-                        let rows = (ci / groups).saturating_mul(kh).saturating_mul(kw);
-                        let chunk = shape[1].saturating_mul(shape[2]).min(IM2COL_CHUNK);
-                        scratch_len = scratch_len.max(rows.saturating_mul(chunk));
-                    } else if step.stride[1] == 2 {
-                        // Strided depthwise de-interleaves one input plane.
-                        scratch_len = scratch_len.max(h * w);
-                    }
-                    (Step::Conv(step), shape)
+                    let (step, shape, scratch) = conv_step(&tensors, name, cv, output, &mut resolve)?;
+                    scratch_len = scratch_len.max(scratch);
+                    (step, shape)
                 }
-                Op::Add { inputs, activation } => {
-                    if inputs.len() < 2 {
-                        return Err(bad(format!("layer '{name}': add needs at least 2 inputs")));
-                    }
-                    let ids = inputs
-                        .iter()
-                        .map(|i| find(&tensors, name, i))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let shape = tensors[ids[0]].shape;
-                    if let Some(&o) = ids.iter().find(|&&i| tensors[i].shape != shape) {
-                        return Err(bad(format!(
-                            "layer '{name}': add of {:?} and {:?} ('{}')",
-                            shape, tensors[o].shape, tensors[o].name
-                        )));
-                    }
-                    (
-                        Step::Add {
-                            inputs: ids,
-                            output,
-                            activation: *activation,
-                        },
-                        shape,
-                    )
-                }
-                Op::Concat { inputs } => {
-                    if inputs.is_empty() {
-                        return Err(bad(format!("layer '{name}': concat needs at least 1 input")));
-                    }
-                    let ids = inputs
-                        .iter()
-                        .map(|i| find(&tensors, name, i))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let [_, h, w] = tensors[ids[0]].shape;
-                    let mut c = 0usize;
-                    for &i in &ids {
-                        let s = tensors[i].shape;
-                        if s[1] != h || s[2] != w {
-                            return Err(bad(format!(
-                                "layer '{name}': concat of {h}x{w} and {}x{}",
-                                s[1], s[2]
-                            )));
-                        }
-                        c = s[0].saturating_add(c); // too large fails check_size
-                    }
-                    (Step::Concat { inputs: ids, output }, [c, h, w])
-                }
+                Op::Add { inputs, activation } => add_step(&tensors, name, inputs, *activation, output)?,
+                Op::Concat { inputs } => concat_step(&tensors, name, inputs, output)?,
                 Op::Activation { input, activation } => {
                     let input = find(&tensors, name, input)?;
                     let shape = tensors[input].shape;
@@ -334,37 +178,7 @@ impl Plan {
             });
             steps.push(step);
         }
-
-        // Outputs: same grid, channels add up to L, grid matches the stride.
-        if g.outputs.is_empty() {
-            return Err(bad("no outputs".into()));
-        }
-        let outputs = g
-            .outputs
-            .iter()
-            .map(|o| find(&tensors, "outputs", o))
-            .collect::<Result<Vec<_>, _>>()?;
-        let [_, hh, hw] = tensors[outputs[0]].shape;
-        let total: usize = outputs.iter().map(|&o| tensors[o].shape[0]).sum();
-        if outputs.iter().any(|&o| tensors[o].shape[1..] != [hh, hw]) {
-            return Err(bad("outputs differ in height or width".into()));
-        }
-        if total != info.landmarks as usize {
-            return Err(bad(format!(
-                "outputs have {total} channels, the model has {} landmarks",
-                info.landmarks
-            )));
-        }
-        let s = info.stride as usize;
-        let (ih, iw) = (inp.height as usize, inp.width as usize);
-        if hh != ih.div_ceil(s) || hw != iw.div_ceil(s) {
-            return Err(bad(format!(
-                "heatmaps are {hh}x{hw}, but a {ih}x{iw} input at stride {s} gives {}x{}",
-                ih.div_ceil(s),
-                iw.div_ceil(s)
-            )));
-        }
-
+        let (outputs, heatmap_hw) = resolve_outputs(info, &tensors)?;
         let arena_len = place(&mut tensors, &steps, &outputs)?;
         if scratch_len > MAX_ELEMS {
             return Err(bad("im2col scratch exceeds 2^28 elements (1 GiB)".into()));
@@ -375,7 +189,7 @@ impl Plan {
             outputs,
             arena_len,
             scratch_len,
-            heatmap_hw: [hh, hw],
+            heatmap_hw,
         })
     }
 
@@ -383,6 +197,238 @@ impl Plan {
     pub fn memory_bytes(&self) -> usize {
         4 * (self.arena_len + self.scratch_len)
     }
+}
+
+/// The input tensor of `info`'s graph, after checking the input
+/// description (1 or 3 channels, finite mean, positive std) and the stride.
+fn input_slot(info: &ModelInfo) -> Result<TensorSlot, ModelError> {
+    let inp = &info.graph.input;
+    let c = inp.channels as usize;
+    if !(c == 1 || c == 3) || inp.width == 0 || inp.height == 0 {
+        return Err(bad(format!(
+            "input must be 1 or 3 channels and non-empty, got {}x{}x{}",
+            inp.channels, inp.height, inp.width
+        )));
+    }
+    if inp.mean.len() != c
+        || inp.std.len() != c
+        || !inp.mean.iter().all(|m| m.is_finite())
+        || !inp.std.iter().all(|s| s.is_finite() && *s > 0.0)
+    {
+        return Err(bad(format!("input mean/std need {c} finite values, std > 0")));
+    }
+    if info.stride == 0 {
+        return Err(bad("stride must be >= 1".into()));
+    }
+    let slot = TensorSlot {
+        name: INPUT.into(),
+        shape: [c, inp.height as usize, inp.width as usize],
+        offset: 0,
+    };
+    check_size(INPUT, &slot.shape)?;
+    Ok(slot)
+}
+
+/// The id of tensor `name`, which layer `layer` reads.
+fn find(tensors: &[TensorSlot], layer: &str, name: &str) -> Result<usize, ModelError> {
+    tensors.iter().position(|t| t.name == name).ok_or_else(|| {
+        bad(format!(
+            "layer '{layer}' reads '{name}', which no earlier layer produces"
+        ))
+    })
+}
+
+/// Resolves and checks convolution `name` writing tensor `output`: its
+/// step, output shape, and the scratch (f32 elements) it needs.
+fn conv_step(
+    tensors: &[TensorSlot],
+    name: &str,
+    cv: &Conv2d,
+    output: usize,
+    resolve: &mut impl FnMut(&str) -> Result<(Vec<usize>, WeightRange), ModelError>,
+) -> Result<(Step, [usize; 3], usize), ModelError> {
+    let input = find(tensors, name, &cv.input)?;
+    let [ci, h, w] = tensors[input].shape;
+    let (wshape, weight) = resolve(&cv.weight)?;
+    let groups = cv.groups as usize;
+    let stride = [cv.stride[0] as usize, cv.stride[1] as usize];
+    let dilation = [cv.dilation[0] as usize, cv.dilation[1] as usize];
+    let padding = cv.padding.map(|p| p as usize);
+    if wshape.len() != 4 {
+        return Err(ModelError::ShapeMismatch {
+            tensor: cv.weight.clone(),
+            found: wshape,
+            expected: vec![0, ci / groups.max(1), 0, 0],
+        });
+    }
+    let (co, kh, kw) = (wshape[0], wshape[2], wshape[3]);
+    if groups == 0 || ci % groups != 0 || co % groups != 0 || co == 0 {
+        return Err(bad(format!(
+            "layer '{name}': groups {groups} must divide input channels {ci} and output channels {co}"
+        )));
+    }
+    if wshape[1] != ci / groups || kh == 0 || kw == 0 {
+        return Err(ModelError::ShapeMismatch {
+            tensor: cv.weight.clone(),
+            found: wshape,
+            expected: vec![co, ci / groups, kh.max(1), kw.max(1)],
+        });
+    }
+    if stride.contains(&0) || dilation.contains(&0) || stride.iter().chain(&dilation).any(|v| *v > 64) {
+        return Err(bad(format!(
+            "layer '{name}': stride and dilation must be in 1..=64"
+        )));
+    }
+    if padding.iter().any(|p| *p > 1024) {
+        return Err(bad(format!("layer '{name}': padding must be at most 1024")));
+    }
+    // Saturating: sizes come from the file, and usize may be
+    // 32 bits (a saturated size fails the checks below).
+    let eh = dilation[0].saturating_mul(kh - 1).saturating_add(1);
+    let ew = dilation[1].saturating_mul(kw - 1).saturating_add(1);
+    let ph = h.saturating_add(padding[0] + padding[2]);
+    let pw = w.saturating_add(padding[1] + padding[3]);
+    if ph < eh || pw < ew {
+        return Err(bad(format!(
+            "layer '{name}': kernel {kh}x{kw} (dilated {eh}x{ew}) does not fit the padded input {ph}x{pw}"
+        )));
+    }
+    let shape = [co, (ph - eh) / stride[0] + 1, (pw - ew) / stride[1] + 1];
+    let bias = match &cv.bias {
+        Some(b) => {
+            let (bshape, range) = resolve(b)?;
+            if bshape != [co] {
+                return Err(ModelError::ShapeMismatch {
+                    tensor: b.clone(),
+                    found: bshape,
+                    expected: vec![co],
+                });
+            }
+            Some(range)
+        }
+        None => None,
+    };
+    let step = ConvStep {
+        input,
+        output,
+        weight,
+        bias,
+        kernel: [kh, kw],
+        stride,
+        padding,
+        dilation,
+        groups,
+        activation: cv.activation,
+    };
+    let scratch = if needs_im2col(&step, ci) {
+        let rows = (ci / groups).saturating_mul(kh).saturating_mul(kw);
+        let chunk = shape[1].saturating_mul(shape[2]).min(IM2COL_CHUNK);
+        rows.saturating_mul(chunk)
+    } else if step.stride[1] == 2 {
+        // Strided depthwise de-interleaves one input plane.
+        h * w
+    } else {
+        0
+    };
+    Ok((Step::Conv(step), shape, scratch))
+}
+
+/// Resolves and checks the element-wise sum `name` writing `output`.
+fn add_step(
+    tensors: &[TensorSlot],
+    name: &str,
+    inputs: &[String],
+    activation: Activation,
+    output: usize,
+) -> Result<(Step, [usize; 3]), ModelError> {
+    if inputs.len() < 2 {
+        return Err(bad(format!("layer '{name}': add needs at least 2 inputs")));
+    }
+    let ids = inputs
+        .iter()
+        .map(|i| find(tensors, name, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shape = tensors[ids[0]].shape;
+    if let Some(&o) = ids.iter().find(|&&i| tensors[i].shape != shape) {
+        return Err(bad(format!(
+            "layer '{name}': add of {:?} and {:?} ('{}')",
+            shape, tensors[o].shape, tensors[o].name
+        )));
+    }
+    Ok((
+        Step::Add {
+            inputs: ids,
+            output,
+            activation,
+        },
+        shape,
+    ))
+}
+
+/// Resolves and checks the channel concatenation `name` writing `output`.
+fn concat_step(
+    tensors: &[TensorSlot],
+    name: &str,
+    inputs: &[String],
+    output: usize,
+) -> Result<(Step, [usize; 3]), ModelError> {
+    if inputs.is_empty() {
+        return Err(bad(format!("layer '{name}': concat needs at least 1 input")));
+    }
+    let ids = inputs
+        .iter()
+        .map(|i| find(tensors, name, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let [_, h, w] = tensors[ids[0]].shape;
+    let mut c = 0usize;
+    for &i in &ids {
+        let s = tensors[i].shape;
+        if s[1] != h || s[2] != w {
+            return Err(bad(format!(
+                "layer '{name}': concat of {h}x{w} and {}x{}",
+                s[1], s[2]
+            )));
+        }
+        c = s[0].saturating_add(c); // too large fails check_size
+    }
+    Ok((Step::Concat { inputs: ids, output }, [c, h, w]))
+}
+
+/// The graph's outputs: they exist, share one grid, have as many channels
+/// together as the model has landmarks, and the grid matches the stride.
+/// Returns their tensor ids and the grid `[H, W]`.
+fn resolve_outputs(info: &ModelInfo, tensors: &[TensorSlot]) -> Result<(Vec<usize>, [usize; 2]), ModelError> {
+    let g = &info.graph;
+    let inp = &g.input;
+    if g.outputs.is_empty() {
+        return Err(bad("no outputs".into()));
+    }
+    let outputs = g
+        .outputs
+        .iter()
+        .map(|o| find(tensors, "outputs", o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let [_, hh, hw] = tensors[outputs[0]].shape;
+    let total: usize = outputs.iter().map(|&o| tensors[o].shape[0]).sum();
+    if outputs.iter().any(|&o| tensors[o].shape[1..] != [hh, hw]) {
+        return Err(bad("outputs differ in height or width".into()));
+    }
+    if total != info.landmarks as usize {
+        return Err(bad(format!(
+            "outputs have {total} channels, the model has {} landmarks",
+            info.landmarks
+        )));
+    }
+    let s = info.stride as usize;
+    let (ih, iw) = (inp.height as usize, inp.width as usize);
+    if hh != ih.div_ceil(s) || hw != iw.div_ceil(s) {
+        return Err(bad(format!(
+            "heatmaps are {hh}x{hw}, but a {ih}x{iw} input at stride {s} gives {}x{}",
+            ih.div_ceil(s),
+            iw.div_ceil(s)
+        )));
+    }
+    Ok((outputs, [hh, hw]))
 }
 
 /// True for convolutions executed as im2col + GEMM (not 1×1 pointwise at

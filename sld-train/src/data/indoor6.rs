@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use sld_core::nalgebra::{Matrix3, Vector3};
 use sld_core::{Camera, Pose};
 
+use crate::io::atomic::write_atomic;
+
 /// Largest image side accepted in an intrinsics file, pixels.
 const MAX_SIDE: f64 = 65536.0;
 
@@ -34,53 +36,6 @@ pub struct Intrinsics {
 
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// Writes `bytes` atomically: a temporary file next to `path`, flushed to
-/// disk, then renamed over it. A crash at any moment leaves either the old
-/// file or the new one, never a mixture (a stale `*.tmp~` at worst).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_traced(path, bytes, None)
-}
-
-/// [`write_atomic`] with a fault-injection point half-way through the
-/// temporary file (see [`crate::faults`]).
-pub fn write_atomic_traced(path: &Path, bytes: &[u8], phase: Option<&str>) -> Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp~");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        let (a, b) = bytes.split_at(bytes.len() / 2);
-        f.write_all(a)?;
-        if let Some(p) = phase {
-            f.flush()?;
-            crate::faults::point(p);
-        }
-        f.write_all(b)?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Encodes `img` as `format` and writes it atomically (as [`write_atomic`]).
-pub fn save_image_atomic<P, C>(
-    img: &image::ImageBuffer<P, C>,
-    path: &Path,
-    format: image::ImageFormat,
-) -> Result<()>
-where
-    P: image::PixelWithColorType,
-    [P::Subpixel]: image::EncodableLayout,
-    C: std::ops::Deref<Target = [P::Subpixel]>,
-{
-    let mut buf = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut buf, format)
-        .with_context(|| format!("cannot encode {}", path.display()))?;
-    write_atomic(path, &buf.into_inner())
 }
 
 fn parse_floats(path: &Path, line_no: usize, line: &str, n: usize) -> Result<Vec<f64>> {
@@ -228,7 +183,7 @@ pub fn read_split(path: &Path) -> Result<Split> {
 pub fn parse_split(bytes: &[u8], path: &Path) -> Result<Split> {
     // serde-pickle clones shared objects, so nested references to one
     // container expand exponentially (a fuzzer timeout from 806 bytes).
-    crate::pickle_scan::check_plain_data(bytes)
+    crate::io::pickle_scan::check_plain_data(bytes)
         .with_context(|| format!("{}: not a train/val/test split pickle", path.display()))?;
     let split: Split = serde_pickle::from_slice(bytes, serde_pickle::DeOptions::new())
         .with_context(|| format!("{}: not a train/val/test split pickle", path.display()))?;

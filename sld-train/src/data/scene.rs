@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use sld_core::{Camera, Pose};
 
-use super::indoor6::{self, write_atomic, Split};
-use crate::labels::DepthMap;
-use crate::landmarks::TrackedPoint;
+use super::depth_map::{self, DepthMap};
+use super::indoor6::{self, Split};
+use super::naming;
+use crate::io::atomic::write_atomic;
 
 /// One image of a scene.
 #[derive(Clone, Debug)]
@@ -123,8 +124,8 @@ impl SceneDir {
         let sessions = read_sessions(&root.join("sessions.txt"))?;
         let mut images = Vec::with_capacity(names.len());
         for (name, color) in names {
-            let intr = indoor6::read_intrinsics(&dir.join(format!("{name}.intrinsics.txt")))?;
-            let pose = indoor6::read_pose(&dir.join(format!("{name}.pose.txt")))?;
+            let intr = indoor6::read_intrinsics(&naming::intrinsics_file(&dir, &name))?;
+            let pose = indoor6::read_pose(&naming::pose_file(&dir, &name))?;
             let session = sessions
                 .as_ref()
                 .map(|s| {
@@ -205,11 +206,7 @@ impl SceneDir {
     /// [`SceneDir::depth_variant`] `v`, `NAME.v.depth.png`, which must exist.
     pub fn depth(&self, i: usize) -> Result<Option<DepthMap>> {
         let name = &self.images[i].name;
-        let file = match &self.depth_variant {
-            Some(v) => format!("{name}.{v}.depth.png"),
-            None => format!("{name}.depth.png"),
-        };
-        let p = self.root.join("images").join(file);
+        let p = naming::depth_file(&self.root.join("images"), name, self.depth_variant.as_deref());
         if !p.exists() {
             ensure!(
                 self.depth_variant.is_none(),
@@ -218,7 +215,7 @@ impl SceneDir {
             );
             return Ok(None);
         }
-        read_depth_png(&p).map(Some)
+        depth_map::read_png(&p).map(Some)
     }
 
     /// The scene's point cloud (`points3d.txt`).
@@ -330,41 +327,11 @@ pub fn write_points(path: &Path, pts: &[TrackedPoint]) -> Result<()> {
     write_atomic(path, s.as_bytes())
 }
 
-/// Writes a depth map as a 16-bit grey PNG in millimetres (0 = unknown;
-/// depths beyond 65.535 m are written as unknown).
-pub fn write_depth_png(path: &Path, d: &DepthMap) -> Result<()> {
-    let mm: Vec<u16> = d
-        .data
-        .iter()
-        .map(|&z| {
-            if z.is_finite() && z > 0.0 && z < 65.5354 {
-                (z * 1000.0).round() as u16
-            } else {
-                0
-            }
-        })
-        .collect();
-    let img = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(d.width as u32, d.height as u32, mm)
-        .context("depth map size does not match its data")?;
-    let tmp = path.with_extension("tmp~.png");
-    img.save(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Reads a 16-bit (or 8-bit) grey PNG depth map in millimetres.
-pub fn read_depth_png(path: &Path) -> Result<DepthMap> {
-    let img = image::open(path).with_context(|| format!("cannot read depth map {}", path.display()))?;
-    ensure!(
-        matches!(img.color(), image::ColorType::L16 | image::ColorType::L8),
-        "{}: depth PNG must be single-channel (16-bit millimetres), found {:?}",
-        path.display(),
-        img.color()
-    );
-    let g = img.to_luma16();
-    Ok(DepthMap {
-        width: g.width() as usize,
-        height: g.height() as usize,
-        data: g.into_raw().into_iter().map(|v| v as f32 / 1000.0).collect(),
-    })
+/// One 3D point with the images that observe it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackedPoint {
+    /// World position, metres.
+    pub xyz: [f64; 3],
+    /// Indices of the observing images (into the pose and session lists).
+    pub images: Vec<usize>,
 }

@@ -12,11 +12,9 @@
 //! (left missing), never clamped into a plausible-looking number.
 
 use anyhow::{bail, ensure, Result};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
 use sld_core::rng::SplitMix64;
 
-use super::{Map, MdeKind};
+use super::{DepthMap, MdeKind};
 
 /// A depth-fill method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -57,7 +55,7 @@ impl Method {
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     /// The MDE map (same size as the depth map).
-    pub mde: &'a Map,
+    pub mde: &'a DepthMap,
     /// What the MDE values mean.
     pub kind: MdeKind,
     /// RGB8 pixels, tightly packed, or `None`.
@@ -95,13 +93,22 @@ impl Default for FitOptions {
     }
 }
 
+/// Which pixels (row-major indices) a regressor fits on and predicts.
+#[derive(Clone, Copy, Debug)]
+pub struct Pixels<'a> {
+    /// Pixels with a known depth and a usable MDE value.
+    pub train: &'a [u32],
+    /// Pixels to predict.
+    pub query: &'a [u32],
+}
+
 /// Fits `method` on the `train` pixels of `depth` (indices of known
 /// pixels) and predicts metric depth at the `query` pixels (NaN where the
 /// model gives no positive finite depth).
 pub fn fit_predict(
     method: Method,
     inputs: Inputs<'_>,
-    depth: &Map,
+    depth: &DepthMap,
     train: &[u32],
     query: &[u32],
     o: &FitOptions,
@@ -157,8 +164,8 @@ pub fn fit_predict(
                 })
                 .collect()
         }
-        Method::Spatial => spatial(inputs, depth, &train, query, o),
-        Method::Mlp => mlp(inputs, depth, &train, query, o)?,
+        Method::Spatial => spatial(inputs, depth, Pixels { train: &train, query }, o),
+        Method::Mlp => super::mlp::mlp(inputs, depth, Pixels { train: &train, query }, o)?,
     })
 }
 
@@ -197,12 +204,9 @@ fn from_target(v: f64, inverse: bool) -> f32 {
     }
 }
 
+/// The median, 0 for no values (the fits' neutral scale).
 fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let k = v.len() / 2;
-    *v.select_nth_unstable_by(k, f64::total_cmp).1
+    crate::util::stats::median(v).unwrap_or(0.0)
 }
 
 /// Robust `y ≈ s·x + t`: least median of squares over random pairs, then
@@ -287,7 +291,8 @@ fn bilinear(x: f64, y: f64, w: usize, h: usize, gx: usize, gy: usize) -> [(usize
 /// (second differences between nodes) keeps them smooth, and a weak pull
 /// towards the global fit keeps nodes over empty cells defined. Cauchy
 /// IRLS handles outliers.
-fn spatial(inputs: Inputs<'_>, depth: &Map, train: &[u32], query: &[u32], o: &FitOptions) -> Vec<f32> {
+fn spatial(inputs: Inputs<'_>, depth: &DepthMap, px: Pixels<'_>, o: &FitOptions) -> Vec<f32> {
+    let Pixels { train, query } = px;
     use sld_core::nalgebra::{DMatrix, DVector};
     let (w, h) = (depth.width, depth.height);
     let gx = o.grid.max(2);
@@ -453,131 +458,6 @@ fn blur2(v: &[f64], w: usize, h: usize, r: usize) -> Vec<f64> {
     pass(&pass(v))
 }
 
-/// The paper's regressor: features `(m, x/W, y/H, r, g, b)` standardised
-/// (scikit-learn's StandardScaler), hidden layers 100 and 50 with ReLU,
-/// Adam (lr 1e-3, L2 1e-4 as scikit-learn's `alpha`), batch 200, squared
-/// error on the standardised depth; 80/20 split, stop when the validation
-/// loss has not improved by 1e-4 for 10 epochs. Trained on at most
-/// `mlp_samples` pixels (drawn at random) per image.
-fn mlp(inputs: Inputs<'_>, depth: &Map, train: &[u32], query: &[u32], o: &FitOptions) -> Result<Vec<f32>> {
-    let (w, h) = (depth.width, depth.height);
-    let features = |i: u32| -> [f32; 6] {
-        let i = i as usize;
-        let rgb = inputs.rgb.map_or([0.0; 3], |c| {
-            [c[3 * i] as f32, c[3 * i + 1] as f32, c[3 * i + 2] as f32]
-        });
-        [
-            inputs.mde.data[i],
-            (i % w) as f32 / w as f32,
-            (i / w) as f32 / h as f32,
-            rgb[0],
-            rgb[1],
-            rgb[2],
-        ]
-    };
-    let mut rng = SplitMix64::new(o.seed);
-    let mut pool: Vec<u32> = train
-        .iter()
-        .copied()
-        .filter(|&i| inputs.mde.data[i as usize].is_finite())
-        .collect();
-    // Partial Fisher–Yates: a random subset of at most `mlp_samples`.
-    let take = pool.len().min(o.mlp_samples.max(10));
-    for a in 0..take {
-        let b = a + (rng.next_u64() % (pool.len() - a) as u64) as usize;
-        pool.swap(a, b);
-    }
-    pool.truncate(take);
-    let n_val = (pool.len() / 5).max(1);
-    let (val, fit) = pool.split_at(n_val);
-
-    // Standardisation from the training part.
-    let feats: Vec<[f32; 6]> = fit.iter().map(|&i| features(i)).collect();
-    let mut mean = [0f64; 6];
-    let mut sd = [0f64; 6];
-    for f in &feats {
-        for c in 0..6 {
-            mean[c] += f[c] as f64 / feats.len() as f64;
-        }
-    }
-    for f in &feats {
-        for c in 0..6 {
-            sd[c] += (f[c] as f64 - mean[c]).powi(2) / feats.len() as f64;
-        }
-    }
-    let sd = sd.map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 });
-    let zs: Vec<f64> = fit.iter().map(|&i| depth.data[i as usize] as f64).collect();
-    let zm = zs.iter().sum::<f64>() / zs.len() as f64;
-    let zsd = (zs.iter().map(|z| (z - zm).powi(2)).sum::<f64>() / zs.len() as f64)
-        .sqrt()
-        .max(1e-9);
-    let scale =
-        |f: [f32; 6]| -> [f32; 6] { std::array::from_fn(|c| ((f[c] as f64 - mean[c]) / sd[c]) as f32) };
-    let tensor_x = |idx: &[u32]| -> Result<Tensor> {
-        let v: Vec<f32> = idx.iter().flat_map(|&i| scale(features(i))).collect();
-        Ok(Tensor::from_vec(v, (idx.len(), 6), &Device::Cpu)?)
-    };
-    let tensor_y = |idx: &[u32]| -> Result<Tensor> {
-        let v: Vec<f32> = idx
-            .iter()
-            .map(|&i| ((depth.data[i as usize] as f64 - zm) / zsd) as f32)
-            .collect();
-        Ok(Tensor::from_vec(v, (idx.len(), 1), &Device::Cpu)?)
-    };
-
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let l1 = candle_nn::linear(6, 100, vb.pp("l1"))?;
-    let l2 = candle_nn::linear(100, 50, vb.pp("l2"))?;
-    let l3 = candle_nn::linear(50, 1, vb.pp("l3"))?;
-    let net = |x: &Tensor| -> candle_core::Result<Tensor> {
-        l3.forward(&l2.forward(&l1.forward(x)?.relu()?)?.relu()?)
-    };
-    let mut opt = candle_nn::AdamW::new(
-        varmap.all_vars(),
-        candle_nn::ParamsAdamW {
-            lr: 1e-3,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
-    let (xv, yv) = (tensor_x(val)?, tensor_y(val)?);
-    let mut order: Vec<u32> = fit.to_vec();
-    let (mut best, mut stale) = (f32::INFINITY, 0);
-    for _ in 0..o.mlp_max_epochs {
-        for a in (1..order.len()).rev() {
-            let b = (rng.next_u64() % (a as u64 + 1)) as usize;
-            order.swap(a, b);
-        }
-        for batch in order.chunks(200) {
-            let loss = (net(&tensor_x(batch)?)? - tensor_y(batch)?)?.sqr()?.mean_all()?;
-            opt.backward_step(&loss)?;
-        }
-        let v = (net(&xv)? - &yv)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
-        if v < best - 1e-4 {
-            (best, stale) = (v, 0);
-        } else {
-            stale += 1;
-            if stale >= 10 {
-                break;
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(query.len());
-    for chunk in query.chunks(65536) {
-        let p = net(&tensor_x(chunk)?)?.flatten_all()?.to_vec1::<f32>()?;
-        out.extend(p.into_iter().map(|v| {
-            let z = v as f64 * zsd + zm;
-            if z.is_finite() && z > 0.0 {
-                z as f32
-            } else {
-                f32::NAN
-            }
-        }));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,8 +486,8 @@ mod tests {
     #[test]
     fn spatial_recovers_a_smoothly_varying_scale() {
         let (w, h) = (80, 60);
-        let mut depth = Map::filled(w, h, 0.0);
-        let mut mde = Map::filled(w, h, 0.0);
+        let mut depth = DepthMap::filled(w, h, 0.0);
+        let mut mde = DepthMap::filled(w, h, 0.0);
         for y in 0..h {
             for x in 0..w {
                 let i = y * w + x;

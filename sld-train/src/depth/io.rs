@@ -3,19 +3,20 @@
 //! | extension | content |
 //! |---|---|
 //! | `.npy` | 2-D `float32` or `float64` (or 3-D with one channel), C or Fortran order |
-//! | `.pfm` | Portable Float Map, one channel (`Pf`), either byte order |
-//! | `.png` | 16-bit gray, **millimetres** (0 = missing); 8-bit gray read as is |
+//! | `.pfm` | Portable Float DepthMap, one channel (`Pf`), either byte order |
+//! | `.png` | 16-bit gray, **millimetres** (0 = missing; [`crate::data::depth_map`]); an MDE map may also be 8-bit gray, read as is |
 //! | `.bin` | COLMAP dense map: ASCII `width&height&channels&`, then `f32` little-endian, row-major, one channel |
 //!
 //! Missing values: 0, negative or NaN on input, NaN in memory; written as
-//! NaN (`.npy`, `.pfm`), 0 (`.png`, `.bin`: COLMAP's own convention).
+//! NaN (`.npy`, `.pfm`), 0 (`.png`, `.bin`: COLMAP's own convention). A
+//! `.png` cannot hold 65.535 m or more: such depths are written as missing.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
 
-use super::Map;
+use crate::data::depth_map::DepthMap;
 
 /// Largest accepted map side, pixels (guards allocations from corrupt headers).
 pub const MAX_SIDE: usize = 1 << 15;
@@ -37,7 +38,7 @@ fn check_size(path: &Path, w: usize, h: usize) -> Result<()> {
 }
 
 /// Marks 0, negative and non-finite values missing (NaN).
-fn normalise_missing(mut m: Map) -> Map {
+fn normalise_missing(mut m: DepthMap) -> DepthMap {
     for v in &mut m.data {
         if !(v.is_finite() && *v > 0.0) {
             *v = f32::NAN;
@@ -49,18 +50,18 @@ fn normalise_missing(mut m: Map) -> Map {
 /// Reads a depth or MDE map; see the module table for formats. For depth,
 /// missing values become NaN; `keep_zero` keeps zeros and negatives as
 /// values (MDE maps may legitimately hold them).
-pub fn read_map(path: &Path, keep_zero: bool) -> Result<Map> {
+pub fn read_map(path: &Path, keep_zero: bool) -> Result<DepthMap> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_map(&bytes, path, keep_zero)
 }
 
 /// Parses a map held in memory (as [`read_map`]); `path` gives the format
 /// (its extension) and names the file in errors.
-pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<Map> {
+pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<DepthMap> {
     let m = match ext(path).as_str() {
         "npy" => read_npy(path, bytes)?,
         "pfm" => read_pfm(path, bytes)?,
-        "png" => read_png(path, bytes)?,
+        "png" => read_png(path, bytes, keep_zero)?,
         "bin" => read_colmap(path, bytes)?,
         e => bail!(
             "{}: unknown map format '.{e}' (use .npy, .pfm, .png (16-bit mm) or .bin (COLMAP dense))",
@@ -68,7 +69,7 @@ pub fn parse_map(bytes: &[u8], path: &Path, keep_zero: bool) -> Result<Map> {
         ),
     };
     Ok(if keep_zero {
-        Map {
+        DepthMap {
             data: m
                 .data
                 .into_iter()
@@ -183,7 +184,7 @@ fn parse_npy_header(path: &Path, bytes: &[u8]) -> Result<NpyHeader> {
     })
 }
 
-fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
+fn read_npy(path: &Path, bytes: &[u8]) -> Result<DepthMap> {
     let h = parse_npy_header(path, bytes)?;
     let (rows, cols) = match h.shape.as_slice() {
         [r, c] | [r, c, 1] | [1, r, c] => (*r, *c),
@@ -221,14 +222,14 @@ fn read_npy(path: &Path, bytes: &[u8]) -> Result<Map> {
     } else {
         values
     };
-    Ok(Map {
+    Ok(DepthMap {
         width: w,
         height: hgt,
         data,
     })
 }
 
-fn read_pfm(path: &Path, bytes: &[u8]) -> Result<Map> {
+fn read_pfm(path: &Path, bytes: &[u8]) -> Result<DepthMap> {
     // Header: "Pf" WS width WS height WS scale WS(single) data.
     let mut fields = Vec::new();
     let mut pos = 0;
@@ -291,35 +292,34 @@ fn read_pfm(path: &Path, bytes: &[u8]) -> Result<Map> {
         let (row, x) = (k / w, k % w);
         out[(h - 1 - row) * w + x] = v;
     }
-    Ok(Map {
+    Ok(DepthMap {
         width: w,
         height: h,
         data: out,
     })
 }
 
-fn read_png(path: &Path, bytes: &[u8]) -> Result<Map> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .with_context(|| format!("{}: not a readable PNG", path.display()))?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    check_size(path, w, h)?;
-    let data = match img {
-        image::DynamicImage::ImageLuma16(g) => g.into_raw().into_iter().map(|v| v as f32 / 1000.0).collect(),
-        image::DynamicImage::ImageLuma8(g) => g.into_raw().into_iter().map(|v| v as f32).collect(),
-        other => bail!(
-            "{}: a depth PNG must be single-channel (16-bit millimetres), found {:?}",
-            path.display(),
-            other.color()
-        ),
-    };
-    Ok(Map {
-        width: w,
-        height: h,
-        data,
-    })
+fn read_png(path: &Path, bytes: &[u8], keep_zero: bool) -> Result<DepthMap> {
+    // An MDE map may come as 8-bit grey: its values are read as they are.
+    if keep_zero {
+        if let Ok(image::DynamicImage::ImageLuma8(g)) =
+            image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        {
+            let (w, h) = (g.width() as usize, g.height() as usize);
+            check_size(path, w, h)?;
+            return Ok(DepthMap {
+                width: w,
+                height: h,
+                data: g.into_raw().into_iter().map(f32::from).collect(),
+            });
+        }
+    }
+    let m = crate::data::depth_map::decode_png(bytes, path)?;
+    check_size(path, m.width, m.height)?;
+    Ok(m)
 }
 
-fn read_colmap(path: &Path, bytes: &[u8]) -> Result<Map> {
+fn read_colmap(path: &Path, bytes: &[u8]) -> Result<DepthMap> {
     // "width&height&channels&" then f32 LE; COLMAP stores channel planes,
     // each row-major (its reader reshapes (W, H, C) in Fortran order).
     let mut nums = [0usize; 3];
@@ -355,7 +355,7 @@ fn read_colmap(path: &Path, bytes: &[u8]) -> Result<Map> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    Ok(Map {
+    Ok(DepthMap {
         width: w,
         height: h,
         data,
@@ -364,7 +364,7 @@ fn read_colmap(path: &Path, bytes: &[u8]) -> Result<Map> {
 
 /// Writes `map` in the format of `path`'s extension, atomically (a
 /// temporary file renamed into place).
-pub fn write_map(path: &Path, map: &Map) -> Result<()> {
+pub fn write_map(path: &Path, map: &DepthMap) -> Result<()> {
     let e = ext(path);
     let mut buf = Vec::new();
     match e.as_str() {
@@ -393,36 +393,18 @@ pub fn write_map(path: &Path, map: &Map) -> Result<()> {
                 buf.extend_from_slice(&v.to_le_bytes());
             }
         }
-        "png" => {
-            let px: Vec<u16> = map
-                .data
-                .iter()
-                .map(|&v| {
-                    if v.is_finite() && v > 0.0 {
-                        (v * 1000.0).round().clamp(1.0, 65535.0) as u16
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            let img =
-                image::ImageBuffer::<image::Luma<u16>, _>::from_raw(map.width as u32, map.height as u32, px)
-                    .context("map size")?;
-            img.write_to(&mut std::io::Cursor::new(&mut buf), image::ImageFormat::Png)?;
-        }
+        "png" => buf = crate::data::depth_map::encode_png(map)?,
         _ => bail!(
             "{}: unknown map format '.{e}' (use .npy, .pfm, .png or .bin)",
             path.display()
         ),
     }
-    let tmp = path.with_extension(format!("{e}.tmp"));
-    std::fs::write(&tmp, &buf).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::io::atomic::write_atomic(path, &buf)
 }
 
 /// Writes a colourised preview PNG (near = yellow, far = purple; missing =
 /// black) with the colour range from the 2nd to the 98th percentile.
-pub fn write_preview(path: &Path, map: &Map) -> Result<()> {
+pub fn write_preview(path: &Path, map: &DepthMap) -> Result<()> {
     let mut vals: Vec<f32> = map.data.iter().copied().filter(|v| v.is_finite()).collect();
     vals.sort_by(f32::total_cmp);
     let (lo, hi) = if vals.is_empty() {
@@ -441,10 +423,7 @@ pub fn write_preview(path: &Path, map: &Map) -> Result<()> {
         };
         img.put_pixel((i % map.width) as u32, (i / map.width) as u32, image::Rgb(px));
     }
-    let tmp = path.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::io::atomic::save_image_atomic(&img, path, image::ImageFormat::Png)
 }
 
 /// A small perceptual ramp (dark purple → teal → yellow) for `t ∈ [0, 1]`.
@@ -470,8 +449,8 @@ fn colormap(t: f32) -> [u8; 3] {
 mod tests {
     use super::*;
 
-    fn sample() -> Map {
-        let mut m = Map::filled(7, 5, 0.0);
+    fn sample() -> DepthMap {
+        let mut m = DepthMap::filled(7, 5, 0.0);
         for (i, v) in m.data.iter_mut().enumerate() {
             *v = 0.5 + i as f32 * 0.125;
         }

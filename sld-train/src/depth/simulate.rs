@@ -13,30 +13,24 @@
 
 use sld_core::rng::SplitMix64;
 
-use super::Map;
+use super::DepthMap;
 
 /// A simulated pair and the truth it came from.
 pub struct Simulated {
     /// True metric depth (NaN where the renderer had none).
-    pub truth: Map,
+    pub truth: DepthMap,
     /// MDE map, kind disparity, values in `[0, 1]`.
-    pub mde: Map,
+    pub mde: DepthMap,
     /// COLMAP-like metric depth with holes (NaN), noise and outliers.
-    pub colmap: Map,
-}
-
-fn gauss(rng: &mut SplitMix64) -> f64 {
-    let u1 = rng.unit_f64().max(1e-300);
-    let u2 = rng.unit_f64();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    pub colmap: DepthMap,
 }
 
 /// Simulates both maps from `truth` (metres, NaN/0 = none) and `rgb`
 /// (`width × height × 3` bytes).
-pub fn simulate(truth: &Map, rgb: &[u8], seed: u64) -> Simulated {
+pub fn simulate(truth: &DepthMap, rgb: &[u8], seed: u64) -> Simulated {
     let (w, h) = (truth.width, truth.height);
     let mut rng = SplitMix64::new(seed);
-    let truth = Map {
+    let truth = DepthMap {
         data: truth
             .data
             .iter()
@@ -68,14 +62,14 @@ pub fn simulate(truth: &Map, rgb: &[u8], seed: u64) -> Simulated {
         }
     }
     let disp = box_blur(&disp, w, h, 2);
-    let mut mde: Vec<f64> = disp.iter().map(|&d| d * (1.0 + 0.01 * gauss(&mut rng))).collect();
+    let mut mde: Vec<f64> = disp.iter().map(|&d| d * (1.0 + 0.01 * rng.gauss())).collect();
     let (lo, hi) = mde.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), &v| {
         (l.min(v), u.max(v))
     });
     for v in &mut mde {
         *v = (*v - lo) / (hi - lo).max(1e-12);
     }
-    let mde = Map {
+    let mde = DepthMap {
         width: w,
         height: h,
         data: mde.into_iter().map(|v| v as f32).collect(),
@@ -129,7 +123,7 @@ pub fn simulate(truth: &Map, rgb: &[u8], seed: u64) -> Simulated {
             let dropout = rng.unit_f64() < 0.05;
             let outlier = rng.unit_f64() < 0.003;
             let factor = 0.5 + 1.5 * rng.unit_f64();
-            let noise = 1.0 + 0.005 * gauss(&mut rng);
+            let noise = 1.0 + 0.005 * rng.gauss();
             if hole[i] || dropout || !truth.known(i) {
                 f32::NAN
             } else if outlier {
@@ -142,7 +136,7 @@ pub fn simulate(truth: &Map, rgb: &[u8], seed: u64) -> Simulated {
     Simulated {
         truth,
         mde,
-        colmap: Map {
+        colmap: DepthMap {
             width: w,
             height: h,
             data: colmap,

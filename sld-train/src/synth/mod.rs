@@ -25,10 +25,11 @@ use rayon::prelude::*;
 use sld_core::rng::SplitMix64;
 use sld_core::Camera;
 
+use crate::data::depth_map::{self, DepthMap};
 use crate::data::indoor6::{self, Intrinsics, Split};
-use crate::data::scene::{write_depth_png, write_points, write_sessions};
-use crate::labels::DepthMap;
-use crate::landmarks::TrackedPoint;
+use crate::data::naming;
+use crate::data::scene::{write_points, write_sessions, TrackedPoint};
+use crate::io::atomic::save_image_atomic;
 use scene::Scene;
 
 /// What to render.
@@ -164,7 +165,7 @@ pub fn synthesize(out: &Path, o: &SynthOptions) -> Result<SynthSummary> {
     let lightings: Vec<_> = (0..o.sessions).map(|k| scene.lighting(o.seed, k)).collect();
     let points = sample_points(&scene, o.point_density, o.seed);
 
-    let bar = crate::progress::bar(
+    let bar = crate::util::progress::bar(
         frames.len(),
         o.progress,
         "rendering {bar:40} {pos}/{len} images  {per_sec}  eta {eta}",
@@ -183,20 +184,16 @@ pub fn synthesize(out: &Path, o: &SynthOptions) -> Result<SynthSummary> {
             );
             let name = format!("image-{i:05}");
             let img = image::RgbImage::from_raw(o.width, o.height, view.rgb).context("image buffer")?;
-            let color = dir.join(format!("{name}.color.jpg"));
-            let tmp = dir.join(format!("{name}.tmp~.jpg"));
-            img.save_with_format(&tmp, image::ImageFormat::Jpeg)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &color).with_context(|| format!("cannot write {}", color.display()))?;
+            save_image_atomic(&img, &naming::color_jpg(&dir, &name), image::ImageFormat::Jpeg)?;
             let depth = DepthMap {
                 width: o.width as usize,
                 height: o.height as usize,
                 data: view.depth,
             };
-            write_depth_png(&dir.join(format!("{name}.depth.png")), &depth)?;
-            indoor6::write_pose(&dir.join(format!("{name}.pose.txt")), pose)?;
+            depth_map::write_png(&naming::depth_file(&dir, &name, None), &depth)?;
+            indoor6::write_pose(&naming::pose_file(&dir, &name), pose)?;
             indoor6::write_intrinsics(
-                &dir.join(format!("{name}.intrinsics.txt")),
+                &naming::intrinsics_file(&dir, &name),
                 &Intrinsics {
                     camera,
                     original_name: format!("session{k}/{name}.jpg"),

@@ -65,18 +65,14 @@ pub struct Scene {
     pub furniture: Vec<usize>,
 }
 
-fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.unit_f64()
-}
-
 impl Scene {
     /// A random furnished room, deterministic for `seed`.
     pub fn random(seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed ^ 0x51d_5ce7e);
         let size = [
-            uniform(&mut rng, 6.0, 9.0),
-            uniform(&mut rng, 5.0, 7.5),
-            uniform(&mut rng, 2.7, 3.3),
+            rng.uniform(6.0, 9.0),
+            rng.uniform(5.0, 7.5),
+            rng.uniform(2.7, 3.3),
         ];
         let mut materials = Vec::new();
         let mut face_material = Vec::new();
@@ -112,19 +108,19 @@ impl Scene {
         let mut tries = 0;
         while furniture.len() < n_furniture && tries < 500 {
             tries += 1;
-            let w = uniform(&mut rng, 0.4, 1.8);
-            let d = uniform(&mut rng, 0.4, 1.0);
-            let h = uniform(&mut rng, 0.4, 2.0);
+            let w = rng.uniform(0.4, 1.8);
+            let d = rng.uniform(0.4, 1.0);
+            let h = rng.uniform(0.4, 2.0);
             let (w, d) = if rng.unit_f64() < 0.5 { (w, d) } else { (d, w) };
             // Against a wall or free-standing.
             let (x0, y0) = match rng.below(5) {
-                0 => (uniform(&mut rng, 0.0, size[0] - w), 0.02),
-                1 => (uniform(&mut rng, 0.0, size[0] - w), size[1] - d - 0.02),
-                2 => (0.02, uniform(&mut rng, 0.0, size[1] - d)),
-                3 => (size[0] - w - 0.02, uniform(&mut rng, 0.0, size[1] - d)),
+                0 => (rng.uniform(0.0, size[0] - w), 0.02),
+                1 => (rng.uniform(0.0, size[0] - w), size[1] - d - 0.02),
+                2 => (0.02, rng.uniform(0.0, size[1] - d)),
+                3 => (size[0] - w - 0.02, rng.uniform(0.0, size[1] - d)),
                 _ => (
-                    uniform(&mut rng, 1.0, size[0] - w - 1.0),
-                    uniform(&mut rng, 1.0, size[1] - d - 1.0),
+                    rng.uniform(1.0, size[0] - w - 1.0),
+                    rng.uniform(1.0, size[1] - d - 1.0),
                 ),
             };
             let b = Aabb {
@@ -149,13 +145,13 @@ impl Scene {
         // Posters and frames on the walls: thin boxes, 1 cm proud of the wall.
         let n_posters = 8 + rng.below(6);
         for _ in 0..n_posters {
-            let w = uniform(&mut rng, 0.4, 1.4);
-            let h = uniform(&mut rng, 0.4, 1.1);
-            let z0 = uniform(&mut rng, 0.9, (size[2] - h - 0.2).max(1.0));
+            let w = rng.uniform(0.4, 1.4);
+            let h = rng.uniform(0.4, 1.1);
+            let z0 = rng.uniform(0.9, (size[2] - h - 0.2).max(1.0));
             let wall = rng.below(4);
             let b = match wall {
                 0 | 1 => {
-                    let x0 = uniform(&mut rng, 0.2, size[0] - w - 0.2);
+                    let x0 = rng.uniform(0.2, size[0] - w - 0.2);
                     let y = if wall == 0 { 0.0 } else { size[1] - 0.01 };
                     Aabb {
                         min: [x0, y, z0],
@@ -163,7 +159,7 @@ impl Scene {
                     }
                 }
                 _ => {
-                    let y0 = uniform(&mut rng, 0.2, size[1] - w - 0.2);
+                    let y0 = rng.uniform(0.2, size[1] - w - 0.2);
                     let x = if wall == 2 { 0.0 } else { size[0] - 0.01 };
                     Aabb {
                         min: [x, y0, z0],
@@ -197,11 +193,11 @@ impl Scene {
         let [sx, sy, sz] = self.size;
         let daylight = session == 0 || rng.unit_f64() < 0.5;
         let ambient = if daylight {
-            let warm = uniform(&mut rng, -0.1, 0.1) as f32;
-            let a = uniform(&mut rng, 0.25, 0.45) as f32;
+            let warm = rng.uniform(-0.1, 0.1) as f32;
+            let a = rng.uniform(0.25, 0.45) as f32;
             [a * (1.0 + warm), a, a * (1.0 - warm)]
         } else {
-            let a = uniform(&mut rng, 0.05, 0.15) as f32;
+            let a = rng.uniform(0.05, 0.15) as f32;
             [a, a * 0.95, a * 1.1]
         };
         let mut lights = Vec::new();
@@ -210,17 +206,13 @@ impl Scene {
             if session > 0 && i > 0 && rng.unit_f64() < 0.35 {
                 continue; // switched off
             }
-            let tint = hsv(
-                uniform(&mut rng, 0.05, 0.15) as f32,
-                uniform(&mut rng, 0.0, 0.45) as f32,
-                1.0,
-            );
-            let p = uniform(&mut rng, 2.0, 5.0) as f32;
+            let tint = hsv(rng.uniform(0.05, 0.15) as f32, rng.uniform(0.0, 0.45) as f32, 1.0);
+            let p = rng.uniform(2.0, 5.0) as f32;
             lights.push(Light {
                 position: [
-                    uniform(&mut rng, 0.8, sx - 0.8),
-                    uniform(&mut rng, 0.8, sy - 0.8),
-                    sz - uniform(&mut rng, 0.1, 0.6),
+                    rng.uniform(0.8, sx - 0.8),
+                    rng.uniform(0.8, sy - 0.8),
+                    sz - rng.uniform(0.1, 0.6),
                 ],
                 power: [tint[0] * p, tint[1] * p, tint[2] * p],
             });
@@ -228,7 +220,7 @@ impl Scene {
         Lighting {
             ambient,
             lights,
-            exposure: uniform(&mut rng, 0.8, 1.2) as f32,
+            exposure: rng.uniform(0.8, 1.2) as f32,
         }
     }
 

@@ -7,10 +7,6 @@ use sld_core::Pose;
 
 use super::scene::Scene;
 
-fn uniform(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.unit_f64()
-}
-
 /// World-to-camera rotation of a camera looking along `yaw` (radians from
 /// world `+x` towards `+y`), `pitch` (up positive) and `roll` (radians);
 /// camera `x` right, `y` down, `z` forward, world `z` up.
@@ -50,10 +46,8 @@ pub fn session_path(scene: &Scene, seed: u64, session: usize, n: usize) -> Vec<P
         5.0,
         7.0,
     ];
-    let ph: Vec<f64> = (0..8)
-        .map(|_| uniform(&mut rng, 0.0, std::f64::consts::TAU))
-        .collect();
-    let look_amp = uniform(&mut rng, 0.8, 1.4);
+    let ph: Vec<f64> = (0..8).map(|_| rng.uniform(0.0, std::f64::consts::TAU)).collect();
+    let look_amp = rng.uniform(0.8, 1.4);
     let mut poses = Vec::with_capacity(n);
     // Walk the closed curve once, skipping samples that are not free.
     let steps = (n * 20).max(1);
@@ -75,7 +69,7 @@ pub fn session_path(scene: &Scene, seed: u64, session: usize, n: usize) -> Vec<P
         let (t, x, y) = candidates[i * candidates.len() / n];
         let z = 1.6 + 0.2 * (w[4] * t + ph[4]).sin();
         let to_centre = (cy - y).atan2(cx - x);
-        let yaw = to_centre + look_amp * (w[2] * t * 1.7 + ph[5]).sin() + uniform(&mut rng, -0.1, 0.1);
+        let yaw = to_centre + look_amp * (w[2] * t * 1.7 + ph[5]).sin() + rng.uniform(-0.1, 0.1);
         let pitch = 0.26 * (w[3] * t + ph[6]).sin() - 0.05;
         let roll = 0.07 * (w[4] * t + ph[7]).sin();
         poses.push(Pose::from_centre(

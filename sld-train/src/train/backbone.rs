@@ -21,21 +21,22 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use serde::{Deserialize, Serialize};
 use sld_core::rng::SplitMix64;
 
-use super::{
-    append_metrics, build, check_options, epoch_rng, export, fresh_adamw, lr_factor, named_tensors,
-    save_checkpoint, shuffled, truncate_metrics, AdamW, Arch, BackboneKind, Checkpoint, Control, HeadKind,
-    TrainOptions, TrainScene,
-};
-use crate::data::indoor6::write_atomic;
+use super::adamw::AdamW;
+use super::checkpoint::{export, fresh_adamw, named_tensors, save_checkpoint, Checkpoint};
+use super::epochs::{self, EpochEnd};
+use super::loss::batch_loss;
+use super::options::{Control, TrainOptions};
+use super::samples::{BatchOptions, Sample};
+use super::scene::TrainScene;
 use crate::eval::{evaluate, EvalOptions};
-use crate::export::NamedTensor;
-use crate::labels::TargetOptions;
+use crate::io::atomic::write_atomic;
+use crate::io::safetensors::{Metadata, NamedTensor};
+use crate::net::arch::{build, BackboneKind, Mode, Network, BACKBONE_KEY};
 
 /// One scene of a backbone run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -99,43 +100,158 @@ pub fn scene_batches(sizes: &[usize], batch: usize, rng: &mut SplitMix64) -> Vec
     let batch = batch.max(1);
     let mut out = Vec::new();
     for (k, &n) in sizes.iter().enumerate() {
-        for chunk in shuffled(n, rng).chunks(batch) {
+        for chunk in epochs::shuffled(n, rng).chunks(batch) {
             out.push((k, chunk.to_vec()));
         }
     }
-    let order = shuffled(out.len(), rng);
+    let order = epochs::shuffled(out.len(), rng);
     let mut slots: Vec<Option<(usize, Vec<usize>)>> = out.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// The backbone kind of a run: `small` trains [`BackboneKind::Small`];
-/// `lite0` trains the atrous EfficientNet-Lite0 that head mode freezes
-/// (initialised from `o.backbone`, an `sld weights import` file, when given).
+/// The backbone kind of a run ([`crate::net::arch::Arch::resolve`] in
+/// backbone mode).
 pub fn backbone_kind(o: &TrainOptions) -> BackboneKind {
-    match o.arch {
-        Arch::Small => BackboneKind::Small { width: o.width },
-        Arch::Lite0 => BackboneKind::Lite0Atrous8,
-    }
+    o.arch.resolve(o.width, Mode::Backbone).0
 }
 
 /// Writes the backbone's tensors as safetensors, tagged with `kind`.
 pub fn write_backbone(path: &Path, kind: BackboneKind, tensors: &[NamedTensor]) -> Result<()> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|(t, b)| {
-            Ok((
-                t.name.as_str(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), b)?,
-            ))
+    let meta = Metadata::from([(BACKBONE_KEY.to_string(), kind.tag())]);
+    crate::io::safetensors::write(path, tensors, meta, None)
+}
+
+/// The multi-scene training mode inside the shared epoch loop.
+struct Shared<'a> {
+    o: &'a TrainOptions,
+    out: &'a Path,
+    scenes: &'a [BackboneScene],
+    opened: Vec<TrainScene>,
+    nets: Vec<Network>,
+    kind: BackboneKind,
+    backbone: AdamW,
+    heads: Vec<AdamW>,
+    samples: Vec<Vec<Sample>>,
+    val: Vec<Vec<usize>>,
+    bo: BatchOptions,
+    models: Vec<PathBuf>,
+    backbone_path: PathBuf,
+}
+
+/// Tensor-name prefix of scene `k`'s head in the checkpoint.
+fn head_prefix(k: usize) -> String {
+    format!("scene{k}/")
+}
+
+impl epochs::Mode for Shared<'_> {
+    type Metrics = BackboneEpoch;
+
+    fn groups(&self) -> usize {
+        self.opened.len()
+    }
+
+    fn steps_per_epoch(&self, batch: usize) -> usize {
+        self.samples.iter().map(|s| s.len().div_ceil(batch)).sum()
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.backbone.params.lr = lr;
+        self.heads.iter_mut().for_each(|h| h.params.lr = lr);
+    }
+
+    fn batches(&self, batch: usize, rng: &mut SplitMix64) -> Vec<(usize, Vec<usize>)> {
+        let sizes: Vec<usize> = self.samples.iter().map(Vec::len).collect();
+        scene_batches(&sizes, batch, rng)
+    }
+
+    fn step(&mut self, k: usize, idx: &[usize], rng: &mut SplitMix64, epoch: usize) -> Result<f64> {
+        let batch: Vec<&Sample> = idx.iter().map(|&i| &self.samples[k][i]).collect();
+        let graph = &self.nets[k].info.graph;
+        let (loss, lv) = batch_loss(
+            graph,
+            &[&self.backbone.vars, &self.heads[k].vars],
+            &batch,
+            &self.bo,
+            rng,
+            epoch,
+        )?;
+        // One backward pass feeds the backbone's and this scene's AdamW.
+        let grads = loss.backward()?;
+        self.backbone.apply(&grads)?;
+        self.heads[k].apply(&grads)?;
+        Ok(lv)
+    }
+
+    fn group_name(&self, k: usize) -> &str {
+        &self.opened[k].name
+    }
+
+    fn end_epoch(&mut self, e: &EpochEnd, loss_sums: &[f64], validate: bool) -> Result<BackboneEpoch> {
+        let bb_now = named_tensors(&self.backbone.vars)?;
+        write_backbone(&self.backbone_path, self.kind, &bb_now)?;
+        let mut per_scene = Vec::with_capacity(self.opened.len());
+        for (k, ts) in self.opened.iter().enumerate() {
+            let bytes = export(&self.nets[k].info, &bb_now, &self.heads[k].vars, &ts.landmarks)?;
+            write_atomic(&self.models[k], &bytes)?;
+            let (recall, pix) = if validate && !self.val[k].is_empty() {
+                let r = evaluate(&bytes, &ts.scene, &self.val[k], &EvalOptions::default())?;
+                (Some(r.recall_5cm_5deg), r.median_pixel_error)
+            } else {
+                (None, None)
+            };
+            per_scene.push(SceneEpoch {
+                scene: ts.name.clone(),
+                loss: loss_sums[k] / self.samples[k].len().max(1) as f64,
+                val_recall_5cm_5deg: recall,
+                val_pixel_error: pix,
+            });
+        }
+        let images: usize = self.samples.iter().map(Vec::len).sum();
+        Ok(BackboneEpoch {
+            epoch: e.epoch,
+            loss: loss_sums.iter().sum::<f64>() / images.max(1) as f64,
+            lr: e.lr,
+            train_seconds: e.train_seconds,
+            steps: e.steps,
+            scenes: per_scene,
         })
-        .collect::<Result<Vec<_>>>()?;
-    let meta = HashMap::from([(super::BACKBONE_KEY.to_string(), kind.tag())]);
-    write_atomic(path, &safetensors::serialize(views, Some(meta))?)
+    }
+
+    fn save_checkpoint(&self, epoch: usize) -> Result<()> {
+        let head_steps: Vec<u64> = self.heads.iter().map(|h| h.step).collect();
+        let meta = HashMap::from([
+            ("epoch".to_string(), epoch.to_string()),
+            ("step".to_string(), self.backbone.step.to_string()),
+            ("head_steps".to_string(), serde_json::to_string(&head_steps)?),
+            ("options".to_string(), serde_json::to_string(self.o)?),
+            ("scenes".to_string(), serde_json::to_string(self.scenes)?),
+            ("backbone".to_string(), self.kind.tag()),
+        ]);
+        let prefixes: Vec<String> = (0..self.heads.len()).map(head_prefix).collect();
+        let mut opts: Vec<(&str, &AdamW)> = vec![("", &self.backbone)];
+        opts.extend(prefixes.iter().map(String::as_str).zip(self.heads.iter()));
+        save_checkpoint(self.out, &opts, meta)
+    }
+
+    fn report(&self, m: &BackboneEpoch) -> Vec<String> {
+        if m.scenes.iter().all(|s| s.val_recall_5cm_5deg.is_none()) && m.epoch != self.o.epochs {
+            return Vec::new();
+        }
+        m.scenes
+            .iter()
+            .map(|s| {
+                format!(
+                    "epoch {:>3} {}: loss {:.3}, val recall 5cm/5° {}, median pixel error {}",
+                    m.epoch,
+                    s.scene,
+                    s.loss,
+                    s.val_recall_5cm_5deg
+                        .map_or("-".into(), |r| format!("{:.1} %", 100.0 * r)),
+                    s.val_pixel_error.map_or("-".into(), |p| format!("{p:.2} px"))
+                )
+            })
+            .collect()
+    }
 }
 
 /// Trains (or resumes) one backbone with a light head per scene into `out`.
@@ -147,11 +263,8 @@ pub fn train_backbone(
     progress: bool,
     control: &Control,
 ) -> Result<BackboneOutcome> {
-    use std::sync::atomic::Ordering;
-    crate::alloc::tune_for_training();
-    check_options(o)?;
     ensure!(!scenes.is_empty(), "no scenes given (--scene, once per scene)");
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    epochs::setup(out, o)?;
     let opened = scenes
         .iter()
         .map(|s| TrainScene::open(&s.root, &s.landmarks, o))
@@ -166,13 +279,14 @@ pub fn train_backbone(
             );
         }
     }
-    let kind = backbone_kind(o);
+    let (kind, head) = o.arch.resolve(o.width, Mode::Backbone);
     // One network per scene; the backbone tensors are the same in each
     // (built first from the same seed), the heads differ in their last layer.
+    let spec = o.net_spec();
     let mut nets = Vec::with_capacity(opened.len());
     for ts in &opened {
-        let mut n = build(kind, HeadKind::Light, o, ts.landmarks.len(), &ts.name);
-        n.info.provenance.date = crate::eval::utc_now();
+        let mut n = build(kind, head, &spec, ts.landmarks.len(), &ts.name);
+        n.info.provenance.date = crate::util::time::utc_now();
         nets.push(n);
     }
     let split = |t: &[NamedTensor]| -> (Vec<NamedTensor>, Vec<NamedTensor>) {
@@ -184,31 +298,11 @@ pub fn train_backbone(
             kind == BackboneKind::Lite0Atrous8,
             "--init-backbone initialises the lite0 architecture (use --arch lite0)"
         );
-        let w = crate::weights::read_safetensors(init)?;
-        for t in &mut bb_init {
-            let src = w.get(&t.name).with_context(|| {
-                format!(
-                    "{}: no tensor {} (make it with `sld weights import`)",
-                    init.display(),
-                    t.name
-                )
-            })?;
-            ensure!(
-                src.shape == t.shape,
-                "{}: {} has shape {:?}, expected {:?}",
-                init.display(),
-                t.name,
-                src.shape,
-                t.shape
-            );
-            t.data = src.data.clone();
-        }
+        super::full::load_backbone(init, &mut bb_init)?;
     }
     let head_inits: Vec<Vec<NamedTensor>> = nets.iter().map(|n| split(&n.tensors).1).collect();
-    let prefix = |k: usize| format!("scene{k}/");
 
-    let mut start_epoch = 0;
-    let (mut bb_opt, mut heads): (AdamW, Vec<AdamW>) = if resume {
+    let (backbone, heads, start_epoch) = if resume {
         let ck = Checkpoint::read(out)?;
         ck.check_network(o)?;
         let saved_scenes: Vec<BackboneScene> =
@@ -222,7 +316,6 @@ pub fn train_backbone(
                 .map(|s| s.root.display().to_string())
                 .collect::<Vec<_>>()
         );
-        start_epoch = ck.get("epoch")?;
         let steps: Vec<u64> = serde_json::from_str(ck.meta.get("head_steps").map_or("[]", |s| s))?;
         ensure!(
             steps.len() == scenes.len(),
@@ -234,23 +327,17 @@ pub fn train_backbone(
             .iter()
             .zip(&steps)
             .enumerate()
-            .map(|(k, (init, &st))| ck.adamw(&prefix(k), init, st, o.lr))
+            .map(|(k, (init, &st))| ck.adamw(&head_prefix(k), init, st, o.lr))
             .collect::<Result<Vec<_>>>()?;
-        (bb, heads)
+        (bb, heads, ck.get("epoch")?)
     } else {
-        let _ = std::fs::remove_file(out.join("metrics.jsonl"));
         let heads = head_inits
             .iter()
             .map(|h| fresh_adamw(h, o.lr))
             .collect::<Result<Vec<_>>>()?;
-        (fresh_adamw(&bb_init, o.lr)?, heads)
+        (fresh_adamw(&bb_init, o.lr)?, heads, 0)
     };
-    if resume {
-        truncate_metrics(&out.join("metrics.jsonl"), start_epoch)?;
-    }
-    if start_epoch >= o.epochs {
-        bail!("the checkpoint is at epoch {start_epoch}; ask for more --epochs to continue");
-    }
+    epochs::begin(out, resume, start_epoch, o)?;
 
     let samples = opened
         .iter()
@@ -261,141 +348,32 @@ pub fn train_backbone(
         .iter()
         .map(|ts| ts.scene.part("val"))
         .collect::<Result<_>>()?;
-    let sizes: Vec<usize> = samples.iter().map(Vec::len).collect();
-    let bo = super::data::BatchOptions {
-        grid: [o.input_height / 8, o.input_width / 8],
-        stride: 8.0,
-        target: TargetOptions {
-            sigma: o.sigma,
-            ..Default::default()
-        },
-        jitter: o.jitter,
-        pos_weight: o.pos_weight,
-        loss: o.loss,
-        geometric: o.geometric_aug,
-    };
-    let steps_per_epoch: usize = sizes.iter().map(|n| n.div_ceil(o.batch)).sum();
-    let bar = crate::progress::bar(
-        (o.epochs - start_epoch) * steps_per_epoch,
-        progress,
-        "training  {bar:40} epoch {msg}  {per_sec}  eta {eta}",
-    );
     let models: Vec<PathBuf> = opened
         .iter()
         .map(|ts| out.join(format!("{}.sld", ts.name)))
         .collect();
-    let backbone_path = out.join("backbone.safetensors");
-    let (mut metrics, mut total, mut interrupted) = (Vec::new(), 0.0, false);
-    for epoch in start_epoch..o.epochs {
-        if control.stop_after.is_some_and(|n| epoch >= n) {
-            break;
-        }
-        let lr = o.lr * lr_factor(epoch, o.epochs);
-        bb_opt.params.lr = lr;
-        heads.iter_mut().for_each(|h| h.params.lr = lr);
-        let mut rng = epoch_rng(o.seed, epoch);
-        let batches = scene_batches(&sizes, o.batch, &mut rng);
-        let t0 = Instant::now();
-        let mut loss_sum = vec![0.0; scenes.len()];
-        for (k, idx) in &batches {
-            if control.stop.load(Ordering::Relaxed) {
-                interrupted = true;
-                break;
-            }
-            crate::faults::point("step");
-            let batch: Vec<&super::data::Sample> = idx.iter().map(|&i| &samples[*k][i]).collect();
-            let graph = &nets[*k].info.graph;
-            let (loss, lv) = super::batch_loss(
-                graph,
-                &[&bb_opt.vars, &heads[*k].vars],
-                &batch,
-                &bo,
-                &mut rng,
-                epoch,
-            )?;
-            let grads = loss.backward()?;
-            bb_opt.apply(&grads)?;
-            heads[*k].apply(&grads)?;
-            loss_sum[*k] += lv * batch.len() as f64;
-            bar.set_message(format!(
-                "{}/{} {} loss {:.3}",
-                epoch + 1,
-                o.epochs,
-                opened[*k].name,
-                lv
-            ));
-            bar.inc(1);
-        }
-        if interrupted {
-            break;
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        total += secs;
-        let bb_now = named_tensors(&bb_opt.vars)?;
-        write_backbone(&backbone_path, kind, &bb_now)?;
-        let last = epoch + 1 == o.epochs;
-        let validate_now = last || (o.validate_every > 0 && (epoch + 1) % o.validate_every == 0);
-        let mut per_scene = Vec::with_capacity(scenes.len());
-        for (k, ts) in opened.iter().enumerate() {
-            let bytes = export(&nets[k].info, &bb_now, &heads[k].vars, &ts.landmarks)?;
-            write_atomic(&models[k], &bytes)?;
-            let (recall, pix) = if validate_now && !val[k].is_empty() {
-                let r = evaluate(&bytes, &ts.scene, &val[k], &EvalOptions::default())?;
-                (Some(r.recall_5cm_5deg), r.median_pixel_error)
-            } else {
-                (None, None)
-            };
-            per_scene.push(SceneEpoch {
-                scene: ts.name.clone(),
-                loss: loss_sum[k] / sizes[k].max(1) as f64,
-                val_recall_5cm_5deg: recall,
-                val_pixel_error: pix,
-            });
-        }
-        let m = BackboneEpoch {
-            epoch: epoch + 1,
-            loss: loss_sum.iter().sum::<f64>() / sizes.iter().sum::<usize>().max(1) as f64,
-            lr,
-            train_seconds: secs,
-            steps: batches.len(),
-            scenes: per_scene,
-        };
-        append_metrics(out, &m)?;
-        let head_steps: Vec<u64> = heads.iter().map(|h| h.step).collect();
-        let meta = HashMap::from([
-            ("epoch".to_string(), (epoch + 1).to_string()),
-            ("step".to_string(), bb_opt.step.to_string()),
-            ("head_steps".to_string(), serde_json::to_string(&head_steps)?),
-            ("options".to_string(), serde_json::to_string(o)?),
-            ("scenes".to_string(), serde_json::to_string(scenes)?),
-            ("backbone".to_string(), kind.tag()),
-        ]);
-        let prefixes: Vec<String> = (0..heads.len()).map(prefix).collect();
-        let mut opts: Vec<(&str, &AdamW)> = vec![("", &bb_opt)];
-        opts.extend(prefixes.iter().map(String::as_str).zip(heads.iter()));
-        save_checkpoint(out, &opts, meta)?;
-        if progress && validate_now {
-            for s in &m.scenes {
-                bar.println(format!(
-                    "epoch {:>3} {}: loss {:.3}, val recall 5cm/5° {}, median pixel error {}",
-                    m.epoch,
-                    s.scene,
-                    s.loss,
-                    s.val_recall_5cm_5deg
-                        .map_or("-".into(), |r| format!("{:.1} %", 100.0 * r)),
-                    s.val_pixel_error.map_or("-".into(), |p| format!("{p:.2} px"))
-                ));
-            }
-        }
-        metrics.push(m);
-    }
-    bar.finish_and_clear();
+    let mut mode = Shared {
+        o,
+        out,
+        scenes,
+        opened,
+        nets,
+        kind,
+        backbone,
+        heads,
+        samples,
+        val,
+        bo: o.batch_options(o.jitter, o.geometric_aug),
+        models: models.clone(),
+        backbone_path: out.join("backbone.safetensors"),
+    };
+    let r = epochs::run(&mut mode, o, start_epoch, out, progress, control)?;
     Ok(BackboneOutcome {
-        backbone: backbone_path,
+        backbone: mode.backbone_path,
         models,
-        epochs: metrics,
-        train_seconds: total,
-        interrupted,
+        epochs: r.epochs,
+        train_seconds: r.train_seconds,
+        interrupted: r.interrupted,
     })
 }
 
@@ -468,7 +446,7 @@ mod tests {
             BackboneKind::Small { width: 12 }
         );
         let plain = dir.join("plain.safetensors");
-        crate::weights::write_safetensors(&plain, &t, "test").unwrap();
+        crate::io::safetensors::write(&plain, &t, Metadata::new(), None).unwrap();
         assert_eq!(BackboneKind::of_file(&plain).unwrap(), BackboneKind::Lite0Atrous8);
         let lying = dir.join("lying.safetensors");
         std::fs::write(&lying, [0xff, 0xff, 0xff, 0x05, 0, 0, 0, 0, b'{']).unwrap();

@@ -12,10 +12,11 @@ use std::path::Path;
 use anyhow::{ensure, Result};
 use rayon::prelude::*;
 
+use super::select::{score, select, SelectOptions};
+use super::visibility::{visibility, Visible};
 use crate::data::indoor6::{self, Visibility};
+use crate::data::naming;
 use crate::data::scene::SceneDir;
-use crate::labels::{visibility, Visible};
-use crate::landmarks::{score, select, SelectOptions};
 
 /// Settings of `sld landmarks`.
 #[derive(Clone, Debug)]
@@ -116,10 +117,9 @@ pub fn run(root: &Path, o: &LandmarkOptions) -> Result<LandmarkSummary> {
         .map(|r| r.iter().filter(|&&b| b).count())
         .sum::<usize>() as f64
         / n.max(1) as f64;
-    let dir = root.join("landmarks");
-    indoor6::write_landmarks(&dir.join(format!("landmarks-{n}.txt")), &lm)?;
+    indoor6::write_landmarks(&naming::landmarks_file(root, n), &lm)?;
     indoor6::write_visibility(
-        &dir.join(format!("visibility-{n}.txt")),
+        &naming::visibility_file(root, n),
         &Visibility {
             images: scene.images.len(),
             rows,

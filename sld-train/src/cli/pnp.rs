@@ -6,7 +6,7 @@
 //! "confidence": [c, ...]}, ...]}` — pixels in the pixel-centre convention,
 //! metres, world-to-camera output. Unknown keys are ignored.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -180,4 +180,76 @@ pub fn parse_sampling(s: &str) -> Result<Sampling, String> {
         "weighted" => Ok(Sampling::Weighted),
         _ => Err(format!("unknown sampling '{s}' (prosac, uniform, weighted)")),
     }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSON file with the cases.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Where to write the results JSON.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Inlier threshold on the reprojection error, pixels.
+    #[arg(long, default_value_t = 8.0)]
+    pub max_reproj_px: f64,
+    /// Seed of the RANSAC sampler (results are deterministic for a seed).
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+    /// Minimal-sample selection: prosac (by confidence), weighted, uniform.
+    #[arg(long, default_value = "prosac", value_parser = parse_sampling)]
+    pub sampling: Sampling,
+    /// Maximum RANSAC iterations.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_iterations: u32,
+    /// Minimum RANSAC iterations before adaptive termination may stop.
+    #[arg(long, default_value_t = PnpOptions::default().ransac.min_iterations)]
+    pub min_iterations: u32,
+    /// Stop scoring a model once it is worse than the best minimal model
+    /// (experiments; off by default).
+    #[arg(long)]
+    pub early_exit: bool,
+    /// Local optimisation's wide pass: threshold multiplier (<= 1 disables).
+    #[arg(long, default_value_t = PnpOptions::default().lo_wide_factor)]
+    pub lo_wide_factor: f64,
+    /// PROSAC horizon T_N: samples after which PROSAC samples uniformly.
+    #[arg(long, default_value_t = PnpOptions::default().prosac_horizon)]
+    pub prosac_horizon: u32,
+    /// Disable PROSAC's early stop on the pool's inlier ratio (experiments).
+    #[arg(long)]
+    pub no_progressive_stop: bool,
+    /// Levenberg–Marquardt iterations of each local optimisation.
+    #[arg(long, default_value_t = PnpOptions::default().lo_iterations)]
+    pub lo_iterations: u32,
+}
+
+/// Runs `sld pnp`.
+pub fn run(args: Args) -> Result<()> {
+    let cases = read_cases(&args.input)?;
+    let mut options = PnpOptions {
+        max_reproj_px: args.max_reproj_px,
+        seed: args.seed,
+        sampling: args.sampling,
+        ..PnpOptions::default()
+    };
+    options.ransac.max_iterations = args.max_iterations;
+    options.ransac.min_iterations = args.min_iterations;
+    options.lo_iterations = args.lo_iterations;
+    options.ransac.early_exit = args.early_exit;
+    options.prosac_horizon = args.prosac_horizon;
+    options.lo_wide_factor = args.lo_wide_factor;
+    options.ransac.progressive_stop = !args.no_progressive_stop;
+    if !(options.max_reproj_px.is_finite() && options.max_reproj_px > 0.0) {
+        anyhow::bail!("--max-reproj-px must be a positive number of pixels");
+    }
+    let results = solve_cases(&cases, options);
+    let solved = results.iter().filter(|r| r.ok).count();
+    let json = serde_json::to_string(&ResultsJson { results })?;
+    sld_train::io::atomic::write_atomic(&args.output, json.as_bytes())?;
+    eprintln!(
+        "sld pnp: {solved}/{} cases solved → {}",
+        cases.len(),
+        args.output.display()
+    );
+    Ok(())
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sld_core::rng::SplitMix64;
 
 use super::fit::{fit_predict, FitOptions, Inputs, Method};
-use super::Map;
+use super::DepthMap;
 
 /// How the hidden pixels are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -76,7 +76,7 @@ pub fn metrics(pred: &[f32], reference: &[f32]) -> Metrics {
 
 /// Splits the known pixels of `depth` into (kept, hidden) with about
 /// `fraction` of them hidden.
-pub fn split(depth: &Map, how: Hide, fraction: f64, seed: u64) -> (Vec<u32>, Vec<u32>) {
+pub fn split(depth: &DepthMap, how: Hide, fraction: f64, seed: u64) -> (Vec<u32>, Vec<u32>) {
     let mut rng = SplitMix64::new(seed);
     let known: Vec<u32> = (0..depth.data.len() as u32)
         .filter(|&i| depth.known(i as usize))
@@ -132,8 +132,8 @@ pub struct Row {
 pub fn holdout(
     method: Method,
     inputs: Inputs<'_>,
-    depth: &Map,
-    truth: Option<&Map>,
+    depth: &DepthMap,
+    truth: Option<&DepthMap>,
     how: Hide,
     fraction: f64,
     o: &FitOptions,
@@ -142,7 +142,7 @@ pub fn holdout(
     let t0 = Instant::now();
     let pred = fit_predict(method, inputs, depth, &kept, &hidden, o)?;
     let seconds = t0.elapsed().as_secs_f64();
-    let at = |m: &Map| -> Vec<f32> { hidden.iter().map(|&i| m.data[i as usize]).collect() };
+    let at = |m: &DepthMap| -> Vec<f32> { hidden.iter().map(|&i| m.data[i as usize]).collect() };
     Ok(Row {
         method,
         hide: how,

@@ -16,9 +16,11 @@ use sld_core::pnp::{PnpOptions, PnpSolver};
 use sld_core::rng::SplitMix64;
 use sld_core::{position_error_m, rotation_error_deg, Camera, Pose};
 
+use crate::util::stats::median;
+
 /// Settings of the demo (all distances in metres, angles in degrees).
 #[derive(Clone, Debug)]
-pub struct DemoConfig {
+pub struct SimulateConfig {
     /// Number of landmarks in the scene.
     pub landmarks: usize,
     /// Number of query images.
@@ -31,7 +33,7 @@ pub struct DemoConfig {
     pub seed: u64,
 }
 
-impl Default for DemoConfig {
+impl Default for SimulateConfig {
     fn default() -> Self {
         Self {
             landmarks: 300,
@@ -45,7 +47,7 @@ impl Default for DemoConfig {
 
 /// Aggregate results of a demo run.
 #[derive(Clone, Debug)]
-pub struct DemoReport {
+pub struct SimulateReport {
     /// Queries run.
     pub queries: usize,
     /// Fraction with error < 5 cm and < 5°.
@@ -69,7 +71,7 @@ const H: usize = 352;
 const STRIDE: usize = 8;
 
 /// Runs the demo.
-pub fn run(cfg: &DemoConfig) -> Result<DemoReport> {
+pub fn simulate(cfg: &SimulateConfig) -> Result<SimulateReport> {
     ensure!(
         cfg.landmarks >= 4 && cfg.queries >= 1,
         "need at least 4 landmarks and 1 query"
@@ -135,46 +137,31 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport> {
     let recall = |dr: f64, dp: f64| {
         rot.iter().zip(&pos).filter(|(r, p)| **r < dr && **p < dp).count() as f64 / cfg.queries as f64
     };
-    Ok(DemoReport {
+    Ok(SimulateReport {
         queries: cfg.queries,
         recall_5cm_5deg: recall(5.0, 0.05),
         recall_10cm_10deg: recall(10.0, 0.10),
-        median_position_m: median(&mut pos),
-        median_rotation_deg: median(&mut rot),
-        median_decode_ms: median(&mut t_dec),
-        median_pnp_ms: median(&mut t_pnp),
-        median_detections: median(&mut ndet),
+        median_position_m: median(&mut pos).unwrap_or(f64::NAN),
+        median_rotation_deg: median(&mut rot).unwrap_or(f64::NAN),
+        median_decode_ms: median(&mut t_dec).unwrap_or(f64::NAN),
+        median_pnp_ms: median(&mut t_pnp).unwrap_or(f64::NAN),
+        median_detections: median(&mut ndet).unwrap_or(f64::NAN),
     })
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn uniform(rng: &mut SplitMix64, a: f64, b: f64) -> f64 {
-    a + (b - a) * rng.unit_f64()
-}
-
-fn gauss(rng: &mut SplitMix64) -> f64 {
-    let u1 = rng.unit_f64().max(1e-300);
-    let u2 = rng.unit_f64();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 fn room_point(rng: &mut SplitMix64) -> [f64; 3] {
     // World frame: x ∈ [0, 10], y ∈ [0, 8] on the floor, z up ∈ [0, 3].
     match rng.below(6) {
-        0 => [0.0, uniform(rng, 0.0, 8.0), uniform(rng, 0.0, 3.0)],
-        1 => [10.0, uniform(rng, 0.0, 8.0), uniform(rng, 0.0, 3.0)],
-        2 => [uniform(rng, 0.0, 10.0), 0.0, uniform(rng, 0.0, 3.0)],
-        3 => [uniform(rng, 0.0, 10.0), 8.0, uniform(rng, 0.0, 3.0)],
-        4 => [uniform(rng, 0.0, 10.0), uniform(rng, 0.0, 8.0), 0.0],
+        0 => [0.0, rng.uniform(0.0, 8.0), rng.uniform(0.0, 3.0)],
+        1 => [10.0, rng.uniform(0.0, 8.0), rng.uniform(0.0, 3.0)],
+        2 => [rng.uniform(0.0, 10.0), 0.0, rng.uniform(0.0, 3.0)],
+        3 => [rng.uniform(0.0, 10.0), 8.0, rng.uniform(0.0, 3.0)],
+        4 => [rng.uniform(0.0, 10.0), rng.uniform(0.0, 8.0), 0.0],
         // Furniture: points on boxes up to 1.2 m high.
         _ => [
-            uniform(rng, 1.0, 9.0),
-            uniform(rng, 1.0, 7.0),
-            uniform(rng, 0.0, 1.2),
+            rng.uniform(1.0, 9.0),
+            rng.uniform(1.0, 7.0),
+            rng.uniform(0.0, 1.2),
         ],
     }
 }
@@ -183,12 +170,12 @@ fn room_point(rng: &mut SplitMix64) -> [f64; 3] {
 /// horizontally in a random direction.
 fn query_pose(rng: &mut SplitMix64) -> Pose {
     let centre = Vector3::new(
-        uniform(rng, 2.5, 7.5),
-        uniform(rng, 2.0, 6.0),
-        uniform(rng, 1.4, 1.8),
+        rng.uniform(2.5, 7.5),
+        rng.uniform(2.0, 6.0),
+        rng.uniform(1.4, 1.8),
     );
-    let yaw = uniform(rng, 0.0, std::f64::consts::TAU);
-    let pitch = uniform(rng, -0.3, 0.1);
+    let yaw = rng.uniform(0.0, std::f64::consts::TAU);
+    let pitch = rng.uniform(-0.3, 0.1);
     // Camera axes in world coordinates: z forward, x right, y down.
     let fwd = Vector3::new(yaw.cos() * pitch.cos(), yaw.sin() * pitch.cos(), pitch.sin());
     let right = fwd.cross(&Vector3::z()).normalize();
@@ -200,7 +187,7 @@ fn query_pose(rng: &mut SplitMix64) -> Pose {
 #[allow(clippy::too_many_arguments)]
 fn simulate_heatmaps(
     rng: &mut SplitMix64,
-    cfg: &DemoConfig,
+    cfg: &SimulateConfig,
     camera: &Camera,
     pose: &Pose,
     landmarks: &[[f64; 3]],
@@ -221,17 +208,14 @@ fn simulate_heatmaps(
             continue;
         }
         let (u, v) = if rng.unit_f64() < cfg.outlier_frac {
-            (
-                uniform(rng, 0.0, W as f64 - 1.0),
-                uniform(rng, 0.0, H as f64 - 1.0),
-            )
+            (rng.uniform(0.0, W as f64 - 1.0), rng.uniform(0.0, H as f64 - 1.0))
         } else {
             (
-                px[0] + cfg.pixel_noise * gauss(rng),
-                px[1] + cfg.pixel_noise * gauss(rng),
+                px[0] + cfg.pixel_noise * rng.gauss(),
+                px[1] + cfg.pixel_noise * rng.gauss(),
             )
         };
-        let amp = uniform(rng, 0.4, 1.0) as f32;
+        let amp = rng.uniform(0.4, 1.0) as f32;
         let (gx, gy) = opts.pixel_to_grid(u as f32, v as f32);
         let sigma = 2.5f32;
         let (x0, x1) = (

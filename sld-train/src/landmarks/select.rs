@@ -19,14 +19,7 @@ use std::collections::HashMap;
 use sld_core::nalgebra::{Matrix3, Vector3};
 use sld_core::Pose;
 
-/// One 3D point with the images that observe it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrackedPoint {
-    /// World position, metres.
-    pub xyz: [f64; 3],
-    /// Indices of the observing images (into the pose and session lists).
-    pub images: Vec<usize>,
-}
+use crate::data::scene::TrackedPoint;
 
 /// Selection options (defaults: the SLD constants).
 #[derive(Clone, Debug, PartialEq)]

@@ -12,8 +12,9 @@ use sld_core::image::resize_normalize;
 use sld_core::model::InputSpec;
 use sld_core::rng::SplitMix64;
 
+use super::targets::{gaussian_target, TargetOptions};
 use crate::data::scene::{as_image, SceneDir};
-use crate::labels::{gaussian_target, visibility, TargetOptions, Visible};
+use crate::landmarks::visibility::{visibility, Visible};
 
 /// One landmark's label in one image: pixel in network-input coordinates
 /// (pixel-centre convention; `None` when behind the camera) and label
@@ -47,7 +48,7 @@ pub fn load_samples(
     tracks: Option<&crate::data::indoor6::Visibility>,
     progress: bool,
 ) -> Result<Vec<Sample>> {
-    let bar = crate::progress::bar(indices.len(), progress, "loading   {bar:40} {pos}/{len} images");
+    let bar = crate::util::progress::bar(indices.len(), progress, "loading   {bar:40} {pos}/{len} images");
     let out = indices
         .par_iter()
         .map(|&i| -> Result<Sample> {

@@ -1,0 +1,320 @@
+//! What several commands share: argument groups (training, depth
+//! inputs), value choices for library enums, and helpers.
+
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::Args;
+use sld_train::depth::fit::{FitOptions, Method};
+use sld_train::depth::holdout::Hide;
+use sld_train::depth::MdeKind;
+use sld_train::net::arch::Arch;
+use sld_train::train::{Control, Loss, TrainOptions};
+
+/// A library enum offered on the command line: each value with its name
+/// and help line. The library stays free of the CLI; the names live here.
+pub trait Choice: Copy + Send + Sync + 'static {
+    /// `(value, name, help)` for every value, in the order `--help` lists them.
+    const CHOICES: &'static [(Self, &'static str, &'static str)];
+}
+
+/// A clap value parser for a [`Choice`]: accepts exactly the names, lists
+/// them with their help in `--help` and in errors.
+pub fn choice<T: Choice>() -> ChoiceParser<T> {
+    ChoiceParser(PhantomData)
+}
+
+/// The parser [`choice`] returns.
+#[derive(Clone, Copy)]
+pub struct ChoiceParser<T>(PhantomData<T>);
+
+impl<T: Choice> TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let names = T::CHOICES.iter().map(|(_, n, h)| PossibleValue::new(*n).help(*h));
+        let name = clap::builder::PossibleValuesParser::new(names).parse_ref(cmd, arg, value)?;
+        T::CHOICES
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(v, _, _)| *v)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            T::CHOICES.iter().map(|(_, n, h)| PossibleValue::new(*n).help(*h)),
+        ))
+    }
+}
+
+impl Choice for Arch {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Arch::Small,
+            "small",
+            "Small CPU-friendly backbone + the paper's scene head (demo, tests)",
+        ),
+        (
+            Arch::Lite0,
+            "lite0",
+            "EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head (the SLD* baseline)",
+        ),
+    ];
+}
+
+impl Choice for Loss {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Loss::Mse,
+            "mse",
+            "SLD*'s: squared error against Gaussian targets of height 1 (cells with a positive target weighted by `pos_weight`); maps labelled not visible train towards 0",
+        ),
+        (
+            Loss::Softmax,
+            "softmax",
+            "Per landmark, cross-entropy of a softmax over the map's cells plus an \"absent\" bin of logit 0, against the normalised Gaussian target (visible) or the absent bin (not visible). The model exports logits ([`sld_core::model::HeatmapKind::Logits`])",
+        ),
+    ];
+}
+
+impl Choice for MdeKind {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (MdeKind::Depth, "depth", "Larger values are farther"),
+        (
+            MdeKind::Disparity,
+            "disparity",
+            "Larger values are closer (inverse depth up to scale and shift)",
+        ),
+    ];
+}
+
+impl Choice for Method {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Method::ScaleShiftDepth,
+            "scale-shift-depth",
+            "Robust scale and shift in depth",
+        ),
+        (
+            Method::ScaleShiftInverse,
+            "scale-shift-inverse",
+            "Robust scale and shift in inverse depth",
+        ),
+        (
+            Method::Spatial,
+            "spatial",
+            "Spatially varying scale and shift in inverse depth (the default)",
+        ),
+        (
+            Method::Mlp,
+            "mlp",
+            "The paper's MLP regressor (hidden layers 100 and 50), in Candle",
+        ),
+    ];
+}
+
+impl Choice for Hide {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (Hide::Random, "random", "Independent random pixels"),
+        (
+            Hide::Blocks,
+            "blocks",
+            "Random squares with sides of 1/8 of the shorter image side",
+        ),
+    ];
+}
+
+/// Options shared by the `train` modes.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The scene directory (Indoor6 layout with depth maps); `train
+    /// backbone` takes it once per scene.
+    #[arg(long, required = true)]
+    pub scene: Vec<PathBuf>,
+    /// Output directory (checkpoint, model.sld, metrics.jsonl).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Landmark file; default: the scene's only landmarks/landmarks-N.txt.
+    /// `train backbone`: once per --scene, in the same order, or not at all.
+    #[arg(long)]
+    pub landmarks: Vec<PathBuf>,
+    /// Architecture of `train full`: small (CPU-friendly) or lite0
+    /// (EfficientNet-Lite0 s8 + ASPP, SLD*); of `train backbone`: small or
+    /// lite0 (the atrous Lite0 that `train head` freezes). `train head`
+    /// builds the backbone its file names.
+    #[arg(long, default_value = "small", value_parser = choice::<Arch>())]
+    pub arch: Arch,
+    /// Backbone width (small architecture).
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Hidden channels of the head.
+    #[arg(long, default_value_t = 64)]
+    pub head_channels: usize,
+    /// Network input width, pixels (multiple of 8).
+    #[arg(long, default_value_t = 320)]
+    pub input_width: usize,
+    /// Network input height, pixels (multiple of 8).
+    #[arg(long, default_value_t = 176)]
+    pub input_height: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Initial learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed of weights, shuffling and augmentation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Gaussian σ of the targets, heatmap cells (default: 0.5 for
+    /// `--loss softmax`, 1.5 for `--loss mse`; EXPERIMENTS.md).
+    #[arg(long)]
+    pub sigma: Option<f32>,
+    /// Photometric augmentation strength (0 = off).
+    #[arg(long, default_value_t = 0.3)]
+    pub jitter: f32,
+    /// Geometric augmentation: rotate each training image in-plane (±10°)
+    /// and scale it (0.9–1.1) about its centre, moving the labels exactly
+    /// (SLD*'s ranges). `train head`: applied to the buffer's augmented
+    /// copies.
+    #[arg(long)]
+    pub geometric: bool,
+    /// Relative depth tolerance of the visibility labels.
+    #[arg(long, default_value_t = 0.1)]
+    pub depth_tolerance: f64,
+    /// Label from NAME.<VARIANT>.depth.png instead of NAME.depth.png (e.g.
+    /// `filled`: maps completed by `sld depth fill`).
+    #[arg(long)]
+    pub depth_variant: Option<String>,
+    /// Validate every this many epochs (0 = only at the end).
+    #[arg(long, default_value_t = 5)]
+    pub validate_every: usize,
+    /// Loss weight of cells with a positive target (1 = SLD*'s plain loss;
+    /// `--loss mse` only).
+    #[arg(long, default_value_t = 10.0)]
+    pub pos_weight: f32,
+    /// Training loss: softmax (per landmark, a softmax over the cells plus
+    /// an "absent" bin; the model exports logits, which the Localizer
+    /// decodes accordingly; measured better and faster, EXPERIMENTS.md) or
+    /// mse (SLD*'s heatmap regression).
+    #[arg(long, default_value = "softmax", value_parser = choice::<Loss>())]
+    pub loss: Loss,
+    /// Ensemble: split the landmarks into this many consecutive subsets
+    /// (file order) with one head each, all on the one backbone (SLD*: 8
+    /// heads × 125 landmarks, each with its own network). Every head has
+    /// --head-channels hidden channels, so the head's cost grows with N.
+    #[arg(long, default_value_t = 1)]
+    pub heads: usize,
+    /// Continue from OUT/checkpoint.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl TrainArgs {
+    /// The library options: `landmarks` resolved, `backbone` (head mode's
+    /// frozen trunk or backbone mode's initialisation) and the feature
+    /// buffer's `buffer_copies`.
+    pub fn options(
+        &self,
+        landmarks: PathBuf,
+        backbone: Option<PathBuf>,
+        buffer_copies: usize,
+    ) -> TrainOptions {
+        TrainOptions {
+            arch: self.arch,
+            width: self.width,
+            head_channels: self.head_channels,
+            input_width: self.input_width,
+            input_height: self.input_height,
+            landmarks,
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            seed: self.seed,
+            depth_tolerance: self.depth_tolerance,
+            sigma: self.sigma.unwrap_or(self.loss.default_sigma()),
+            jitter: self.jitter,
+            validate_every: self.validate_every,
+            pos_weight: self.pos_weight,
+            backbone,
+            buffer_copies,
+            geometric_aug: self.geometric,
+            depth_variant: self.depth_variant.clone(),
+            loss: self.loss,
+            heads: self.heads,
+        }
+    }
+}
+
+/// A stop flag for training that the first Ctrl-C sets (finish the
+/// current step, keep the last epoch's checkpoint); a second one exits at
+/// once (checkpoints are atomic).
+pub fn ctrlc_control() -> Control {
+    let control = Control::default();
+    let flag = control.stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("\nsld train: stopping after this step (Ctrl-C again to quit now)");
+    });
+    control
+}
+
+/// Options shared by `depth fill` and `depth eval`.
+#[derive(Args)]
+pub struct DepthInputs {
+    /// The monocular depth estimate: .npy (float32/64), .pfm or 16-bit .png;
+    /// same size as --depth.
+    #[arg(long)]
+    pub mde: PathBuf,
+    /// Metric depth with holes: COLMAP dense .bin (`patch_match_stereo`'s
+    /// *.geometric.bin), .npy, .pfm or 16-bit .png in millimetres; 0 or NaN
+    /// = missing.
+    #[arg(long)]
+    pub depth: PathBuf,
+    /// The RGB image (colour features of the MLP).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// What the MDE values are: disparity (larger = closer, as
+    /// Depth-Anything writes) or depth (larger = farther).
+    #[arg(long, default_value = "disparity", value_parser = choice::<MdeKind>())]
+    pub mde_kind: MdeKind,
+    /// Grid nodes across the width for the spatial method.
+    #[arg(long, default_value_t = 12)]
+    pub grid: usize,
+    /// Curvature penalty between grid nodes for the spatial method
+    /// (relative to the data term; larger = smoother).
+    #[arg(long, default_value_t = 1e-3)]
+    pub smoothness: f64,
+    /// Radius in pixels over which the spatial method spreads the known
+    /// pixels' residuals into the holes (0 = off).
+    #[arg(long, default_value_t = 8)]
+    pub residual_radius: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl DepthInputs {
+    /// The fit options these arguments set.
+    pub fn fit_options(&self) -> FitOptions {
+        FitOptions {
+            grid: self.grid,
+            smoothness: self.smoothness,
+            residual_radius: self.residual_radius,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! `sld localize`: run a `.sld` model on image files, one JSON line per image.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use sld_core::{Camera, Image, Localizer, PixelFormat};
+
+use sld_train::data::indoor6::read_intrinsics;
+use sld_train::data::naming::sidecar_intrinsics;
+
+/// Parses `fx,fy,cx,cy[,kappa]` (pixels) for an image of `w × h`.
+pub fn parse_camera(spec: &str, w: u32, h: u32) -> Result<Camera> {
+    let v: Vec<f64> = spec
+        .split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .context("--camera expects fx,fy,cx,cy[,kappa] in pixels")?;
+    if !(v.len() == 4 || v.len() == 5) {
+        bail!("--camera expects 4 or 5 numbers, got {}", v.len());
+    }
+    Ok(Camera::new(
+        w,
+        h,
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v.get(4).copied().unwrap_or(0.0),
+    )?)
+}
+
+/// Localises each image; prints one JSON line per image. Returns how many
+/// images could not be processed (unreadable, no intrinsics).
+pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>) -> Result<usize> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let mut loc =
+        Localizer::new(bytes).with_context(|| format!("{}: not a usable model", model.display()))?;
+    let mut failures = 0;
+    for path in images {
+        let line = match localize_one(&mut loc, path, camera) {
+            Ok(v) => v,
+            Err(e) => {
+                failures += 1;
+                json!({"image": path.display().to_string(), "ok": false, "error": format!("{e:#}")})
+            }
+        };
+        println!("{line}");
+    }
+    Ok(failures)
+}
+
+fn localize_one(
+    loc: &mut Localizer<Vec<u8>>,
+    path: &Path,
+    camera: Option<&str>,
+) -> Result<serde_json::Value> {
+    let img = image::open(path)
+        .with_context(|| format!("cannot decode {}", path.display()))?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let cam = match camera {
+        Some(spec) => parse_camera(spec, w, h)?,
+        None => {
+            let c = read_intrinsics(&sidecar_intrinsics(path))
+                .context("no --camera given and no Indoor6 intrinsics file next to the image")?
+                .camera;
+            // Indoor6 intrinsics describe the stored image; rescale if needed.
+            if (c.width, c.height) != (w, h) {
+                c.scaled(w as f64 / c.width as f64, h as f64 / c.height as f64, w, h)?
+            } else {
+                c
+            }
+        }
+    };
+    let image = Image::new(w, h, 3 * w as usize, PixelFormat::Rgb8, img.as_raw())?;
+    let name = path.display().to_string();
+    Ok(match loc.localize(&image, &cam) {
+        Ok(r) => {
+            let rows = r.pose.to_rows();
+            json!({
+                "image": name, "ok": true,
+                "R": [&rows[0][..3], &rows[1][..3], &rows[2][..3]],
+                "t": [rows[0][3], rows[1][3], rows[2][3]],
+                "inliers": r.inliers, "detections": r.detections,
+                "times_us": {"preprocess": r.times.preprocess_us, "cnn": r.times.cnn_us,
+                             "decode": r.times.decode_us, "pnp": r.times.pnp_us},
+            })
+        }
+        Err(e) => {
+            let t = loc.last_times();
+            json!({"image": name, "ok": false, "error": e.to_string(),
+                   "times_us": {"preprocess": t.preprocess_us, "cnn": t.cnn_us,
+                                "decode": t.decode_us, "pnp": t.pnp_us}})
+        }
+    })
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The `.sld` model file.
+    #[arg(long, short)]
+    pub model: PathBuf,
+    /// Intrinsics of the images as fx,fy,cx,cy[,kappa] in pixels
+    /// (pixel-centre convention); default: Indoor6 sidecar files.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Images (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// Runs `sld localize`.
+pub fn run(a: Args) -> Result<()> {
+    let failed = localize_images(&a.model, &a.images, a.camera.as_deref())?;
+    if failed > 0 {
+        bail!("{failed} of {} images could not be processed", a.images.len())
+    }
+    Ok(())
+}

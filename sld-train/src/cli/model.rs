@@ -1,0 +1,217 @@
+//! `sld model`: create or inspect `.sld` model files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sld_train::net::builder::GraphBuilder;
+use sld_train::net::export::to_sld_bytes;
+use sld_train::net::heads::aspp_head;
+use sld_train::net::lite0::efficientnet_lite0_s8;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Print a model's description, size and working memory.
+    Info {
+        /// The `.sld` file.
+        model: PathBuf,
+    },
+    /// Run the network alone on a raw input tensor and time it (for
+    /// cross-checks with other runtimes): reads f32 little-endian [C, H, W]
+    /// already normalised, writes the heatmaps [L, h, w] the same way, prints
+    /// the median forward time over --repeats runs (single thread).
+    Forward {
+        /// The `.sld` file.
+        model: PathBuf,
+        /// Raw f32 input tensor.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the raw f32 heatmaps.
+        #[arg(long)]
+        output: PathBuf,
+        /// Timed runs (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
+    /// Write a known-answer kit for integration tests on a device or in C:
+    /// DIR/model.sld (a hand-weighted detector of coloured dots, not
+    /// trained), DIR/image.ppm (binary P6 RGB8: the dots seen from a known
+    /// pose) and DIR/truth.txt (intrinsics, then R and t, world-to-camera).
+    /// Localising image.ppm with model.sld must give the pose in truth.txt
+    /// to well under a centimetre; anything else is an integration bug
+    /// (image layout, intrinsics, pose convention).
+    ///
+    /// Example: sld model beacons --out kit && ./my_robot_test kit
+    Beacons {
+        /// Output folder.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Number of beacons (landmarks), 4 to 19.
+        #[arg(long, default_value_t = 16)]
+        landmarks: usize,
+        /// Image width in pixels.
+        #[arg(long, default_value_t = 256)]
+        width: u32,
+        /// Image height in pixels.
+        #[arg(long, default_value_t = 192)]
+        height: u32,
+        /// Seed of the pose and beacon positions.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
+    /// head): for benchmarks and plumbing tests, not for localising.
+    Random {
+        /// Output `.sld` file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Number of landmarks (heatmaps).
+        #[arg(long, default_value_t = 125)]
+        landmarks: usize,
+        /// Input width in pixels.
+        #[arg(long, default_value_t = 640)]
+        width: usize,
+        /// Input height in pixels.
+        #[arg(long, default_value_t = 352)]
+        height: usize,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Runs `sld model`.
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Info { model } => {
+            println!("{}", describe(&model)?);
+        }
+        Command::Forward {
+            model,
+            input,
+            output,
+            repeats,
+        } => {
+            let ms = forward_raw(&model, &input, &output, repeats)?;
+            println!("forward_ms {ms:.3}");
+        }
+        Command::Beacons {
+            out,
+            landmarks,
+            width,
+            height,
+            seed,
+        } => {
+            let kit = sld_train::beacon::beacon_kit(width, height, landmarks, seed)?;
+            sld_train::beacon::write_kit(&kit, &out)?;
+            println!("wrote {}/{{model.sld,image.ppm,truth.txt}}", out.display());
+        }
+        Command::Random {
+            out,
+            landmarks,
+            width,
+            height,
+            seed,
+        } => write_random_model(&out, landmarks, width, height, seed)?,
+    }
+    Ok(())
+}
+
+/// Writes a model with random weights (for benchmarks and plumbing tests):
+/// EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head.
+pub fn write_random_model(
+    out: &Path,
+    landmarks: usize,
+    width: usize,
+    height: usize,
+    seed: u64,
+) -> Result<()> {
+    let mut b = GraphBuilder::new(3, height, width, seed);
+    let trunk = efficientnet_lite0_s8(&mut b);
+    let head = aspp_head(&mut b, "head", &trunk, 80, landmarks);
+    let (info, tensors) = b.finish(&[&head], 8, "random");
+    // Landmarks spread through a 4 × 3 × 4 m box (not collinear, so PnP runs).
+    let mut rng = sld_core::rng::SplitMix64::new(seed ^ 0x1a4d);
+    let mut u = |s: f64| ((rng.unit_f64() - 0.5) * s) as f32;
+    let lm: Vec<[f32; 3]> = (0..landmarks).map(|_| [u(4.0), u(3.0), 2.0 + u(4.0)]).collect();
+    let bytes = to_sld_bytes(&info, &tensors, &lm)?;
+    sld_train::io::atomic::write_atomic(out, &bytes)
+}
+
+/// A human-readable summary of a model file.
+pub fn describe(model: &Path) -> Result<String> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let size = bytes.len();
+    let m =
+        sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
+    let i = m.info();
+    let p = m.plan();
+    Ok(format!(
+        "scene          {}\nformat         version {}\ninput          {}x{}x{}\nstride         {}\n\
+         landmarks      {}\nheads          {}\nlayers         {}\nfile           {:.1} MB\n\
+         working memory {:.1} MB (arena {:.1} MB + scratch {:.1} MB)\nprovenance     {} {}",
+        i.scene,
+        sld_core::model::FORMAT_VERSION,
+        i.graph.input.width,
+        i.graph.input.height,
+        i.graph.input.channels,
+        i.stride,
+        i.landmarks,
+        i.graph.outputs.len(),
+        i.graph.layers.len(),
+        size as f64 / 1e6,
+        p.memory_bytes() as f64 / 1e6,
+        4.0 * p.arena_len as f64 / 1e6,
+        4.0 * p.scratch_len as f64 / 1e6,
+        i.provenance.date,
+        i.provenance.command
+    ))
+}
+
+/// Runs the network on a raw f32 `[C, H, W]` input file, writes the raw
+/// f32 heatmaps, returns the median forward time in milliseconds.
+pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize) -> Result<f64> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    let m =
+        sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
+    let plan = m.plan();
+    let raw = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let need = plan.tensors[0].len();
+    if raw.len() != 4 * need {
+        bail!(
+            "{}: {} bytes, the model input needs {} f32 ({:?})",
+            input.display(),
+            raw.len(),
+            need,
+            plan.tensors[0].shape
+        );
+    }
+    let x: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut arena = vec![0f32; plan.arena_len];
+    let mut scratch = vec![0f32; plan.scratch_len];
+    let mut times = Vec::with_capacity(repeats);
+    for run in 0..=repeats {
+        let t = std::time::Instant::now();
+        sld_core::nn::input_mut(plan, &mut arena)
+            .context("arena")?
+            .copy_from_slice(&x);
+        sld_core::nn::run(plan, m.weights(), &mut arena, &mut scratch)?;
+        if run > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut out = Vec::new();
+    for k in 0..plan.outputs.len() {
+        out.extend(
+            sld_core::nn::output(plan, &arena, k)
+                .context("output")?
+                .iter()
+                .flat_map(|v| v.to_le_bytes()),
+        );
+    }
+    sld_train::io::atomic::write_atomic(output, &out)?;
+    times.sort_by(f64::total_cmp);
+    Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
+}

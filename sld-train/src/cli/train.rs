@@ -1,0 +1,184 @@
+//! `sld train full | head | backbone`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use sld_train::data::naming::only_landmarks_file;
+use sld_train::train::backbone::{train_backbone, BackboneScene};
+use sld_train::train::train_full;
+
+use super::args::{ctrlc_control, TrainArgs};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Train the whole network (backbone + head) for one scene (SLD*'s baseline).
+    ///
+    /// Labels: each landmark of --landmarks projected into each training
+    /// image, visible when depth-consistent (NAME.depth.png); Gaussian
+    /// targets (σ cells) at stride 8. Loss (--loss): softmax (default) —
+    /// per landmark a softmax over the cells plus an "absent" bin,
+    /// cross-entropy against the normalised Gaussian when visible, against
+    /// "absent" when not; or mse (SLD*'s) — squared error summed over the
+    /// maps labelled visible or not-visible (cells with a positive target
+    /// weighted by --pos-weight). AdamW; the learning rate drops to 0.3×
+    /// at 60 % and 0.1× at 85 % of the epochs. Writes OUT/checkpoint.safetensors
+    /// (weights + optimiser state, atomically, every epoch), OUT/model.sld
+    /// and OUT/metrics.jsonl (loss, validation recall). Interrupting
+    /// leaves the last epoch's checkpoint; --resume continues exactly.
+    ///
+    /// Example: sld train full --scene scenes/room1 --out runs/room1 --epochs 60
+    Full(TrainArgs),
+    /// Train only a scene head on a frozen backbone (the faster-training
+    /// paper's head mode).
+    ///
+    /// The backbone is the ImageNet EfficientNet-Lite0 (`sld weights
+    /// import`; built at output stride 8 the DeepLab way — original strides
+    /// to 1/8, then dilated — so the frozen filters see their trained
+    /// scale) or a scene-agnostic one from `sld train backbone` (its file
+    /// names its architecture). It runs once per training image and
+    /// augmented copy, in sld-core, filling a feature buffer (its output
+    /// channels at stride 8); the scene head (two dilated 3×3 blocks
+    /// with 1×1 skips, then 1×1 to the heatmaps) trains from the buffer.
+    /// The exported model is backbone + head. Same outputs, labels and
+    /// loss as `full`.
+    ///
+    /// Example: sld train head --scene scenes/room1 --out runs/room1-head --backbone lite0.safetensors
+    Head {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Backbone weights (`sld weights import` or `sld train backbone` output).
+        #[arg(long)]
+        backbone: PathBuf,
+        /// Copies of each training image in the feature buffer (the first
+        /// plain, the others with photometric jitter, and with --geometric
+        /// also rotated and scaled).
+        #[arg(long, default_value_t = 2)]
+        copies: usize,
+    },
+    /// Train one backbone shared by several scenes, a light head per scene
+    /// (the faster-training paper's scene-agnostic backbone).
+    ///
+    /// Batches are scene-homogeneous and shuffled across scenes; each step
+    /// updates the backbone and the head of the batch's scene; an epoch
+    /// visits every batch of every scene once. The head is one block of
+    /// 1×1 convolutions with a 1×1 skip, then 1×1 to the heatmaps. Labels,
+    /// loss and schedule as in `full`. Writes OUT/backbone.safetensors (use
+    /// it as `train head --backbone` on a new scene), OUT/SCENE.sld per
+    /// scene, OUT/metrics.jsonl (per-scene loss and validation) and
+    /// OUT/checkpoint.safetensors (--resume continues exactly).
+    ///
+    /// Example: sld train backbone --scene scenes/a --scene scenes/b --scene scenes/c --out runs/bb
+    Backbone {
+        #[command(flatten)]
+        args: TrainArgs,
+        /// Start the lite0 backbone from ImageNet weights (`sld weights import` output).
+        #[arg(long)]
+        init_backbone: Option<PathBuf>,
+    },
+}
+
+/// Runs `sld train`.
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Full(a) => run_single(&a, None, 1),
+        Command::Head {
+            args,
+            backbone,
+            copies,
+        } => run_single(&args, Some(backbone), copies),
+        Command::Backbone { args, init_backbone } => run_backbone(&args, init_backbone),
+    }
+}
+
+/// `train full` (no backbone) and `train head`.
+fn run_single(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
+    let [scene] = a.scene.as_slice() else {
+        anyhow::bail!("give one --scene (several train a shared backbone: `sld train backbone`)");
+    };
+    let landmarks = match a.landmarks.as_slice() {
+        [] => only_landmarks_file(scene)?,
+        [p] => p.clone(),
+        _ => anyhow::bail!("give at most one --landmarks for one --scene"),
+    };
+    let o = a.options(landmarks, backbone, buffer_copies);
+    let r = train_full(scene, &a.out, &o, a.resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        eprintln!(
+            "sld train: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
+             continue with the same command and --resume",
+            a.out.display()
+        );
+        return Ok(());
+    }
+    let last = r.epochs.last();
+    eprintln!(
+        "sld train: {} epochs in {:.1} s (final loss {:.3}) → {}",
+        r.epochs.len(),
+        r.train_seconds,
+        last.map_or(f64::NAN, |m| m.loss),
+        r.model.display()
+    );
+    Ok(())
+}
+
+/// `train backbone`.
+fn run_backbone(a: &TrainArgs, init_backbone: Option<PathBuf>) -> Result<()> {
+    let landmarks = if a.landmarks.is_empty() {
+        a.scene
+            .iter()
+            .map(|s| only_landmarks_file(s))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        anyhow::ensure!(
+            a.landmarks.len() == a.scene.len(),
+            "{} --landmarks for {} --scene: give one per scene, in the same order, or none",
+            a.landmarks.len(),
+            a.scene.len()
+        );
+        a.landmarks.clone()
+    };
+    let scenes: Vec<_> = a
+        .scene
+        .iter()
+        .zip(landmarks)
+        .map(|(root, landmarks)| BackboneScene {
+            root: root.clone(),
+            landmarks,
+        })
+        .collect();
+    let first = scenes[0].landmarks.clone();
+    let o = a.options(first, init_backbone, 1);
+    let r = train_backbone(&scenes, &a.out, &o, a.resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        eprintln!(
+            "sld train backbone: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
+             continue with the same command and --resume",
+            a.out.display()
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "sld train backbone: {} scenes, {} epochs in {:.1} s (final loss {:.3}) → {}",
+        scenes.len(),
+        r.epochs.len(),
+        r.train_seconds,
+        r.epochs.last().map_or(f64::NAN, |m| m.loss),
+        r.backbone.display()
+    );
+    for (m, s) in r
+        .models
+        .iter()
+        .zip(r.epochs.last().map(|e| e.scenes.as_slice()).unwrap_or(&[]))
+    {
+        eprintln!(
+            "  {}: loss {:.3}, val recall 5cm/5° {}, pixel error {} → {}",
+            s.scene,
+            s.loss,
+            s.val_recall_5cm_5deg
+                .map_or("-".into(), |r| format!("{:.1} %", 100.0 * r)),
+            s.val_pixel_error.map_or("-".into(), |p| format!("{p:.2} px")),
+            m.display()
+        );
+    }
+    Ok(())
+}
