@@ -3,7 +3,9 @@
 # debug assertions and overflow checks on, AddressSanitizer, libFuzzer's
 # SanitizerCoverage instrumentation, one codegen unit), without needing
 # cargo-fuzz installed: CI saves its ~3-minute source build. The flags are
-# cargo-fuzz's defaults (src/project.rs, `Project::cargo`).
+# cargo-fuzz 0.13's defaults (src/project.rs, `FuzzProject::cargo`).
+# FUZZ_CODEGEN_UNITS (default 1, as cargo-fuzz) trades fuzzing speed for
+# build time: the CI smoke run, 10 s a target, builds with 16.
 # Binaries: fuzz/target/x86_64-unknown-linux-gnu/release/TARGET.
 # Usage: fuzz/build.sh [cargo build args...]
 set -euo pipefail
@@ -19,8 +21,8 @@ fi
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
---cfg fuzzing -Clink-dead-code $SAN -Cllvm-args=-sanitizer-coverage-stack-depth \
--Cdebug-assertions -Ccodegen-units=1 ${RUSTFLAGS:-}"
+--cfg fuzzing $SAN -Cllvm-args=-sanitizer-coverage-stack-depth \
+-Cdebug-assertions -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1} ${RUSTFLAGS:-}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
 export CARGO_FUZZ=1 CARGO_FUZZ_MANIFEST_DIR="$PWD/Cargo.toml"
 exec cargo +nightly build --manifest-path Cargo.toml --target "$TRIPLE" --release \

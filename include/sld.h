@@ -699,9 +699,11 @@ enum SldStatus sld_localizer_detections(const struct SldLocalizer *localizer,
 const char *sld_version(void);
 
 /**
- * A short name for `status` (static; never NULL).
+ * A short name for a status code (static; never NULL). Takes the code as
+ * an integer, since C may pass any value: codes sld does not define give
+ * "unknown status".
  */
-const char *sld_status_name(enum SldStatus status);
+const char *sld_status_name(uint32_t status);
 
 /**
  * The calling thread's last error message: of the most recent failed

@@ -48,6 +48,8 @@ enum Op {
         null_out: bool,
     },
     Info,
+    /// A status code as C may pass it: any integer.
+    StatusName(u32),
     Decode {
         landmarks: u8,
         height: u8,
@@ -213,6 +215,11 @@ fuzz_target!(|ops: Vec<Op>| {
                     unsafe { sld_localizer_info(handle, info.as_mut_ptr()) },
                     SldStatus::Ok
                 );
+            }
+            Op::StatusName(code) => {
+                // SAFETY: returns a static NUL-terminated string for any code.
+                let name = unsafe { std::ffi::CStr::from_ptr(sld_status_name(*code)) };
+                assert!(!name.to_bytes().is_empty());
             }
             Op::Decode {
                 landmarks,

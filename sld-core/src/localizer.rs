@@ -139,6 +139,13 @@ impl<B: AsRef<[u8]>> Localizer<B> {
         self.detections.get(..self.last_detections).unwrap_or(&[])
     }
 
+    /// Forgets the last call's detections and stage times (a caller whose
+    /// own checks rejected a frame before [`Localizer::localize`] ran).
+    pub fn clear_last(&mut self) {
+        self.last_times = StageTimes::default();
+        self.last_detections = 0;
+    }
+
     /// The loaded model.
     pub fn model(&self) -> &Model<B> {
         &self.model
@@ -196,6 +203,9 @@ impl<B: AsRef<[u8]>> Localizer<B> {
     /// Localises one image taken by `camera` (intrinsics of *this* image,
     /// any size; they are scaled to the network input internally).
     pub fn localize(&mut self, image: &Image<'_>, camera: &Camera) -> Result<Localization, LocalizeError> {
+        // A call that fails early reports no detections and no times, never
+        // the previous frame's.
+        self.clear_last();
         camera.validate().map_err(LocalizeError::Camera)?;
         if camera.width != image.width() || camera.height != image.height() {
             return Err(LocalizeError::CameraSizeMismatch);

@@ -307,6 +307,8 @@ pub unsafe extern "C" fn sld_localizer_localize(
     out: *mut SldLocalization,
 ) -> SldStatus {
     with_handle(localizer, "localizer", |h| {
+        // A call rejected below leaves no detections of an earlier frame.
+        h.inner.clear_last();
         let out = Out::new(out, "out")?;
         // SAFETY: valid structs behind non-null pointers (contract).
         let image = unsafe { read(image, "image") }?;

@@ -44,6 +44,29 @@ pub enum SldStatus {
     Panic = 11,
 }
 
+impl SldStatus {
+    /// The status with numeric code `code`, if sld defines one.
+    pub fn from_code(code: u32) -> Option<Self> {
+        use SldStatus::*;
+        [
+            Ok,
+            NullPointer,
+            InvalidArgument,
+            InvalidImage,
+            InvalidCamera,
+            InvalidModel,
+            Io,
+            BufferTooSmall,
+            NonFinite,
+            NoPose,
+            OutOfMemory,
+            Panic,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == code)
+    }
+}
+
 /// Capacity of a message buffer, bytes, including the terminating NUL.
 pub(crate) const TEXT_CAP: usize = 256;
 

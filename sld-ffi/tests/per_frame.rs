@@ -258,3 +258,42 @@ fn last_error() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// A localize call that fails (bad camera, bad image) clears the previous
+/// frame's detections: `sld_localizer_detections` then reports 0, never
+/// stale positions from another image.
+#[test]
+fn a_failed_localize_leaves_no_stale_detections() {
+    let kit = Kit::new(9);
+    let h = kit.localizer();
+    let detections = || {
+        let mut dets = vec![SldDetection::default(); 8];
+        let mut n = usize::MAX;
+        // SAFETY: valid handle; buffer of 8; count writable.
+        let st = unsafe { localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 8, &mut n) };
+        assert_eq!(st, SldStatus::Ok);
+        n
+    };
+    let (st, out) = localize(h, &kit);
+    assert_eq!(st, SldStatus::Ok);
+    assert!(out.detections > 0 && detections() == out.detections as usize);
+
+    let mut bad_camera = kit.camera();
+    bad_camera.fx = 0.0;
+    let mut out = SldLocalization::default();
+    // SAFETY: valid handle, image, camera and out.
+    let st = unsafe { localizer::sld_localizer_localize(h, &kit.image(), &bad_camera, &mut out) };
+    assert_eq!(st, SldStatus::InvalidCamera);
+    assert_eq!(detections(), 0, "stale detections after INVALID_CAMERA");
+
+    assert_eq!(localize(h, &kit).0, SldStatus::Ok);
+    assert!(detections() > 0);
+    let mut bad_image = kit.image();
+    bad_image.stride = 1; // smaller than width × 3
+                          // SAFETY: as above (the image is rejected before its data is read).
+    let st = unsafe { localizer::sld_localizer_localize(h, &bad_image, &kit.camera(), &mut out) };
+    assert_eq!(st, SldStatus::InvalidImage);
+    assert_eq!(detections(), 0, "stale detections after INVALID_IMAGE");
+    // SAFETY: created above, freed once.
+    unsafe { localizer::sld_localizer_free(h) };
+}

@@ -84,7 +84,7 @@ pub struct ModelInfo {
 }
 
 /// Why a model file was rejected (always at load, never at run time).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ModelError {
     /// Not a safetensors file, or truncated / inconsistent (the reader's message).
     Container(String),
@@ -115,7 +115,21 @@ pub enum ModelError {
     /// The graph is inconsistent (unknown input, duplicate name, bad
     /// parameters, incompatible shapes); the message names the layer.
     BadGraph(String),
+    /// A value no model can use: a non-finite weight, or a landmark
+    /// coordinate that is not finite or beyond ±[`MAX_LANDMARK_M`] metres.
+    BadValue {
+        /// Tensor name.
+        tensor: String,
+        /// Index of the value in the tensor (row-major).
+        index: usize,
+        /// The value.
+        value: f32,
+    },
 }
+
+/// Largest landmark coordinate accepted, metres (100 km): beyond any
+/// scene a camera relocalises in, and still resolved to ~1 cm by `f32`.
+pub const MAX_LANDMARK_M: f32 = 1e5;
 
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -137,6 +151,16 @@ impl fmt::Display for ModelError {
                 expected,
             } => write!(f, "tensor '{tensor}' has shape {found:?}, expected {expected:?}"),
             Self::BadGraph(m) => write!(f, "invalid graph: {m}"),
+            Self::BadValue { tensor, index, value } if tensor == LANDMARKS_TENSOR => write!(
+                f,
+                "landmark {} coordinate {} is {value}: landmark coordinates must be finite and within ±{MAX_LANDMARK_M} m",
+                index / 3,
+                index % 3
+            ),
+            Self::BadValue { tensor, index, value } => write!(
+                f,
+                "tensor '{tensor}' value {index} is {value}: weights must be finite"
+            ),
         }
     }
 }
@@ -190,11 +214,17 @@ impl<B: AsRef<[u8]>> Model<B> {
         expect_shape(LANDMARKS_TENSOR, lm.shape(), &[l, 3])?;
         let mut landmarks = Vec::with_capacity(l);
         for (i, c) in lm.data().chunks_exact(12).enumerate() {
-            let v =
-                |k: usize| f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]]) as f64;
-            let p = [v(0), v(1), v(2)];
-            if !p.iter().all(|x| x.is_finite()) {
-                return Err(ModelError::BadGraph(format!("landmark {i} is not finite")));
+            let mut p = [0.0; 3];
+            for (k, x) in p.iter_mut().enumerate() {
+                let v = f32::from_le_bytes([c[4 * k], c[4 * k + 1], c[4 * k + 2], c[4 * k + 3]]);
+                if !(v.abs() <= MAX_LANDMARK_M) {
+                    return Err(ModelError::BadValue {
+                        tensor: LANDMARKS_TENSOR.into(),
+                        index: 3 * i + k,
+                        value: v,
+                    });
+                }
+                *x = v as f64;
             }
             landmarks.push(p);
         }
@@ -222,6 +252,20 @@ impl<B: AsRef<[u8]>> Model<B> {
         };
         let resolve = |name: &str| -> Result<(Vec<usize>, WeightRange), ModelError> {
             let t = tensor_f32(&st, name)?;
+            // Checked once here, so nothing fails at run time after a load.
+            if let Some((index, value)) = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+            {
+                return Err(ModelError::BadValue {
+                    tensor: name.into(),
+                    index,
+                    value,
+                });
+            }
             let off = t.data().as_ptr() as usize - section.as_ptr() as usize;
             if !off.is_multiple_of(4) {
                 return Err(ModelError::Container(format!(

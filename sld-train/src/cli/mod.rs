@@ -134,6 +134,19 @@ pub enum Command {
     Landmarks(landmarks::Args),
 }
 
+/// A command stopped by Ctrl-C: `sld` prints the message (where to
+/// continue) and exits 130 (128 + SIGINT), so `train && eval` stops.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Runs one command.
 pub fn run(command: Command) -> Result<()> {
     match command {

@@ -1,13 +1,16 @@
 //! `sld train full | head | backbone`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sld_train::data::naming::only_landmarks_file;
+use sld_train::io::safetensors::read_metadata;
 use sld_train::train::backbone::{train_backbone, BackboneScene};
+use sld_train::train::checkpoint::checkpoint_path;
 use sld_train::train::train_full;
 
 use super::args::{ctrlc_control, TrainArgs};
+use super::Interrupted;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -90,6 +93,51 @@ pub fn run(c: Command) -> Result<()> {
     }
 }
 
+/// What `--resume` means for OUT: with no checkpoint yet (a run stopped
+/// before its first epoch ended) training starts fresh, and says so; on a
+/// checkpoint that already holds `epochs` epochs there is nothing to do
+/// (`None`, said on stderr, exit 0). Otherwise whether to resume.
+fn resume_from(out: &Path, resume: bool, epochs: usize) -> Result<Option<bool>> {
+    let ck = checkpoint_path(out);
+    if !resume {
+        return Ok(Some(false));
+    }
+    if !ck.exists() {
+        eprintln!(
+            "sld train: no checkpoint in {} yet: starting fresh",
+            out.display()
+        );
+        return Ok(Some(false));
+    }
+    let done: usize = read_metadata(&ck)?
+        .get("epoch")
+        .and_then(|e| e.parse().ok())
+        .with_context(|| format!("{}: no epoch in the checkpoint", ck.display()))?;
+    if done >= epochs {
+        eprintln!(
+            "sld train: already complete: {} holds epoch {done} of {epochs}; ask for more --epochs to continue",
+            ck.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some(true))
+}
+
+/// The error of a run stopped by Ctrl-C (exit 130): where to continue.
+fn interrupted(out: &Path) -> anyhow::Error {
+    let ck = checkpoint_path(out);
+    let what = if ck.exists() {
+        format!(
+            "{} holds the last finished epoch; continue with the same command and --resume",
+            ck.display()
+        )
+    } else {
+        "no epoch had finished, so there is no checkpoint yet; the same command with --resume starts fresh"
+            .to_string()
+    };
+    Interrupted(format!("sld train: interrupted; {what}")).into()
+}
+
 /// `train full` (no backbone) and `train head`.
 fn run_single(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
     let [scene] = a.scene.as_slice() else {
@@ -101,14 +149,12 @@ fn run_single(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) ->
         _ => anyhow::bail!("give at most one --landmarks for one --scene"),
     };
     let o = a.options(landmarks, backbone, buffer_copies);
-    let r = train_full(scene, &a.out, &o, a.resume, true, &ctrlc_control())?;
-    if r.interrupted {
-        eprintln!(
-            "sld train: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
-             continue with the same command and --resume",
-            a.out.display()
-        );
+    let Some(resume) = resume_from(&a.out, a.resume, a.epochs)? else {
         return Ok(());
+    };
+    let r = train_full(scene, &a.out, &o, resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        return Err(interrupted(&a.out));
     }
     let last = r.epochs.last();
     eprintln!(
@@ -148,14 +194,12 @@ fn run_backbone(a: &TrainArgs, init_backbone: Option<PathBuf>) -> Result<()> {
         .collect();
     let first = scenes[0].landmarks.clone();
     let o = a.options(first, init_backbone, 1);
-    let r = train_backbone(&scenes, &a.out, &o, a.resume, true, &ctrlc_control())?;
-    if r.interrupted {
-        eprintln!(
-            "sld train backbone: interrupted; {}/checkpoint.safetensors holds the last finished epoch — \
-             continue with the same command and --resume",
-            a.out.display()
-        );
+    let Some(resume) = resume_from(&a.out, a.resume, a.epochs)? else {
         return Ok(());
+    };
+    let r = train_backbone(&scenes, &a.out, &o, resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        return Err(interrupted(&a.out));
     }
     eprintln!(
         "sld train backbone: {} scenes, {} epochs in {:.1} s (final loss {:.3}) → {}",

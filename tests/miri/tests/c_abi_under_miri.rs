@@ -233,7 +233,8 @@ fn bad_models_and_null_pointers() {
         unsafe { sld_localizer_new(MODEL.as_ptr(), MODEL.len(), ptr::null_mut()) },
         SldStatus::NullPointer
     );
-    assert_eq!(message(sld_status_name(SldStatus::NoPose)), "no pose");
+    assert_eq!(message(sld_status_name(SldStatus::NoPose as u32)), "no pose");
+    assert_eq!(message(sld_status_name(1000)), "unknown status");
     assert!(message(sld_version()).starts_with(&format!("{SLD_VERSION_MAJOR}.")));
 }
 

@@ -17,7 +17,7 @@ use sld_train::data::indoor6::{
 };
 use sld_train::depth::io::parse_map;
 
-const MODEL: &[u8] = include_bytes!("../../tests/miri/fixtures/model.sld");
+const MODEL: &[u8] = include_bytes!("../../../tests/miri/fixtures/model.sld");
 
 /// Asserts that `r` failed with a message containing `want`.
 fn fails<T: std::fmt::Debug>(surface: &str, class: &str, r: anyhow::Result<T>, want: &str) {
@@ -162,15 +162,55 @@ fn model_file() {
             Err(e) => assert!(want(&e), "model / {class}: unexpected {e:?}"),
         }
     }
-    // Non-finite landmark coordinates (in the data section).
-    let mut nan = MODEL.to_vec();
+    // Values in the data section: non-finite or absurd landmark
+    // coordinates, non-finite weights. Each names the tensor and the value.
     let n = u64::from_le_bytes(MODEL[..8].try_into().unwrap()) as usize;
-    let at = 8 + n + 1100; // landmarks' data_offsets start
-    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-    assert!(
-        matches!(Model::load(nan.as_slice()), Err(ModelError::BadGraph(m)) if m.contains("landmark")),
-        "model / NaN landmark"
-    );
+    let header: serde_json::Value = serde_json::from_slice(&MODEL[8..8 + n]).unwrap();
+    let start = |t: &str| 8 + n + header[t]["data_offsets"][0].as_u64().unwrap() as usize;
+    let weight = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| *k != "__metadata__" && *k != "landmarks")
+        .unwrap()
+        .clone();
+    let with = |at: usize, v: f32| {
+        let mut b = MODEL.to_vec();
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        Model::load(b)
+    };
+    let lm = start("landmarks");
+    for (class, at, v, tensor, index) in [
+        ("NaN landmark", lm, f32::NAN, "landmarks", 0),
+        ("landmark at 1e30 m", lm + 4 * 4, 1e30, "landmarks", 4),
+        ("landmark at -2e5 m", lm + 4 * 2, -2e5, "landmarks", 2),
+        (
+            "+inf weight",
+            start(&weight) + 4,
+            f32::INFINITY,
+            weight.as_str(),
+            1,
+        ),
+        ("NaN weight", start(&weight), f32::NAN, weight.as_str(), 0),
+    ] {
+        match with(at, v) {
+            Err(e @ ModelError::BadValue { .. }) => {
+                let ModelError::BadValue {
+                    tensor: t, index: i, ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((t.as_str(), *i), (tensor, index), "model / {class}");
+                let m = e.to_string();
+                let what = if tensor == "landmarks" { "100000 m" } else { tensor };
+                assert!(m.contains(what), "model / {class}: {m}");
+            }
+            other => panic!("model / {class}: {other:?}"),
+        }
+    }
+    // A landmark within the bound still loads.
+    assert!(with(lm, 9.9e4).is_ok(), "model / landmark at 99 km");
 }
 
 #[test]
@@ -508,7 +548,7 @@ fn indoor6_files() {
             "split: shared containers, exponential when expanded (fuzzer timeout)",
             parse_split(
                 include_bytes!(
-                    "../../fuzz/regressions/split_pickle/timeout-a990451094228aac75c4e4b59a7bf17db31e2e7a"
+                    "../../../fuzz/regressions/split_pickle/timeout-a990451094228aac75c4e4b59a7bf17db31e2e7a"
                 ),
                 p,
             )
@@ -627,7 +667,7 @@ fn depth_maps() {
             "npy: nested braces (second fuzzer timeout)",
             "d.npy",
             include_bytes!(
-                "../../fuzz/regressions/depth_map/timeout-414d5b68567fb17540d03ca1a529481c8756e7f9"
+                "../../../fuzz/regressions/depth_map/timeout-414d5b68567fb17540d03ca1a529481c8756e7f9"
             )[1..]
                 .to_vec(),
             "not a valid .npy file",
@@ -892,7 +932,7 @@ fn legacy_pth_checkpoint() {
             // Found by fuzzing: Candle's into_tensor_info indexes the
             // arguments of _rebuild_tensor_v2 unchecked and panicked.
             "tensor rebuild call with no arguments",
-            include_bytes!("../../fuzz/regressions/pth_import/crash-rebuild-too-few-args").to_vec(),
+            include_bytes!("../../../fuzz/regressions/pth_import/crash-rebuild-too-few-args").to_vec(),
             "malformed state dict pickle",
         ),
     ];

@@ -262,3 +262,76 @@ fn head_training_survives_sigkill_while_filling_the_buffer() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Ctrl-C (SIGINT) stops `sld train` with exit status 130 and says where
+/// to continue, so `sld train … && sld eval …` does not go on. Then
+/// `--resume` without a checkpoint (the run was stopped in its first
+/// epoch) starts fresh and says so, and `--resume` on a finished run exits
+/// 0 with "already complete", rewriting nothing.
+#[test]
+fn ctrl_c_exits_130_and_resume_starts_fresh_or_reports_complete() {
+    let dir = tmp("sigint");
+    let (s, lm) = scene(&dir);
+    let mut args: Vec<String> = ["train", "full", "--arch", "small", "--width", "8"]
+        .map(String::from)
+        .to_vec();
+    args.extend(common(&s, &lm, 2));
+    let out = dir.join("run");
+    let mut child = sld()
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .env("SLD_TRACE_PHASES", "1")
+        .env("SLD_PAUSE_PHASE", "step")
+        .env("SLD_PAUSE_MS", "400")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap() == "sld-phase: step" {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "stderr: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("interrupted") && l.contains("--resume")),
+        "no hint where to continue: {rest:?}"
+    );
+    assert!(!out.join("checkpoint.safetensors").exists());
+
+    let fresh = sld()
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&fresh.stderr);
+    assert!(fresh.status.success(), "{err}");
+    assert!(err.contains("starting fresh"), "{err}");
+    assert_eq!(metrics(&out).len(), 2);
+
+    let before = std::fs::read(out.join("checkpoint.safetensors")).unwrap();
+    let again = sld()
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{err}");
+    assert!(err.contains("already complete"), "{err}");
+    assert_eq!(std::fs::read(out.join("checkpoint.safetensors")).unwrap(), before);
+    std::fs::remove_dir_all(&dir).ok();
+}
