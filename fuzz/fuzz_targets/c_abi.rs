@@ -218,7 +218,7 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::StatusName(code) => {
                 // SAFETY: returns a static NUL-terminated string for any code.
-                let name = unsafe { std::ffi::CStr::from_ptr(sld_status_name(*code)) };
+                let name = unsafe { std::ffi::CStr::from_ptr(sld::version::sld_status_name(*code)) };
                 assert!(!name.to_bytes().is_empty());
             }
             Op::Decode {

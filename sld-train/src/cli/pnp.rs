@@ -83,60 +83,97 @@ pub struct ResultsJson {
     pub results: Vec<ResultJson>,
 }
 
-/// Reads and checks the input file, naming the case and field at fault.
-pub fn read_cases(path: &Path) -> Result<Vec<(Camera, CaseJson)>> {
+/// One case of the input: its camera and data when they are valid, else
+/// why not ("case K: field …"), reported as that case's result.
+pub type Case = std::result::Result<(Camera, CaseJson), String>;
+
+/// Reads the input file. A file that is not a cases file fails as a whole;
+/// a case with a bad field becomes an error of that case alone (the other
+/// cases are still solved), naming the case and the field.
+pub fn read_cases(path: &Path) -> Result<Vec<Case>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed: CasesJson = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a valid PnP cases file", path.display()))?;
-    let mut out = Vec::with_capacity(parsed.cases.len());
-    for (i, case) in parsed.cases.into_iter().enumerate() {
-        let c = &case.camera;
-        let camera = Camera::new(c.width, c.height, c.fx, c.fy, c.cx, c.cy, c.kappa)
-            .with_context(|| format!("case {i}: field \"camera\""))?;
-        let n = case.points2d.len();
-        if case.points3d.len() != n {
+    Ok(parsed
+        .cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, case)| check_case(case).map_err(|e| format!("case {i}: {e}")))
+        .collect())
+}
+
+/// Checks one case: camera, lengths, finite values, confidences.
+fn check_case(case: CaseJson) -> Result<(Camera, CaseJson)> {
+    let c = &case.camera;
+    let camera = Camera::new(c.width, c.height, c.fx, c.fy, c.cx, c.cy, c.kappa)
+        .map_err(|e| anyhow::anyhow!("field \"camera\": {e}"))?;
+    let n = case.points2d.len();
+    if case.points3d.len() != n {
+        bail!(
+            "field \"points3d\" has {} entries, \"points2d\" has {n}",
+            case.points3d.len()
+        );
+    }
+    if let Some(conf) = &case.confidence {
+        if conf.len() != n {
             bail!(
-                "case {i}: field \"points3d\" has {} entries, \"points2d\" has {n}",
-                case.points3d.len()
+                "field \"confidence\" has {} entries, \"points2d\" has {n}",
+                conf.len()
             );
         }
-        if let Some(conf) = &case.confidence {
-            if conf.len() != n {
-                bail!(
-                    "case {i}: field \"confidence\" has {} entries, \"points2d\" has {n}",
-                    conf.len()
-                );
-            }
-            if let Some(k) = conf.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
-                bail!("case {i}: field \"confidence\"[{k}] must be finite and >= 0");
-            }
+        if let Some(k) = conf.iter().position(|c| !(c.is_finite() && *c >= 0.0)) {
+            bail!("field \"confidence\"[{k}] must be finite and >= 0");
         }
-        if let Some(k) = case
-            .points2d
-            .iter()
-            .position(|p| !p.iter().all(|v| v.is_finite()))
-        {
-            bail!("case {i}: field \"points2d\"[{k}] is not finite");
-        }
-        if let Some(k) = case
-            .points3d
-            .iter()
-            .position(|p| !p.iter().all(|v| v.is_finite()))
-        {
-            bail!("case {i}: field \"points3d\"[{k}] is not finite");
-        }
-        out.push((camera, case));
     }
-    Ok(out)
+    if let Some(k) = case
+        .points2d
+        .iter()
+        .position(|p| !p.iter().all(|v| v.is_finite()))
+    {
+        bail!("field \"points2d\"[{k}] is not finite");
+    }
+    if let Some(k) = case
+        .points3d
+        .iter()
+        .position(|p| !p.iter().all(|v| v.is_finite()))
+    {
+        bail!("field \"points3d\"[{k}] is not finite");
+    }
+    Ok((camera, case))
+}
+
+/// The result of a case that could not be attempted.
+fn failed(error: String, time_us: f64) -> ResultJson {
+    ResultJson {
+        ok: false,
+        r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        t: [0.0; 3],
+        inliers: 0,
+        iterations: 0,
+        time_us,
+        error: Some(error),
+    }
 }
 
 /// Solves every case; a case without a pose is reported with `ok: false`
 /// and the reason, never dropped.
-pub fn solve_cases(cases: &[(Camera, CaseJson)], options: PnpOptions) -> Vec<ResultJson> {
-    let max_n = cases.iter().map(|(_, c)| c.points2d.len()).max().unwrap_or(0);
+pub fn solve_cases(cases: &[Case], options: PnpOptions) -> Vec<ResultJson> {
+    let max_n = cases
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .map(|(_, c)| c.points2d.len())
+        .max()
+        .unwrap_or(0);
     let mut solver = PnpSolver::with_capacity(options, max_n);
     let mut results = Vec::with_capacity(cases.len());
-    for (camera, case) in cases {
+    for case in cases {
+        let (camera, case) = match case {
+            Ok(c) => c,
+            Err(e) => {
+                results.push(failed(e.clone(), 0.0));
+                continue;
+            }
+        };
         let conf = case.confidence.as_deref();
         let start = Instant::now();
         let res = solver.solve(&case.points2d, &case.points3d, conf, camera, None);
@@ -158,15 +195,7 @@ pub fn solve_cases(cases: &[(Camera, CaseJson)], options: PnpOptions) -> Vec<Res
                     error: None,
                 }
             }
-            Err(e) => ResultJson {
-                ok: false,
-                r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
-                t: [0.0; 3],
-                inliers: 0,
-                iterations: 0,
-                time_us,
-                error: Some(e.to_string()),
-            },
+            Err(e) => failed(e.to_string(), time_us),
         });
     }
     results

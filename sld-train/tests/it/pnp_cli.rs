@@ -120,23 +120,51 @@ fn expect_error(cases: Value, needle: &str) {
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
 }
 
+/// Solves `cases`; returns the results (the run must succeed).
+fn results(cases: Value) -> Vec<Value> {
+    let input = tmp("cases.json");
+    let output = tmp("cases.out.json");
+    std::fs::write(&input, cases.to_string()).unwrap();
+    let out = sld()
+        .args(["pnp", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    v["results"].as_array().unwrap().clone()
+}
+
+/// A bad case is that case's error, naming the case and the field; the
+/// cases around it are still solved (one camera with fx = 0 used to abort
+/// the whole batch). A file that is not a cases file fails as a whole.
 #[test]
-fn bad_files_name_the_case_and_field() {
-    let mut c = case(6);
-    c["points3d"].as_array_mut().unwrap().pop();
-    expect_error(
-        json!({"cases": [case(6), c]}),
-        "case 1: field \"points3d\" has 5 entries",
-    );
-    let mut c = case(6);
-    c["camera"]["fx"] = json!(0.0);
-    expect_error(json!({"cases": [c]}), "case 0: field \"camera\"");
-    let mut c = case(6);
-    c["confidence"] = json!([1, 1, 1, -1, 1, 1]);
-    expect_error(json!({"cases": [c]}), "case 0: field \"confidence\"[3]");
-    let mut c = case(6);
-    c["confidence"] = json!([1, 1]);
-    expect_error(json!({"cases": [c]}), "field \"confidence\" has 2 entries");
+fn bad_cases_are_reported_per_case_and_bad_files_fail() {
+    let mut short = case(6);
+    short["points3d"].as_array_mut().unwrap().pop();
+    let mut no_focal = case(6);
+    no_focal["camera"]["fx"] = json!(0.0);
+    let mut negative = case(6);
+    negative["confidence"] = json!([1, 1, 1, -1, 1, 1]);
+    let mut few = case(6);
+    few["confidence"] = json!([1, 1]);
+    let r = results(json!({"cases": [case(6), short, no_focal, case(6), negative, few]}));
+    assert_eq!(r.len(), 6);
+    for k in [0, 3] {
+        assert_eq!(r[k]["ok"], true, "case {k}: {}", r[k]);
+    }
+    for (k, needle) in [
+        (1, "case 1: field \"points3d\" has 5 entries"),
+        (2, "case 2: field \"camera\""),
+        (4, "case 4: field \"confidence\"[3]"),
+        (5, "case 5: field \"confidence\" has 2 entries"),
+    ] {
+        assert_eq!(r[k]["ok"], false);
+        let e = r[k]["error"].as_str().unwrap();
+        assert!(e.contains(needle), "case {k}: '{needle}' not in '{e}'");
+    }
     expect_error(json!({"cases": [{"camera": {"width": 1}}]}), "missing field");
     expect_error(json!({"nothing": []}), "missing field `cases`");
     let input = tmp("truncated.json");
