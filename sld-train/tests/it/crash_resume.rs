@@ -106,22 +106,27 @@ fn assert_usable(out: &Path) -> bool {
     true
 }
 
-/// Runs `sld train ARGS --out OUT` and SIGKILLs it inside the `nth`
-/// occurrence of `phase`. Returns false if the run finished first.
-fn run_and_kill(args: &[String], out: &Path, resume: bool, phase: &str, nth: usize) -> bool {
+/// Starts `sld train ARGS --out OUT [--resume]` reporting its phases on
+/// stderr (piped) and pausing 400 ms in each occurrence of `phase`.
+fn spawn_pausing(args: &[String], out: &Path, resume: bool, phase: &str) -> std::process::Child {
     let mut c = sld();
     c.args(args).arg("--out").arg(out);
     if resume {
         c.arg("--resume");
     }
-    let mut child = c
-        .env("SLD_TRACE_PHASES", "1")
+    c.env("SLD_TRACE_PHASES", "1")
         .env("SLD_PAUSE_PHASE", phase)
         .env("SLD_PAUSE_MS", "400")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `sld train ARGS --out OUT` and SIGKILLs it inside the `nth`
+/// occurrence of `phase`. Returns false if the run finished first.
+fn run_and_kill(args: &[String], out: &Path, resume: bool, phase: &str, nth: usize) -> bool {
+    let mut child = spawn_pausing(args, out, resume, phase);
     let marker = format!("sld-phase: {phase}");
     let mut seen = 0;
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
@@ -277,17 +282,7 @@ fn ctrl_c_exits_130_and_resume_starts_fresh_or_reports_complete() {
         .to_vec();
     args.extend(common(&s, &lm, 2));
     let out = dir.join("run");
-    let mut child = sld()
-        .args(&args)
-        .arg("--out")
-        .arg(&out)
-        .env("SLD_TRACE_PHASES", "1")
-        .env("SLD_PAUSE_PHASE", "step")
-        .env("SLD_PAUSE_MS", "400")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_pausing(&args, &out, false, "step");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     for line in lines.by_ref() {
         if line.unwrap() == "sld-phase: step" {

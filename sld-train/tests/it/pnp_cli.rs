@@ -105,16 +105,21 @@ fn solves_cases_in_order_with_exact_poses() {
     assert!(res[1]["error"].as_str().unwrap().contains("coincident"));
 }
 
-fn expect_error(cases: Value, needle: &str) {
-    let input = tmp("bad.json");
-    std::fs::write(&input, cases.to_string()).unwrap();
-    let out = sld()
+/// Runs `sld pnp` on an input file holding `text`.
+fn run_pnp(text: &str, name: &str) -> std::process::Output {
+    let input = tmp(&format!("{name}.json"));
+    std::fs::write(&input, text).unwrap();
+    sld()
         .args(["pnp", "--input"])
         .arg(&input)
         .arg("--output")
-        .arg(tmp("bad.out.json"))
+        .arg(tmp(&format!("{name}.out.json")))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn expect_error(cases: Value, needle: &str) {
+    let out = run_pnp(&cases.to_string(), "bad");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
@@ -122,18 +127,10 @@ fn expect_error(cases: Value, needle: &str) {
 
 /// Solves `cases`; returns the results (the run must succeed).
 fn results(cases: Value) -> Vec<Value> {
-    let input = tmp("cases.json");
-    let output = tmp("cases.out.json");
-    std::fs::write(&input, cases.to_string()).unwrap();
-    let out = sld()
-        .args(["pnp", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let out = run_pnp(&cases.to_string(), "cases");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let text = std::fs::read_to_string(tmp("cases.out.json")).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
     v["results"].as_array().unwrap().clone()
 }
 
@@ -167,16 +164,7 @@ fn bad_cases_are_reported_per_case_and_bad_files_fail() {
     }
     expect_error(json!({"cases": [{"camera": {"width": 1}}]}), "missing field");
     expect_error(json!({"nothing": []}), "missing field `cases`");
-    let input = tmp("truncated.json");
-    std::fs::write(&input, "{\"cases\": [").unwrap();
-    let out = sld()
-        .args(["pnp", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(tmp("x.json"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    assert!(!run_pnp("{\"cases\": [", "truncated").status.success());
     let out = sld()
         .args(["pnp", "--input", "/nonexistent/cases.json", "--output", "x.json"])
         .output()
