@@ -187,6 +187,8 @@ impl<B: AsRef<[u8]>> Localizer<B> {
                 &spec.std,
                 input,
             );
+            let (c, w, h) = (spec.channels as usize, spec.width as usize, spec.height as usize);
+            crate::image::normalize(spec.normalize, input, c, w, h, &mut self.scratch);
         }
     }
 

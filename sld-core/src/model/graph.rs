@@ -113,7 +113,7 @@ pub struct Layer {
 }
 
 /// The network input: an image resized to `width × height`, normalised as
-/// `(pixel / 255 − mean[c]) / std[c]`.
+/// `(pixel / 255 − mean[c]) / std[c]`, then per image by [`Normalize`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
     /// Input width in pixels.
@@ -126,6 +126,46 @@ pub struct InputSpec {
     pub mean: Vec<f32>,
     /// Per-channel standard deviation (> 0).
     pub std: Vec<f32>,
+    /// Per-image normalisation after the mean/std step (absent in the
+    /// file: [`Normalize::None`]).
+    #[serde(default, skip_serializing_if = "Normalize::is_none")]
+    pub normalize: Normalize,
+}
+
+/// Per-image normalisation of the network input, applied to each channel
+/// plane after `(pixel / 255 − mean) / std` ([`crate::image::normalize`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Normalize {
+    /// Nothing beyond mean/std.
+    #[default]
+    None,
+    /// Lighting-invariant local contrast: each value `v` (with mean 0 and
+    /// std 1, the intensity in `[0, 1]`) becomes `u = ln(max(v, 0) + 1/64)`,
+    /// then `(u − m) / max(s, 0.1)` with `m`, `s` the mean and standard
+    /// deviation of `u` over the `(2·radius + 1)²` box around the pixel
+    /// (clipped at the borders). A smooth change of illumination or
+    /// exposure multiplies `v`, adds a constant to `u`, and cancels.
+    LogLocalContrast {
+        /// Box radius, network-input pixels (1–64).
+        radius: u32,
+    },
+}
+
+impl Normalize {
+    /// True for [`Normalize::None`].
+    pub fn is_none(&self) -> bool {
+        matches!(self, Normalize::None)
+    }
+
+    /// Scratch `f32`s [`crate::image::normalize`] needs for a `width ×
+    /// height` plane.
+    pub fn scratch_len(&self, width: usize, height: usize) -> usize {
+        match self {
+            Normalize::None => 0,
+            Normalize::LogLocalContrast { .. } => 2 * width * height,
+        }
+    }
 }
 
 /// The whole graph: input, layers in execution order, heatmap outputs.

@@ -19,7 +19,7 @@ use core::fmt;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-pub use graph::{Activation, Conv2d, Graph, InputSpec, Layer, Op, Shape, INPUT};
+pub use graph::{Activation, Conv2d, Graph, InputSpec, Layer, Normalize, Op, Shape, INPUT};
 pub use plan::{Plan, Step, WeightRange};
 
 /// Format version this build reads and writes.

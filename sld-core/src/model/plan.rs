@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::graph::{Activation, Conv2d, Op, Shape, INPUT};
+use super::graph::{Activation, Conv2d, Normalize, Op, Shape, INPUT};
 use super::{ModelError, ModelInfo};
 
 /// A weight tensor's position in [`super::Model::weights`], in f32 units.
@@ -180,6 +180,8 @@ impl Plan {
         }
         let (outputs, heatmap_hw) = resolve_outputs(info, &tensors)?;
         let arena_len = place(&mut tensors, &steps, &outputs)?;
+        let inp = &info.graph.input;
+        scratch_len = scratch_len.max(inp.normalize.scratch_len(inp.width as usize, inp.height as usize));
         if scratch_len > MAX_ELEMS {
             return Err(bad("im2col scratch exceeds 2^28 elements (1 GiB)".into()));
         }
@@ -219,6 +221,11 @@ fn input_slot(info: &ModelInfo) -> Result<TensorSlot, ModelError> {
     }
     if info.stride == 0 {
         return Err(bad("stride must be >= 1".into()));
+    }
+    if let Normalize::LogLocalContrast { radius } = inp.normalize {
+        if !(1..=64).contains(&radius) {
+            return Err(bad(format!("input normalize radius must be 1–64, got {radius}")));
+        }
     }
     let slot = TensorSlot {
         name: INPUT.into(),

@@ -11,7 +11,7 @@ use sld_train::depth::fit::{FitOptions, Method};
 use sld_train::depth::holdout::Hide;
 use sld_train::depth::MdeKind;
 use sld_train::net::arch::Arch;
-use sld_train::train::{Control, Loss, TrainOptions};
+use sld_train::train::{Control, InputMode, Loss, TrainOptions};
 
 /// A library enum offered on the command line: each value with its name
 /// and help line. The library stays free of the CLI; the names live here.
@@ -67,6 +67,18 @@ impl Choice for Arch {
             "lite0",
             "EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head (the SLD* baseline)",
         ),
+    ];
+}
+
+impl Choice for InputMode {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (InputMode::Rgb, "rgb", "RGB; --jitter is a colour gain and offset"),
+        (
+            InputMode::GrayLcn,
+            "gray-lcn",
+            "Luminance, log local-contrast normalised (smooth lighting changes cancel); training augments the raw image (gamma, colour, exposure, shading, shadows, blur, noise; --jitter scales them). Small architecture only",
+        ),
+        (InputMode::RgbLcn, "rgb-lcn", "The same on each of R, G and B. Small architecture only"),
     ];
 }
 
@@ -189,6 +201,20 @@ pub struct TrainArgs {
     /// copies.
     #[arg(long)]
     pub geometric: bool,
+    /// Geometric augmentation by exact camera rotations: roll ±15°,
+    /// pitch/yaw ±8° and a focal change of 0.7–1.4 as the homography
+    /// K'·R·K⁻¹, labels moved exactly (wider than --geometric, which it
+    /// replaces).
+    #[arg(long)]
+    pub rotations: bool,
+    /// Novel-view augmentation: half the training images (those with
+    /// depth maps) re-rendered from a nearby camera — moved up to 15 % of
+    /// the image's median depth, turned ±10° — by warping their pixels
+    /// with their depth; landmarks re-projected and checked for occlusion.
+    /// The other half as --rotations / --geometric say. `full` and
+    /// `backbone` modes.
+    #[arg(long)]
+    pub novel_views: bool,
     /// Relative depth tolerance of the visibility labels.
     #[arg(long, default_value_t = 0.1)]
     pub depth_tolerance: f64,
@@ -215,6 +241,10 @@ pub struct TrainArgs {
     /// --head-channels hidden channels, so the head's cost grows with N.
     #[arg(long, default_value_t = 1)]
     pub heads: usize,
+    /// What the network sees of an image (recorded in model.sld, so
+    /// sld-core preprocesses a robot's image the same way).
+    #[arg(long, default_value = "rgb", value_parser = choice::<InputMode>())]
+    pub input: InputMode,
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     pub resume: bool,
@@ -249,9 +279,12 @@ impl TrainArgs {
             backbone,
             buffer_copies,
             geometric_aug: self.geometric,
+            rotation_aug: self.rotations,
+            novel_view_aug: self.novel_views,
             depth_variant: self.depth_variant.clone(),
             loss: self.loss,
             heads: self.heads,
+            input: self.input,
         }
     }
 }

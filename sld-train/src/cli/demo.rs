@@ -129,8 +129,11 @@ pub fn run(a: Args) -> Result<()> {
         backbone: backbone.clone(),
         buffer_copies: 2,
         geometric_aug: false,
+        rotation_aug: false,
+        novel_view_aug: false,
         loss: Loss::Softmax,
         heads: 1,
+        input: sld_train::train::InputMode::Rgb,
     };
     let t1 = std::time::Instant::now();
     let r = train_full(&scene, &run, &o, false, true, &Default::default())?;

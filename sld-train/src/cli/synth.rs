@@ -30,6 +30,10 @@ pub struct Args {
     /// Surface points per square metre sampled for points3d.txt.
     #[arg(long, default_value_t = 120.0)]
     pub point_density: f64,
+    /// Render every session under the first session's lighting (an
+    /// ablation: the query session then differs only in its camera path).
+    #[arg(long)]
+    pub same_lighting: bool,
 }
 
 /// Runs `sld synth`.
@@ -43,6 +47,7 @@ pub fn run(a: Args) -> Result<()> {
         hfov_deg: a.hfov,
         point_density: a.point_density,
         progress: true,
+        same_lighting: a.same_lighting,
     };
     let t = std::time::Instant::now();
     let s = sld_train::synth::synthesize(&a.out, &o)?;

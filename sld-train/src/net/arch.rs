@@ -74,6 +74,8 @@ pub struct NetSpec {
     pub seed: u64,
     /// What the output maps hold (sets the last layer's initial bias).
     pub heatmaps: HeatmapKind,
+    /// What the network sees (input channels and normalisation).
+    pub input: crate::train::InputMode,
 }
 
 /// Which trunk a network uses. A backbone file written by `sld train
@@ -164,13 +166,14 @@ pub struct Network {
 /// input, weights seeded by `o.seed`. The
 /// last layer starts scaled down (×0.1, zero bias) so heatmaps start near 0.
 pub fn build(backbone: BackboneKind, head: HeadKind, o: &NetSpec, landmarks: usize, scene: &str) -> Network {
-    let mut b = GraphBuilder::new(3, o.input_height, o.input_width, o.seed);
+    let mut b = GraphBuilder::new(o.input.channels(), o.input_height, o.input_width, o.seed);
     let x = backbone.build(&mut b);
     let feature_channels = b.shape(&x)[0];
     let outs = add_heads(&mut b, head, &x, o.head_channels, landmarks, o.heads);
     let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
     let (mut info, mut tensors) = b.finish(&refs, 8, scene);
     info.heatmaps = o.heatmaps;
+    info.graph.input.normalize = o.input.normalize();
     // Small output weights; logits start with every cell at the prior
     // `1/cells` of the landmark being there, "absent" at about one half.
     let cells = (o.input_height / 8).max(1) * (o.input_width / 8).max(1);

@@ -96,6 +96,7 @@ impl GraphBuilder {
             channels: channels as u32,
             mean: vec![0.0; channels],
             std: vec![1.0; channels],
+            normalize: Default::default(),
         };
         let shapes = HashMap::from([(INPUT.to_string(), [channels, height, width])]);
         Self {

@@ -51,6 +51,9 @@ pub struct SynthOptions {
     pub point_density: f64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Every session under the first session's lighting: an ablation that
+    /// separates the change of viewpoint from the change of light.
+    pub same_lighting: bool,
 }
 
 impl Default for SynthOptions {
@@ -64,6 +67,7 @@ impl Default for SynthOptions {
             hfov_deg: 70.0,
             point_density: 120.0,
             progress: true,
+            same_lighting: false,
         }
     }
 }
@@ -162,7 +166,9 @@ pub fn synthesize(out: &Path, o: &SynthOptions) -> Result<SynthSummary> {
             frames.push((k, pose));
         }
     }
-    let lightings: Vec<_> = (0..o.sessions).map(|k| scene.lighting(o.seed, k)).collect();
+    let lightings: Vec<_> = (0..o.sessions)
+        .map(|k| scene.lighting(o.seed, if o.same_lighting { 0 } else { k }))
+        .collect();
     let points = sample_points(&scene, o.point_density, o.seed);
 
     let bar = crate::util::progress::bar(

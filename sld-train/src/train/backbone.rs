@@ -363,7 +363,7 @@ pub fn train_backbone(
         heads,
         samples,
         val,
-        bo: o.batch_options(o.jitter, o.geometric_aug),
+        bo: o.batch_options(o.jitter, o.geometric_aug || o.rotation_aug || o.novel_view_aug),
         models: models.clone(),
         backbone_path: out.join("backbone.safetensors"),
     };

@@ -61,9 +61,13 @@ pub fn fill_feature_buffer(
             let mut labels = s.labels.clone();
             if k > 0 {
                 samples::jitter(&mut x, 3, &mut rng, o.jitter);
-                if o.geometric_aug {
+                let (w, h) = (o.input_width, o.input_height);
+                if o.rotation_aug {
+                    let t = samples::Rotation2::random(&mut rng, s.intrinsics);
+                    x = t.warp(&x, 3, w, h);
+                    labels = t.labels(&labels, w, h);
+                } else if o.geometric_aug {
                     let t = samples::Similarity2::random(&mut rng);
-                    let (w, h) = (o.input_width, o.input_height);
                     x = t.warp(&x, 3, w, h);
                     labels = t.labels(&labels, w, h);
                 }
@@ -78,6 +82,9 @@ pub fn fill_feature_buffer(
                 input: f.to_vec(),
                 labels,
                 image: s.image,
+                intrinsics: s.intrinsics,
+                depth: Vec::new(),
+                points: Vec::new(),
             });
             bar.inc(1);
         }

@@ -241,7 +241,7 @@ pub fn train_full(
         // images before the backbone.
         o.batch_options(0.0, false)
     } else {
-        o.batch_options(o.jitter, o.geometric_aug)
+        o.batch_options(o.jitter, o.geometric_aug || o.rotation_aug || o.novel_view_aug)
     };
     let mut mode = Single {
         o,

@@ -23,10 +23,11 @@ pub mod checkpoint;
 pub mod epochs;
 pub mod full;
 pub mod loss;
+pub mod novel_view;
 pub mod options;
 pub mod samples;
 pub mod scene;
 pub mod targets;
 
 pub use full::{train_full, EpochMetrics, TrainOutcome};
-pub use options::{Control, Loss, TrainOptions};
+pub use options::{Control, InputMode, Loss, TrainOptions};

@@ -59,6 +59,17 @@ pub struct TrainOptions {
     /// buffer's augmented copies (head mode).
     #[serde(default)]
     pub geometric_aug: bool,
+    /// Geometric augmentation by exact camera rotations (roll ±15°,
+    /// pitch/yaw ±8°) and focal changes (0.7–1.4), labels moved exactly;
+    /// replaces `geometric_aug`'s similarity where both are set.
+    #[serde(default)]
+    pub rotation_aug: bool,
+    /// Novel-view augmentation: half the training images (those with
+    /// depth) re-rendered from a camera moved up to 15 % of their median
+    /// depth and turned ±10° ([`super::novel_view`]); full and backbone
+    /// modes.
+    #[serde(default)]
+    pub novel_view_aug: bool,
     /// Depth maps the visibility labels read: `NAME.<variant>.depth.png`
     /// (e.g. `filled`); `None`: `NAME.depth.png`.
     #[serde(default)]
@@ -72,6 +83,66 @@ pub struct TrainOptions {
     /// head for every landmark.
     #[serde(default = "one")]
     pub heads: usize,
+    /// What the network sees of an image (and how training augments it).
+    #[serde(default)]
+    pub input: InputMode,
+}
+
+/// What the network sees of an image. The `.sld` file records it (input
+/// channels and [`sld_core::model::Normalize`]), so `sld-core` preprocesses
+/// a robot's image exactly as training did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputMode {
+    /// RGB in `[0, 1]` (then the backbone's mean/std); photometric
+    /// augmentation is `--jitter`'s gain and offset.
+    #[default]
+    Rgb,
+    /// Luminance through a log local-contrast normalisation (box radius
+    /// [`LCN_RADIUS`] network pixels): smooth lighting changes cancel.
+    /// Training augments the raw image before normalising (gamma, colour
+    /// gains, exposure, contrast, shadow fields, blur, noise; `--jitter`
+    /// scales them).
+    GrayLcn,
+    /// The same on each of R, G and B.
+    RgbLcn,
+}
+
+/// Box radius of the local-contrast input modes, network-input pixels.
+pub const LCN_RADIUS: u32 = 8;
+
+impl InputMode {
+    /// Every value with its `--input` name.
+    pub const ALL: [(InputMode, &'static str); 3] = [
+        (InputMode::Rgb, "rgb"),
+        (InputMode::GrayLcn, "gray-lcn"),
+        (InputMode::RgbLcn, "rgb-lcn"),
+    ];
+
+    /// Channels of the network input.
+    pub fn channels(self) -> usize {
+        match self {
+            InputMode::GrayLcn => 1,
+            InputMode::Rgb | InputMode::RgbLcn => 3,
+        }
+    }
+
+    /// The per-image normalisation the model file records.
+    pub fn normalize(self) -> sld_core::model::Normalize {
+        match self {
+            InputMode::Rgb => sld_core::model::Normalize::None,
+            InputMode::GrayLcn | InputMode::RgbLcn => {
+                sld_core::model::Normalize::LogLocalContrast { radius: LCN_RADIUS }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for InputMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = Self::ALL.iter().find(|(m, _)| m == self).map_or("?", |(_, n)| n);
+        f.write_str(name)
+    }
 }
 
 /// The training loss of the heatmap outputs.
@@ -141,6 +212,12 @@ impl TrainOptions {
         );
         ensure!(o.lr > 0.0 && o.lr.is_finite(), "--lr must be positive");
         ensure!(o.heads >= 1, "--heads must be at least 1");
+        ensure!(
+            o.input == InputMode::Rgb || (o.arch == Arch::Small && o.backbone.is_none()),
+            "--input {} needs --arch small trained whole (`train full` or `train backbone`); \
+             pre-trained backbones take RGB",
+            o.input
+        );
         Ok(())
     }
 
@@ -153,11 +230,13 @@ impl TrainOptions {
             heads: self.heads,
             seed: self.seed,
             heatmaps: self.loss.heatmap_kind(),
+            input: self.input,
         }
     }
 
     /// How batches are made from these options: targets at stride 8, `jitter`
-    /// photometric strength, geometric augmentation when `geometric`.
+    /// photometric strength, geometric augmentation when `geometric`
+    /// (the options' rotations when they ask for them).
     pub fn batch_options(&self, jitter: f32, geometric: bool) -> BatchOptions {
         BatchOptions {
             grid: [self.input_height / 8, self.input_width / 8],
@@ -170,6 +249,8 @@ impl TrainOptions {
             pos_weight: self.pos_weight,
             loss: self.loss,
             geometric,
+            rotations: geometric && self.rotation_aug,
+            novel_views: geometric && self.novel_view_aug,
         }
     }
 }

@@ -155,3 +155,78 @@ fn atrous_efficientnet_lite0_with_scene_head_matches_candle() {
         "max abs diff {diff} vs max |activation| {peak}"
     );
 }
+
+/// A model with a lighting-invariant input (`--input gray-lcn`): sld-core's
+/// `Localizer`, given the 8-bit image, computes the same heatmaps as the
+/// Candle network given the training pipeline's input for that image
+/// (`samples::finish` of the stored raw RGB) — the robot sees what
+/// training saw.
+#[test]
+fn normalised_input_matches_training_preprocessing() {
+    use sld_train::net::arch::{build, BackboneKind, HeadKind, NetSpec};
+    use sld_train::train::InputMode;
+    for mode in [InputMode::GrayLcn, InputMode::RgbLcn] {
+        let (w, h) = (64usize, 48usize);
+        let spec = NetSpec {
+            input_width: w,
+            input_height: h,
+            head_channels: 8,
+            heads: 1,
+            seed: 4,
+            heatmaps: sld_core::model::HeatmapKind::Logits,
+            input: mode,
+        };
+        let net = build(
+            BackboneKind::Small { width: 8 },
+            HeadKind::Scene,
+            &spec,
+            5,
+            "parity",
+        );
+        assert_eq!(net.info.graph.input.channels as usize, mode.channels());
+        let bytes = to_sld_bytes(&net.info, &net.tensors, &random_landmarks(5)).unwrap();
+        let mut loc = sld_core::Localizer::new(bytes.as_slice()).unwrap();
+        let mut rng = SplitMix64::new(11);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|_| (rng.unit_f64() * 255.0) as u8).collect();
+        let img = sld_core::Image::new(
+            w as u32,
+            h as u32,
+            w * 3,
+            sld_core::image::PixelFormat::Rgb8,
+            &rgb,
+        )
+        .unwrap();
+        loc.heatmaps(&img).unwrap();
+        let ours = loc.head_output(0).unwrap().to_vec();
+
+        let plane = w * h;
+        let mut raw = vec![0f32; 3 * plane];
+        for i in 0..plane {
+            for c in 0..3 {
+                raw[c * plane + i] = rgb[i * 3 + c] as f32 / 255.0;
+            }
+        }
+        let input = sld_train::train::samples::finish(&raw, &net.info.graph.input);
+        let dev = Device::Cpu;
+        let weights: HashMap<String, Tensor> = net
+            .tensors
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &dev).unwrap(),
+                )
+            })
+            .collect();
+        let x = Tensor::from_vec(input, (1, mode.channels(), h, w), &dev).unwrap();
+        let outs = forward(&net.info.graph, &weights, &x).unwrap();
+        let reference: Vec<f32> = outs[0].flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(reference.len(), ours.len());
+        let peak = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = reference
+            .iter()
+            .zip(&ours)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff <= 1e-4 * peak.max(1.0), "{mode}: diff {diff}, peak {peak}");
+    }
+}
