@@ -179,10 +179,22 @@ pub fn resize_normalize(
 /// `scratch` must hold [`Normalize::scratch_len`]`(w, h)` values; with less
 /// (or a short `x`) nothing is changed. No allocation.
 pub fn normalize(how: Normalize, x: &mut [f32], channels: usize, w: usize, h: usize, scratch: &mut [f32]) {
+    let plane = w * h;
+    if how == Normalize::Instance {
+        if plane == 0 || x.len() < channels * plane {
+            return;
+        }
+        for p in x[..channels * plane].chunks_exact_mut(plane) {
+            let m = p.iter().map(|&v| v as f64).sum::<f64>() / plane as f64;
+            let var = p.iter().map(|&v| (v as f64 - m) * (v as f64 - m)).sum::<f64>() / plane as f64;
+            let inv = 1.0 / libm::sqrt(var + 1e-5);
+            p.iter_mut().for_each(|v| *v = ((*v as f64 - m) * inv) as f32);
+        }
+        return;
+    }
     let Normalize::LogLocalContrast { radius } = how else {
         return;
     };
-    let plane = w * h;
     if plane == 0 || x.len() < channels * plane || scratch.len() < how.scratch_len(w, h) {
         return;
     }

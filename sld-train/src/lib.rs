@@ -34,3 +34,4 @@ pub mod simulate;
 pub mod synth;
 pub mod train;
 pub mod util;
+pub mod xfeat;

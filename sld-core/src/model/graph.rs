@@ -93,6 +93,15 @@ pub enum Op {
         /// Inputs (≥ 1), same `H × W`.
         inputs: Vec<String>,
     },
+    /// Bilinear resampling of `input` to the height and width of `like`
+    /// (PyTorch's `interpolate(mode="bilinear", align_corners=False)`:
+    /// pixel centres aligned, source coordinates clamped at the edges).
+    Resize {
+        /// Tensor resampled (its channels are kept).
+        input: String,
+        /// Tensor whose `H × W` the output takes.
+        like: String,
+    },
     /// A standalone activation.
     Activation {
         /// Input tensor.
@@ -150,6 +159,9 @@ pub enum Normalize {
         /// Box radius, network-input pixels (1–64).
         radius: u32,
     },
+    /// Instance normalisation (XFeat's input): each plane minus its mean,
+    /// divided by `sqrt(variance + 1e-5)` (population variance).
+    Instance,
 }
 
 impl Normalize {
@@ -162,7 +174,7 @@ impl Normalize {
     /// height` plane.
     pub fn scratch_len(&self, width: usize, height: usize) -> usize {
         match self {
-            Normalize::None => 0,
+            Normalize::None | Normalize::Instance => 0,
             Normalize::LogLocalContrast { .. } => 2 * width * height,
         }
     }

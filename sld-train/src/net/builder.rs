@@ -192,6 +192,22 @@ impl GraphBuilder {
         name.into()
     }
 
+    /// Bilinear resampling of `input` to the height and width of `like`
+    /// (sld-core's `resize` op).
+    pub fn resize(&mut self, name: &str, input: &str, like: &str) -> String {
+        let [c, _, _] = self.shapes[input];
+        let [_, h, w] = self.shapes[like];
+        self.layers.push(Layer {
+            name: name.into(),
+            op: Op::Resize {
+                input: input.into(),
+                like: like.into(),
+            },
+        });
+        self.shapes.insert(name.into(), [c, h, w]);
+        name.into()
+    }
+
     /// A standalone activation.
     pub fn activation(&mut self, name: &str, input: &str, act: Activation) -> String {
         let shape = self.shapes[input];

@@ -104,6 +104,31 @@ pub fn conv2d(
     fallback()
 }
 
+/// The `[n_out, n_in]` matrix of 1-D bilinear resampling with sld-core's
+/// (PyTorch's `align_corners=False`) convention.
+fn interpolation_matrix(n_in: usize, n_out: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let mut m = vec![0f32; n_out * n_in];
+    for i in 0..n_out {
+        let s = ((i as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).max(0.0);
+        let i0 = (s as usize).min(n_in - 1);
+        let i1 = (i0 + 1).min(n_in - 1);
+        let f = s - i0 as f32;
+        m[i * n_in + i0] += 1.0 - f;
+        m[i * n_in + i1] += f;
+    }
+    Ok(Tensor::from_vec(m, (n_out, n_in), device)?)
+}
+
+/// Bilinear resampling of `[B, C, H, W]` to `[B, C, oh, ow]` as two
+/// matrix products (differentiable; every device).
+pub fn resize_bilinear(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let aw = interpolation_matrix(w, ow, x.device())?.t()?;
+    let ah = interpolation_matrix(h, oh, x.device())?;
+    let y = x.contiguous()?.broadcast_matmul(&aw)?; // [B, C, h, ow]
+    Ok(ah.broadcast_matmul(&y)?) // [B, C, oh, ow]
+}
+
 /// Forward pass of `graph` on `image` (`[B, C, H, W]`) with weights looked
 /// up by name in `weights`; returns the output tensors in graph order.
 pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor) -> Result<Vec<Tensor>> {
@@ -165,6 +190,11 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                     .map(|i| get(&values, i))
                     .collect::<Result<Vec<_>>>()?;
                 Tensor::cat(&xs, 1)?
+            }
+            Op::Resize { input, like } => {
+                let x = get(&values, input)?;
+                let (_, _, oh, ow) = get(&values, like)?.dims4()?;
+                resize_bilinear(&x, oh, ow)?
             }
             Op::Activation { input, activation } => activate(&get(&values, input)?, *activation)?,
         };

@@ -17,3 +17,4 @@ pub mod graph;
 pub mod heads;
 pub mod lite0;
 pub mod unfold;
+pub mod xfeat;

@@ -57,20 +57,27 @@ pub fn fill_feature_buffer(
     for s in &samples {
         for k in 0..copies {
             crate::faults::point("buffer");
-            let mut x = s.input.clone();
-            let mut labels = s.labels.clone();
+            // A normalised input is stored raw (RGB in [0, 1]) and finished here.
+            let raw = !info.graph.input.normalize.is_none();
+            let (w, h) = (o.input_width, o.input_height);
+            let (mut x, labels) = if k > 0 && (o.geometric_aug || o.rotation_aug || o.novel_view_aug) {
+                let how = samples::Geometry {
+                    novel_views: o.novel_view_aug,
+                    rotations: o.rotation_aug,
+                };
+                samples::warp_sample(s, 3, w, h, &mut rng, how)
+            } else {
+                (s.input.clone(), s.labels.clone())
+            };
             if k > 0 {
-                samples::jitter(&mut x, 3, &mut rng, o.jitter);
-                let (w, h) = (o.input_width, o.input_height);
-                if o.rotation_aug {
-                    let t = samples::Rotation2::random(&mut rng, s.intrinsics);
-                    x = t.warp(&x, 3, w, h);
-                    labels = t.labels(&labels, w, h);
-                } else if o.geometric_aug {
-                    let t = samples::Similarity2::random(&mut rng);
-                    x = t.warp(&x, 3, w, h);
-                    labels = t.labels(&labels, w, h);
+                if raw {
+                    samples::photometric(&mut x, w, h, &mut rng, o.jitter);
+                } else {
+                    samples::jitter(&mut x, 3, &mut rng, o.jitter);
                 }
+            }
+            if raw {
+                x = samples::finish(&x, &info.graph.input);
             }
             sld_core::nn::input_mut(plan, &mut arena)
                 .context("backbone input")?

@@ -153,6 +153,42 @@ pub fn jitter(input: &mut [f32], channels: usize, rng: &mut SplitMix64, strength
     }
 }
 
+/// Which geometric augmentation [`warp_sample`] draws from.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Geometry {
+    /// Half the samples with depth re-rendered from a nearby camera ([`NovelView`]).
+    pub novel_views: bool,
+    /// Camera rotations ([`Rotation2`]) instead of SLD*'s similarity ([`Similarity2`]).
+    pub rotations: bool,
+}
+
+/// A randomly moved copy of sample `s` (`channels` stored planes of
+/// `w × h`) and its labels moved exactly with it: a novel view (half the
+/// time, with `how.novel_views` and depth), else a camera rotation
+/// (`how.rotations`) or SLD*'s similarity.
+pub fn warp_sample(
+    s: &Sample,
+    channels: usize,
+    w: usize,
+    h: usize,
+    r: &mut SplitMix64,
+    how: Geometry,
+) -> (Vec<f32>, Vec<Label>) {
+    if how.novel_views && !s.depth.is_empty() && r.unit_f64() < 0.5 {
+        let mut known: Vec<f64> = s.depth.iter().filter(|d| **d > 0.0).map(|&d| d as f64).collect();
+        let median = crate::util::stats::median(&mut known).unwrap_or(2.0);
+        let t = NovelView::random(r, median);
+        let (out, zbuf) = t.render(&s.input, channels, w, h, &s.depth, s.intrinsics);
+        return (out, t.labels(&s.labels, &s.points, &zbuf, w, h, s.intrinsics));
+    }
+    if how.rotations {
+        let t = Rotation2::random(r, s.intrinsics);
+        return (t.warp(&s.input, channels, w, h), t.labels(&s.labels, w, h));
+    }
+    let t = Similarity2::random(r);
+    (t.warp(&s.input, channels, w, h), t.labels(&s.labels, w, h))
+}
+
 /// The network input of a stored raw sample (resized RGB in `[0, 1]`)
 /// for an input with a per-image normalisation: luminance when `spec` has
 /// one channel, then `(v − mean) / std`, then [`sld_core::image::normalize`]
@@ -322,25 +358,13 @@ pub fn batch(
     let raw = !spec.normalize.is_none();
     let stored = if raw { 3 } else { c };
     for s in samples {
-        let novel = match rng.as_deref_mut() {
-            Some(r) if o.novel_views && !s.depth.is_empty() => r.unit_f64() < 0.5,
-            _ => false,
-        };
         let (mut img, labels) = match rng.as_deref_mut() {
-            Some(r) if novel => {
-                let mut known: Vec<f64> = s.depth.iter().filter(|d| **d > 0.0).map(|&d| d as f64).collect();
-                let median = crate::util::stats::median(&mut known).unwrap_or(2.0);
-                let t = NovelView::random(r, median);
-                let (out, zbuf) = t.render(&s.input, stored, w, h, &s.depth, s.intrinsics);
-                (out, t.labels(&s.labels, &s.points, &zbuf, w, h, s.intrinsics))
-            }
-            Some(r) if o.rotations => {
-                let t = Rotation2::random(r, s.intrinsics);
-                (t.warp(&s.input, stored, w, h), t.labels(&s.labels, w, h))
-            }
             Some(r) if o.geometric => {
-                let t = Similarity2::random(r);
-                (t.warp(&s.input, stored, w, h), t.labels(&s.labels, w, h))
+                let how = Geometry {
+                    novel_views: o.novel_views,
+                    rotations: o.rotations,
+                };
+                warp_sample(s, stored, w, h, r, how)
             }
             _ => (s.input.clone(), s.labels.clone()),
         };

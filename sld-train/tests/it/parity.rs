@@ -230,3 +230,24 @@ fn normalised_input_matches_training_preprocessing() {
         assert!(diff <= 1e-4 * peak.max(1.0), "{mode}: diff {diff}, peak {peak}");
     }
 }
+
+/// XFeat's trunk (average-pool skip as a strided conv, bilinear `resize`
+/// fusion) with the scene head, random weights: sld-core and Candle agree.
+#[test]
+fn xfeat_trunk_with_scene_head_matches_candle() {
+    use sld_train::net::arch::{build, BackboneKind, HeadKind, NetSpec};
+    let spec = NetSpec {
+        input_width: 80,
+        input_height: 48,
+        head_channels: 16,
+        heads: 1,
+        seed: 2,
+        heatmaps: sld_core::model::HeatmapKind::Logits,
+        input: Default::default(),
+    };
+    let net = build(BackboneKind::XFeat, HeadKind::Scene, &spec, 6, "xfeat");
+    assert_eq!(net.feature_channels, 64);
+    assert_eq!(net.info.graph.input.channels, 1);
+    let (diff, peak) = compare(&net.info, &net.tensors, 5);
+    assert!(diff <= 1e-4 * peak.max(1.0), "diff {diff}, peak {peak}");
+}
