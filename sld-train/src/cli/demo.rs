@@ -131,6 +131,7 @@ pub fn run(a: Args) -> Result<()> {
         geometric_aug: false,
         rotation_aug: false,
         novel_view_aug: false,
+        head: Default::default(),
         loss: Loss::Softmax,
         heads: 1,
         input: sld_train::train::InputMode::Rgb,

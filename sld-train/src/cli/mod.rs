@@ -61,9 +61,10 @@ pub enum Command {
     /// projections with pixel noise and wrong detections, then the real
     /// decode and PnP of sld-core (no CNN). Shows the geometry alone.
     Simulate(simulate::Args),
-    /// Train a scene model.
-    #[command(subcommand)]
-    Train(train::Command),
+    /// Train a scene model: `sld train --scene S --out R` runs the
+    /// recommended recipe; `full`, `head` and `backbone` are the explicit
+    /// modes.
+    Train(train::TrainCmd),
     /// Localise a scene's images with a model and compare with the
     /// ground-truth poses.
     ///

@@ -1,4 +1,4 @@
-//! `sld train full | head | backbone`.
+//! `sld train` (the recommended recipe) and `sld train full | head | backbone`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,10 +7,56 @@ use sld_train::data::naming::only_landmarks_file;
 use sld_train::io::safetensors::read_metadata;
 use sld_train::train::backbone::{train_backbone, BackboneScene};
 use sld_train::train::checkpoint::checkpoint_path;
+use sld_train::train::options::HeadChoice;
 use sld_train::train::train_full;
 
 use super::args::{ctrlc_control, TrainArgs};
 use super::Interrupted;
+
+/// `sld train`: the recipe, or an explicit mode.
+#[derive(clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Without a mode, trains the recommended recipe: a scene head on XFeat's frozen trunk \
+(shipped in the binary; Apache-2.0), 320×176 input, a 4-copy feature buffer with camera-rotation and \
+novel-view augmentation, softmax loss; it writes OUT/model.sld (and OUT/xfeat.safetensors, the trunk \
+it used). Chosen by query-session recall over rendered rooms (EXPERIMENTS.md).\n\n\
+Example: sld train --scene scenes/room1 --out runs/room1\n\
+Then:    sld eval --model runs/room1/model.sld --scene scenes/room1 --split test"
+)]
+pub struct TrainCmd {
+    /// An explicit training mode (default: the recommended recipe).
+    #[command(subcommand)]
+    pub mode: Option<Command>,
+    /// The recipe's arguments.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+}
+
+/// Arguments of the recommended recipe (`sld train` without a mode).
+#[derive(clap::Args)]
+pub struct RecipeArgs {
+    /// The scene directory (Indoor6 layout: images, intrinsics, poses,
+    /// depth maps, train_test_val.pkl, landmarks/).
+    #[arg(long, required = true)]
+    pub scene: Option<PathBuf>,
+    /// Output directory (model.sld, checkpoint, metrics).
+    #[arg(long, short, required = true)]
+    pub out: Option<PathBuf>,
+    /// Landmark file; default: the scene's only landmarks/landmarks-N.txt.
+    #[arg(long)]
+    pub landmarks: Option<PathBuf>,
+    /// Epochs over the feature buffer.
+    #[arg(long, default_value_t = sld_train::train::recipe::EPOCHS)]
+    pub epochs: usize,
+    /// Seed of weights, shuffling and augmentation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Continue from OUT/checkpoint.safetensors.
+    #[arg(long)]
+    pub resume: bool,
+}
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -57,6 +103,9 @@ pub enum Command {
         /// also rotated and scaled).
         #[arg(long, default_value_t = 2)]
         copies: usize,
+        /// The head on the frozen backbone.
+        #[arg(long, default_value = "scene", value_parser = super::args::choice::<HeadChoice>())]
+        head: HeadChoice,
     },
     /// Train one backbone shared by several scenes, a light head per scene
     /// (the faster-training paper's scene-agnostic backbone).
@@ -81,14 +130,18 @@ pub enum Command {
 }
 
 /// Runs `sld train`.
-pub fn run(c: Command) -> Result<()> {
+pub fn run(t: TrainCmd) -> Result<()> {
+    let Some(c) = t.mode else {
+        return run_recipe(&t.recipe);
+    };
     match c {
-        Command::Full(a) => run_single(&a, None, 1),
+        Command::Full(a) => run_single(&a, None, 1, HeadChoice::Scene),
         Command::Head {
             args,
             backbone,
             copies,
-        } => run_single(&args, Some(backbone), copies),
+            head,
+        } => run_single(&args, Some(backbone), copies, head),
         Command::Backbone { args, init_backbone } => run_backbone(&args, init_backbone),
     }
 }
@@ -138,8 +191,46 @@ fn interrupted(out: &Path) -> anyhow::Error {
     Interrupted(format!("sld train: interrupted; {what}")).into()
 }
 
+/// `sld train` without a mode: the recommended recipe.
+fn run_recipe(a: &RecipeArgs) -> Result<()> {
+    let (Some(scene), Some(out)) = (&a.scene, &a.out) else {
+        anyhow::bail!("give --scene and --out (or a mode: sld train full | head | backbone)");
+    };
+    let landmarks = match &a.landmarks {
+        Some(p) => p.clone(),
+        None => only_landmarks_file(scene)?,
+    };
+    let trunk = sld_train::train::recipe::write_trunk(out)?;
+    let o = sld_train::train::recipe::options(landmarks, trunk, a.epochs, a.seed);
+    o.check()?;
+    eprintln!(
+        "sld train: the recommended recipe (scene head on XFeat's frozen trunk, {}×{}, {} epochs, {} buffer copies)",
+        o.input_width, o.input_height, o.epochs, o.buffer_copies
+    );
+    let Some(resume) = resume_from(out, a.resume, a.epochs)? else {
+        return Ok(());
+    };
+    let r = train_full(scene, out, &o, resume, true, &ctrlc_control())?;
+    if r.interrupted {
+        return Err(interrupted(out));
+    }
+    eprintln!(
+        "sld train: {} epochs in {:.1} s (final loss {:.3}) → {}",
+        r.epochs.len(),
+        r.train_seconds,
+        r.epochs.last().map_or(f64::NAN, |m| m.loss),
+        r.model.display()
+    );
+    Ok(())
+}
+
 /// `train full` (no backbone) and `train head`.
-fn run_single(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) -> Result<()> {
+fn run_single(
+    a: &TrainArgs,
+    backbone: Option<PathBuf>,
+    buffer_copies: usize,
+    head: HeadChoice,
+) -> Result<()> {
     let [scene] = a.scene.as_slice() else {
         anyhow::bail!("give one --scene (several train a shared backbone: `sld train backbone`)");
     };
@@ -148,7 +239,8 @@ fn run_single(a: &TrainArgs, backbone: Option<PathBuf>, buffer_copies: usize) ->
         [p] => p.clone(),
         _ => anyhow::bail!("give at most one --landmarks for one --scene"),
     };
-    let o = a.options(landmarks, backbone, buffer_copies);
+    let mut o = a.options(landmarks, backbone, buffer_copies);
+    o.head = head;
     let Some(resume) = resume_from(&a.out, a.resume, a.epochs)? else {
         return Ok(());
     };

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sld_core::model::{Activation, HeatmapKind, ModelInfo, INPUT};
 
 use super::builder::{ConvSpec, GraphBuilder};
-use super::heads::{aspp_head, skip_head, LIGHT_HEAD, SCENE_HEAD};
+use super::heads::{aspp_head, skip_head, LIGHT_HEAD, SCENE_HEAD, WIDE_HEAD};
 use super::lite0::{efficientnet_lite0_atrous8, efficientnet_lite0_s8};
 use crate::io::safetensors::NamedTensor;
 
@@ -96,6 +96,10 @@ pub enum BackboneKind {
     /// XFeat's trunk ([`super::xfeat`]): grey, instance-normalised input,
     /// 64 channels at 1/8.
     XFeat,
+    /// XFeat's trunk plus the input's 8×8 pixel blocks as 64 more channels
+    /// ([`super::xfeat::pixel_blocks`]): the head sees where in its cell an
+    /// edge lies, as XFeat's own keypoint head does.
+    XFeatPixels,
 }
 
 /// Safetensors metadata key naming a backbone file's [`BackboneKind`].
@@ -109,6 +113,7 @@ impl BackboneKind {
             BackboneKind::Lite0S8 => "lite0-s8".into(),
             BackboneKind::Lite0Atrous8 => "lite0-atrous8".into(),
             BackboneKind::XFeat => "xfeat".into(),
+            BackboneKind::XFeatPixels => "xfeat-pixels".into(),
         }
     }
 
@@ -118,6 +123,7 @@ impl BackboneKind {
             "lite0-s8" => BackboneKind::Lite0S8,
             "lite0-atrous8" => BackboneKind::Lite0Atrous8,
             "xfeat" => BackboneKind::XFeat,
+            "xfeat-pixels" => BackboneKind::XFeatPixels,
             t => match t.strip_prefix("small-").and_then(|w| w.parse().ok()) {
                 Some(width) if (4..=1024).contains(&width) => BackboneKind::Small { width },
                 _ => bail!("unknown backbone kind '{t}' (expected small-W, lite0-s8 or lite0-atrous8)"),
@@ -141,6 +147,11 @@ impl BackboneKind {
             BackboneKind::Lite0S8 => efficientnet_lite0_s8(b),
             BackboneKind::Lite0Atrous8 => efficientnet_lite0_atrous8(b),
             BackboneKind::XFeat => super::xfeat::xfeat_backbone(b),
+            BackboneKind::XFeatPixels => {
+                let f = super::xfeat::xfeat_backbone(b);
+                let p = super::xfeat::pixel_blocks(b);
+                b.concat("xfeat.features", &[&f, &p])
+            }
         }
     }
 
@@ -148,7 +159,7 @@ impl BackboneKind {
     /// trunk: its own for XFeat (grey, instance norm), else `mode`'s.
     pub fn input(&self, mode: crate::train::InputMode) -> (usize, sld_core::model::Normalize) {
         match self {
-            BackboneKind::XFeat => (1, sld_core::model::Normalize::Instance),
+            BackboneKind::XFeat | BackboneKind::XFeatPixels => (1, sld_core::model::Normalize::Instance),
             _ => (mode.channels(), mode.normalize()),
         }
     }
@@ -163,6 +174,8 @@ pub enum HeadKind {
     Aspp,
     /// The lighter head of backbone training ([`LIGHT_HEAD`]).
     Light,
+    /// The scene head with two more, wider dilated blocks ([`WIDE_HEAD`]).
+    Wide,
 }
 
 /// A built network: its graph, initial weights and the backbone's output
@@ -259,6 +272,7 @@ pub fn add_heads(
                 HeadKind::Scene => skip_head(b, &name, input, channels, l, SCENE_HEAD),
                 HeadKind::Aspp => aspp_head(b, &name, input, channels, l),
                 HeadKind::Light => skip_head(b, &name, input, channels, l, LIGHT_HEAD),
+                HeadKind::Wide => skip_head(b, &name, input, channels, l, WIDE_HEAD),
             }
         })
         .collect()

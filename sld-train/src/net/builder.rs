@@ -208,6 +208,11 @@ impl GraphBuilder {
         name.into()
     }
 
+    /// The initial values of tensor `name`, to set them (constant layers).
+    pub fn tensor_mut(&mut self, name: &str) -> Option<&mut NamedTensor> {
+        self.tensors.iter_mut().find(|t| t.name == name)
+    }
+
     /// A standalone activation.
     pub fn activation(&mut self, name: &str, input: &str, act: Activation) -> String {
         let shape = self.shapes[input];

@@ -28,6 +28,11 @@ pub fn aspp_head(b: &mut GraphBuilder, name: &str, input: &str, branch: usize, l
 /// (dilations 2 and 4). `(kernel, dilation)` per block, for [`skip_head`].
 pub const SCENE_HEAD: &[(usize, usize)] = &[(3, 2), (3, 4)];
 
+/// The scene head widened: dilations 2, 4, 8 and 16 at stride 8 see
+/// ±60 cells, most of a 320×176 image, so a landmark on repetitive
+/// texture (bricks, tiles) is told apart by what surrounds it.
+pub const WIDE_HEAD: &[(usize, usize)] = &[(3, 2), (3, 4), (3, 8), (3, 16)];
+
 /// The lighter head of backbone training (the faster-training paper): one
 /// block of a 1×1 convolution (ReLU) plus a 1×1 skip. Being per-pixel, it
 /// leaves all spatial reasoning to the shared backbone. For [`skip_head`].

@@ -11,8 +11,11 @@ use sld_core::model::Activation;
 
 use super::builder::{ConvSpec, GraphBuilder};
 
-/// `(block, [(in, out, kernel, stride)])` of XFeat's trunk, as in `model.py`.
-pub const XFEAT_BLOCKS: [(&str, &[(usize, usize, usize, usize)]); 5] = [
+/// One Conv-BN-ReLU layer: `(in, out, kernel, stride)`.
+pub type BasicLayer = (usize, usize, usize, usize);
+
+/// `(block, layers)` of XFeat's trunk, as in `model.py`.
+pub const XFEAT_BLOCKS: [(&str, &[BasicLayer]); 5] = [
     (
         "block1",
         &[(1, 4, 3, 1), (4, 8, 3, 2), (8, 8, 3, 1), (8, 24, 3, 2)],
@@ -77,4 +80,28 @@ pub fn xfeat_backbone(b: &mut GraphBuilder) -> String {
         &f,
         ConvSpec::new(XFEAT_CHANNELS, 1).padding([0; 4]),
     )
+}
+
+/// Prefix of layers whose weights are constants the builder sets (not
+/// trained, not read from a backbone file).
+pub const FIXED_PREFIX: &str = "fixed.";
+
+/// The input's 8×8 pixel blocks as 64 channels at stride 8 (space to
+/// depth: channel `8·dy + dx` holds pixel `(8·x + dx, 8·y + dy)`), as an
+/// 8×8 stride-8 convolution with one-hot filters and zero bias.
+pub fn pixel_blocks(b: &mut GraphBuilder) -> String {
+    let name = format!("{FIXED_PREFIX}pixels");
+    let out = b.conv(
+        &name,
+        sld_core::model::INPUT,
+        ConvSpec::new(64, 8).stride(8).padding([0; 4]),
+    );
+    let w = b.tensor_mut(&format!("{name}.weight")).expect("just added");
+    w.data
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v = if i % 64 == i / 64 { 1.0 } else { 0.0 });
+    let bias = b.tensor_mut(&format!("{name}.bias")).expect("just added");
+    bias.data.iter_mut().for_each(|v| *v = 0.0);
+    out
 }

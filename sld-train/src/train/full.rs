@@ -23,7 +23,7 @@ use super::scene::TrainScene;
 use crate::eval::{evaluate, EvalOptions};
 use crate::io::atomic::write_atomic;
 use crate::io::safetensors::NamedTensor;
-use crate::net::arch::{add_heads, build, BackboneKind, HeadKind, Mode, Network};
+use crate::net::arch::{add_heads, build, BackboneKind, Mode, Network};
 use crate::net::builder::GraphBuilder;
 
 /// One line of `metrics.jsonl`.
@@ -61,7 +61,7 @@ pub struct TrainOutcome {
 /// on the file's backbone kind; full mode builds `o.arch`.
 pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> Result<Network> {
     let (kind, head) = match &o.backbone {
-        Some(p) => (BackboneKind::of_file(p)?, HeadKind::Scene),
+        Some(p) => (BackboneKind::of_file(p)?, o.head_kind()),
         None => o.arch.resolve(o.width, Mode::Full),
     };
     Ok(build(kind, head, &o.net_spec(), landmarks, scene))
@@ -71,7 +71,11 @@ pub fn build_network(o: &TrainOptions, landmarks: usize, scene: &str) -> Result<
 /// from the weights file `path`, checking names and shapes.
 pub fn load_backbone(path: &Path, init: &mut [NamedTensor]) -> Result<()> {
     let w = crate::io::safetensors::read(path)?.tensors;
-    for t in init.iter_mut().filter(|t| !t.name.starts_with("head.")) {
+    let fixed = crate::net::xfeat::FIXED_PREFIX;
+    for t in init
+        .iter_mut()
+        .filter(|t| !t.name.starts_with("head.") && !t.name.starts_with(fixed))
+    {
         let src = w.get(&t.name).with_context(|| {
             format!(
                 "{}: no tensor {} (make it with `sld weights import` or `sld train backbone`)",
@@ -213,7 +217,7 @@ pub fn train_full(
         let mut hb = GraphBuilder::new(feature_channels, o.input_height / 8, o.input_width / 8, o.seed);
         let outs = add_heads(
             &mut hb,
-            HeadKind::Scene,
+            o.head_kind(),
             sld_core::model::INPUT,
             o.head_channels,
             ts.landmarks.len(),

@@ -25,6 +25,7 @@ pub mod full;
 pub mod loss;
 pub mod novel_view;
 pub mod options;
+pub mod recipe;
 pub mod samples;
 pub mod scene;
 pub mod targets;

@@ -70,6 +70,9 @@ pub struct TrainOptions {
     /// modes.
     #[serde(default)]
     pub novel_view_aug: bool,
+    /// Head mode: which head sits on the frozen backbone.
+    #[serde(default)]
+    pub head: HeadChoice,
     /// Depth maps the visibility labels read: `NAME.<variant>.depth.png`
     /// (e.g. `filled`); `None`: `NAME.depth.png`.
     #[serde(default)]
@@ -106,6 +109,20 @@ pub enum InputMode {
     GrayLcn,
     /// The same on each of R, G and B.
     RgbLcn,
+}
+
+/// The head `sld train head` puts on the frozen backbone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadChoice {
+    /// The paper's scene head: two dilated 3×3 blocks (dilation 2, 4).
+    #[default]
+    Scene,
+    /// Four dilated 3×3 blocks (dilation 2, 4, 8, 16): context across
+    /// most of the image, to tell apart landmarks on repetitive texture.
+    Wide,
+    /// 1×1 blocks only: each cell decided by the backbone's features there.
+    Light,
 }
 
 /// Box radius of the local-contrast input modes, network-input pixels.
@@ -219,6 +236,16 @@ impl TrainOptions {
             o.input
         );
         Ok(())
+    }
+
+    /// The head of head mode.
+    pub fn head_kind(&self) -> crate::net::arch::HeadKind {
+        use crate::net::arch::HeadKind;
+        match self.head {
+            HeadChoice::Scene => HeadKind::Scene,
+            HeadChoice::Wide => HeadKind::Wide,
+            HeadChoice::Light => HeadKind::Light,
+        }
     }
 
     /// The network these options build.

@@ -83,6 +83,7 @@ fn shift_model(landmarks: &[[f32; 3]]) -> Vec<u8> {
                 channels: 1,
                 mean: vec![0.0],
                 std: vec![1.0],
+                normalize: Default::default(),
             },
             layers,
             outputs: vec!["h0".into(), "h1".into()],
