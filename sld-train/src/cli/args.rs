@@ -226,8 +226,8 @@ pub struct TrainArgs {
     /// depth maps) re-rendered from a nearby camera — moved up to 15 % of
     /// the image's median depth, turned ±10° — by warping their pixels
     /// with their depth; landmarks re-projected and checked for occlusion.
-    /// The other half as --rotations / --geometric say. `full` and
-    /// `backbone` modes.
+    /// The other half as --rotations / --geometric say. `train head`:
+    /// applied to the buffer's augmented copies.
     #[arg(long)]
     pub novel_views: bool,
     /// Relative depth tolerance of the visibility labels.

@@ -9,9 +9,8 @@ use sld_train::data::scene::SceneDir;
 use sld_train::eval::evaluate;
 use sld_train::landmarks::pipeline::{run as choose_landmarks, LandmarkOptions};
 use sld_train::landmarks::select::SelectOptions;
-use sld_train::net::arch::Arch;
 use sld_train::synth::{synthesize, SynthOptions};
-use sld_train::train::{train_full, Loss, TrainOptions};
+use sld_train::train::train_full;
 
 use super::eval::print_report;
 
@@ -28,25 +27,18 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub sessions: usize,
     /// Landmarks.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 300)]
     pub landmarks: usize,
-    /// Training epochs.
-    #[arg(long, default_value_t = 20)]
+    /// Training epochs (over the feature buffer).
+    #[arg(long, default_value_t = sld_train::train::recipe::EPOCHS)]
     pub epochs: usize,
     /// Scene seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// ImageNet EfficientNet-Lite0 checkpoint (legacy .pth); default
-    /// .cache/imagenet/efficientnet-lite0-57934424.pth if present.
-    #[arg(long)]
-    pub imagenet: Option<PathBuf>,
 }
 
 /// Runs `sld demo`.
 pub fn run(a: Args) -> Result<()> {
-    if let Some(p) = &a.imagenet {
-        anyhow::ensure!(p.exists(), "--imagenet {}: no such file", p.display());
-    }
     let work = match &a.work {
         Some(w) => w.clone(),
         None => std::env::temp_dir().join(format!("sld-demo-{}", std::process::id())),
@@ -62,8 +54,9 @@ pub fn run(a: Args) -> Result<()> {
             seed: a.seed,
             images: a.images,
             sessions: a.sessions,
-            width: 320,
-            height: 176,
+            // The Indoor6 layout's size; the recipe resizes to its input.
+            width: 640,
+            height: 352,
             ..Default::default()
         },
     )?;
@@ -85,57 +78,14 @@ pub fn run(a: Args) -> Result<()> {
         "[2/4] chose {} landmarks, each visible in {:.1} images on average",
         l.chosen, l.mean_visible
     );
-    // Head on the frozen ImageNet backbone when its weights are at hand
-    // (scripts/fetch-imagenet-weights.sh), else the small network from scratch.
-    let pth = a
-        .imagenet
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".cache/imagenet/efficientnet-lite0-57934424.pth"));
-    let backbone = if pth.exists() {
-        let bb = work.join("lite0.safetensors");
-        sld_train::imagenet::import(&pth, &bb)?;
-        eprintln!(
-            "      ImageNet EfficientNet-Lite0 from {}: training a scene head on the frozen backbone",
-            pth.display()
-        );
-        Some(bb)
-    } else {
-        eprintln!(
-            "      no ImageNet weights at {} (scripts/fetch-imagenet-weights.sh): training the small network from scratch",
-            pth.display()
-        );
-        None
-    };
-    let o = TrainOptions {
-        arch: Arch::Small,
-        width: 16,
-        head_channels: if backbone.is_some() { 64 } else { 32 },
-        input_width: 320,
-        input_height: 176,
-        landmarks: landmarks_file(&scene, l.chosen),
-        epochs: a.epochs,
-        // Measured (EXPERIMENTS.md): more, smaller steps learn faster here;
-        // the softmax loss with sharp targets localises, the squared error
-        // did not within a CPU budget.
-        batch: 2,
-        lr: 2e-3,
-        seed: a.seed,
-        depth_tolerance: 0.1,
-        depth_variant: None,
-        sigma: 0.5,
-        jitter: 0.3,
-        validate_every: 0,
-        pos_weight: 1.0,
-        backbone: backbone.clone(),
-        buffer_copies: 2,
-        geometric_aug: false,
-        rotation_aug: false,
-        novel_view_aug: false,
-        head: Default::default(),
-        loss: Loss::Softmax,
-        heads: 1,
-        input: sld_train::train::InputMode::Rgb,
-    };
+    // The recommended recipe (`sld train` without a mode): a scene head on
+    // XFeat's frozen trunk, which ships inside the binary.
+    let trunk = sld_train::train::recipe::write_trunk(&run)?;
+    let o = sld_train::train::recipe::options(landmarks_file(&scene, l.chosen), trunk, a.epochs, a.seed);
+    eprintln!(
+        "      the recommended recipe: a scene head on XFeat's frozen trunk, {}×{} input, {} buffer copies",
+        o.input_width, o.input_height, o.buffer_copies
+    );
     let t1 = std::time::Instant::now();
     let r = train_full(&scene, &run, &o, false, true, &Default::default())?;
     eprintln!(

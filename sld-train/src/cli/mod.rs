@@ -50,10 +50,10 @@ pub enum Command {
     ///
     /// Renders a room in three lighting sessions (two for mapping, one for
     /// queries) and selects landmarks. Then trains with Candle on the
-    /// mapping images: a scene head on the frozen ImageNet EfficientNet-Lite0
-    /// when its weights are in .cache/imagenet (scripts/fetch-imagenet-weights.sh)
-    /// or --imagenet, else the small network from scratch. Exports a `.sld`
-    /// and localises the query images (other lighting) through sld-core's
+    /// mapping images with the recommended recipe (`sld train` without a
+    /// mode: a scene head on XFeat's frozen trunk, shipped in the binary).
+    /// Exports a `.sld` and localises held-out mapping images and the query
+    /// session (other lighting, other path) through sld-core's
     /// Localizer — the path a robot runs. Everything lands in --work
     /// (default: a temporary directory).
     Demo(demo::Args),

@@ -19,8 +19,8 @@ use super::Interrupted;
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_help = "Without a mode, trains the recommended recipe: a scene head on XFeat's frozen trunk \
-(shipped in the binary; Apache-2.0), 320×176 input, a 4-copy feature buffer with camera-rotation and \
-novel-view augmentation, softmax loss; it writes OUT/model.sld (and OUT/xfeat.safetensors, the trunk \
+(shipped in the binary; Apache-2.0), 480×264 input, a 2-copy feature buffer (the second copy with \
+photometric jitter and a camera rotation), softmax loss, 30 epochs; it writes OUT/model.sld (and OUT/xfeat.safetensors, the trunk \
 it used). Chosen by query-session recall over rendered rooms (EXPERIMENTS.md).\n\n\
 Example: sld train --scene scenes/room1 --out runs/room1\n\
 Then:    sld eval --model runs/room1/model.sld --scene scenes/room1 --split test"

@@ -66,8 +66,8 @@ pub struct TrainOptions {
     pub rotation_aug: bool,
     /// Novel-view augmentation: half the training images (those with
     /// depth) re-rendered from a camera moved up to 15 % of their median
-    /// depth and turned ±10° ([`super::novel_view`]); full and backbone
-    /// modes.
+    /// depth and turned ±10° ([`super::novel_view`]); in head mode, the
+    /// buffer's augmented copies.
     #[serde(default)]
     pub novel_view_aug: bool,
     /// Head mode: which head sits on the frozen backbone.

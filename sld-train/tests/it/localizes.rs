@@ -10,7 +10,7 @@
 //! (labels, loss, optimiser, export, decoding, PnP, conventions), which
 //! any silent error anywhere would break.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sld_train::data::scene::SceneDir;
 use sld_train::landmarks::pipeline::{run as choose_landmarks, LandmarkOptions};
@@ -24,36 +24,14 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
     let dir = std::env::temp_dir().join(format!("sld-localizes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let scene = dir.join("scene");
-    synthesize(
-        &scene,
-        &SynthOptions {
-            seed: 3,
-            images: 120,
-            sessions: 1,
-            width: 320,
-            height: 176,
-            progress: false,
-            ..SynthOptions::default()
-        },
-    )
-    .unwrap();
-    let lm = choose_landmarks(
-        &scene,
-        &LandmarkOptions {
-            count: 100,
-            select: SelectOptions::loose(),
-            depth_tolerance: 0.1,
-            depth_variant: None,
-        },
-    )
-    .unwrap();
+    let landmarks = rendered_room(&scene, 3, 120, 1, 100);
     let o = TrainOptions {
         arch: Arch::Small,
         width: 16,
         head_channels: 32,
         input_width: 320,
         input_height: 176,
-        landmarks: scene.join(format!("landmarks/landmarks-{}.txt", lm.chosen)),
+        landmarks,
         epochs: EPOCHS,
         batch: 2,
         lr: 2e-3,
@@ -98,6 +76,42 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
         100.0 * e.recall_5cm_5deg
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Renders room `seed` (`images` at 320×176 over `sessions` lighting
+/// sessions) into `scene` and chooses `count` landmarks with the loose
+/// filters; returns the landmark file.
+pub(crate) fn rendered_room(
+    scene: &Path,
+    seed: u64,
+    images: usize,
+    sessions: usize,
+    count: usize,
+) -> PathBuf {
+    synthesize(
+        scene,
+        &SynthOptions {
+            seed,
+            images,
+            sessions,
+            width: 320,
+            height: 176,
+            progress: false,
+            ..SynthOptions::default()
+        },
+    )
+    .unwrap();
+    let lm = choose_landmarks(
+        scene,
+        &LandmarkOptions {
+            count,
+            select: SelectOptions::loose(),
+            depth_tolerance: 0.1,
+            depth_variant: None,
+        },
+    )
+    .unwrap();
+    scene.join(format!("landmarks/landmarks-{}.txt", lm.chosen))
 }
 
 /// Epochs of the test (measured: EXPERIMENTS.md, "The CI check"; 20 passed

@@ -15,5 +15,6 @@ mod localizes;
 mod model_file;
 mod parity;
 mod pnp_cli;
+mod query_session;
 mod synth;
 mod train;
