@@ -113,7 +113,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     println!("\n-- held-out images of the mapping sessions (same lighting, never trained on)");
     print_report(&held_out);
-    println!("\n-- the query session (another lighting)");
+    println!("\n-- the query session (another lighting, another camera path)");
     print_report(&rep);
     Ok(())
 }
