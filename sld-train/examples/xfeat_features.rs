@@ -39,14 +39,7 @@ fn main() -> Result<()> {
     let model = Model::load(&bytes[..]).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan = model.plan();
     let img = image::open(&a[2]).with_context(|| a[2].clone())?.to_rgb8();
-    let im = sld_core::Image::new(
-        img.width(),
-        img.height(),
-        img.width() as usize * 3,
-        sld_core::image::PixelFormat::Rgb8,
-        img.as_raw(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let im = sld_train::data::scene::as_image(&img)?;
     let mut arena = vec![0f32; plan.arena_len];
     let mut scratch = vec![0f32; plan.scratch_len];
     let spec = &model.info().graph.input;

@@ -155,14 +155,7 @@ pub fn classify(weights: &Path, photo: &Path) -> Result<Vec<(usize, f32)>> {
     let rgb = image::open(photo)
         .with_context(|| format!("cannot read {}", photo.display()))?
         .to_rgb8();
-    let img = sld_core::image::Image::new(
-        rgb.width(),
-        rgb.height(),
-        rgb.width() as usize * 3,
-        sld_core::image::PixelFormat::Rgb8,
-        rgb.as_raw(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let img = crate::data::scene::as_image(&rgb)?;
     let spec = &info.graph.input;
     let mut input = vec![0f32; 3 * 224 * 224];
     sld_core::image::resize_normalize(&img, 224, 224, &spec.mean, &spec.std, &mut input);

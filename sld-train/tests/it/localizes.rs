@@ -88,24 +88,32 @@ pub(crate) fn rendered_room(
     sessions: usize,
     count: usize,
 ) -> PathBuf {
-    synthesize(
-        scene,
-        &SynthOptions {
-            seed,
-            images,
-            sessions,
-            width: 320,
-            height: 176,
-            progress: false,
-            ..SynthOptions::default()
-        },
-    )
-    .unwrap();
+    let synth = SynthOptions {
+        seed,
+        images,
+        sessions,
+        width: 320,
+        height: 176,
+        progress: false,
+        ..SynthOptions::default()
+    };
+    room_with_landmarks(scene, &synth, SelectOptions::loose(), count)
+}
+
+/// Renders `synth` into `scene` and chooses `count` landmarks with
+/// `select`; returns the landmark file.
+pub(crate) fn room_with_landmarks(
+    scene: &Path,
+    synth: &SynthOptions,
+    select: SelectOptions,
+    count: usize,
+) -> PathBuf {
+    synthesize(scene, synth).unwrap();
     let lm = choose_landmarks(
         scene,
         &LandmarkOptions {
             count,
-            select: SelectOptions::loose(),
+            select,
             depth_tolerance: 0.1,
             depth_variant: None,
         },

@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use sld_train::data::scene::SceneDir;
-use sld_train::landmarks::pipeline::{run as choose_landmarks, LandmarkOptions};
 use sld_train::net::arch::Arch;
-use sld_train::synth::{synthesize, SynthOptions};
+use sld_train::synth::SynthOptions;
 use sld_train::train::{train_full, Control, TrainOptions};
 
 fn tmp(name: &str) -> PathBuf {
@@ -22,35 +21,22 @@ fn tiny_scene(dir: &Path) -> PathBuf {
 /// [`tiny_scene`] with another room (`seed`) and landmark count.
 fn tiny_scene_seeded(dir: &Path, seed: u64, count: usize) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
-    synthesize(
-        dir,
-        &SynthOptions {
-            seed,
-            images: 48,
-            sessions: 1,
-            width: 128,
-            height: 72,
-            point_density: 40.0,
-            progress: false,
-            ..SynthOptions::default()
-        },
-    )
-    .unwrap();
-    let s = choose_landmarks(
-        dir,
-        &LandmarkOptions {
-            count,
-            select: sld_train::landmarks::select::SelectOptions {
-                min_track: 5,
-                radius: 1.0,
-                ..Default::default()
-            },
-            depth_tolerance: 0.1,
-            depth_variant: None,
-        },
-    )
-    .unwrap();
-    dir.join(format!("landmarks/landmarks-{}.txt", s.chosen))
+    let synth = SynthOptions {
+        seed,
+        images: 48,
+        sessions: 1,
+        width: 128,
+        height: 72,
+        point_density: 40.0,
+        progress: false,
+        ..SynthOptions::default()
+    };
+    let select = sld_train::landmarks::select::SelectOptions {
+        min_track: 5,
+        radius: 1.0,
+        ..Default::default()
+    };
+    crate::localizes::room_with_landmarks(dir, &synth, select, count)
 }
 
 fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
