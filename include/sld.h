@@ -485,6 +485,72 @@ typedef struct SldLocalization {
   struct SldStageTimes times;
 } SldLocalization;
 
+/**
+ * Thresholds a pose must meet before `sld_localizer_localize` returns it
+ * (`sld_localizer_set_gate`); a pose that fails any of them gives
+ * `SLD_STATUS_NO_POSE`. All zero returns every pose PnP finds.
+ */
+typedef struct SldGate {
+  /**
+   * Fewest PnP inliers.
+   */
+  uint32_t min_inliers;
+  /**
+   * Smallest share of the detections that are inliers, `[0, 1]`.
+   */
+  float min_inlier_ratio;
+  /**
+   * Smallest summed confidence of the inliers (≥ 0).
+   */
+  float min_inlier_confidence;
+  /**
+   * Smallest share of the landmarks expected in view (under the pose)
+   * that are inliers, `[0, 1]`.
+   */
+  float min_visible_fraction;
+} SldGate;
+
+/**
+ * The evidence behind the last pose PnP found, accepted by the gate or not
+ * (`sld_localizer_last_quality`).
+ */
+typedef struct SldPoseQuality {
+  /**
+   * PnP inliers.
+   */
+  uint32_t inliers;
+  /**
+   * Detections passed to PnP.
+   */
+  uint32_t detections;
+  /**
+   * Landmarks in front of the camera projecting inside the image under
+   * the pose.
+   */
+  uint32_t expected_visible;
+  /**
+   * 1 when the gate accepted the pose, 0 when it rejected it.
+   */
+  uint32_t accepted;
+  /**
+   * `inliers / detections`.
+   */
+  float inlier_ratio;
+  /**
+   * Sum of the inliers' confidences.
+   */
+  float inlier_confidence;
+  /**
+   * `inliers / expected_visible`.
+   */
+  float visible_fraction;
+  /**
+   * Root-mean-square reprojection error of the inliers, pixels of the
+   * network input.
+   */
+  float rms_px;
+} SldPoseQuality;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -675,6 +741,38 @@ enum SldStatus sld_localizer_localize(struct SldLocalizer *localizer,
                                       const struct SldImage *image,
                                       const struct SldCamera *camera,
                                       struct SldLocalization *out);
+
+/**
+ * Sets the reliability gate: the thresholds a pose must meet before
+ * `sld_localizer_localize` returns it (a new handle has the calibrated
+ * default, see `sld_localizer_gate`). A field out of range gives
+ * `SLD_STATUS_INVALID_ARGUMENT` and keeps the old gate.
+ *
+ * # Safety
+ * `localizer` valid and not used by another thread during the call;
+ * `gate` readable.
+ */
+enum SldStatus sld_localizer_set_gate(struct SldLocalizer *localizer, const struct SldGate *gate);
+
+/**
+ * Writes the handle's current reliability gate to `out`.
+ *
+ * # Safety
+ * `localizer` valid; `out` writable.
+ */
+enum SldStatus sld_localizer_gate(const struct SldLocalizer *localizer, struct SldGate *out);
+
+/**
+ * Writes the evidence behind the pose of the last `sld_localizer_localize`
+ * call to `out`: also when the gate rejected it (`accepted` = 0, the call
+ * returned `SLD_STATUS_NO_POSE`). When that call found no pose at all (or
+ * failed earlier), returns `SLD_STATUS_NO_POSE` and writes zeros.
+ *
+ * # Safety
+ * `localizer` valid; `out` writable.
+ */
+enum SldStatus sld_localizer_last_quality(const struct SldLocalizer *localizer,
+                                          struct SldPoseQuality *out);
 
 /**
  * Copies the detections of the last `sld_localizer_localize` call (also

@@ -8,6 +8,7 @@
 
 use core::fmt;
 
+#[cfg(feature = "alloc")]
 use crate::model::Normalize;
 
 /// Pixel layout of an 8-bit image.
@@ -174,6 +175,7 @@ pub fn resize_normalize(
     }
 }
 
+#[cfg(feature = "alloc")]
 /// Applies the per-image normalisation `how` to a `[C, H, W]` input `x`
 /// (already through [`resize_normalize`]), each channel plane on its own.
 /// `scratch` must hold [`Normalize::scratch_len`]`(w, h)` values; with less
@@ -204,6 +206,7 @@ pub fn normalize(how: Normalize, x: &mut [f32], channels: usize, w: usize, h: us
     }
 }
 
+#[cfg(feature = "alloc")]
 /// [`Normalize::LogLocalContrast`] of one `w × h` plane; `sum` and `sq`
 /// hold `w·h` values each (horizontal box sums of `u` and `u²`).
 fn log_local_contrast(p: &mut [f32], w: usize, h: usize, r: usize, sum: &mut [f32], sq: &mut [f32]) {

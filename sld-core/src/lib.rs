@@ -46,6 +46,7 @@ extern crate alloc;
 
 pub mod camera;
 pub mod exp;
+pub mod gate;
 pub mod heatmap;
 pub mod image;
 #[cfg(feature = "alloc")]
@@ -59,6 +60,7 @@ pub mod pose;
 pub mod rng;
 
 pub use camera::{Camera, CameraError};
+pub use gate::{Gate, GateFailure, PoseQuality};
 pub use heatmap::{decode, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
 pub use image::{Image, ImageError, PixelFormat};
 #[cfg(feature = "alloc")]

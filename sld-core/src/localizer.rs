@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::camera::{Camera, CameraError};
+use crate::gate::{Gate, GateFailure, PoseQuality};
 use crate::heatmap::{self, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
 use crate::image::{resize_normalize, Image};
 use crate::model::{HeatmapKind, Model, ModelError, ModelInfo};
@@ -40,6 +41,8 @@ pub struct Localization {
     pub inliers: usize,
     /// Detections passed to PnP (heatmap peaks above the threshold).
     pub detections: usize,
+    /// The evidence behind the pose (what [`Localizer::gate`] judged).
+    pub quality: PoseQuality,
     /// Per-stage timings.
     pub times: StageTimes,
 }
@@ -57,6 +60,17 @@ pub enum LocalizeError {
     Decode(DecodeError),
     /// No pose (too few detections, no consensus, degenerate geometry).
     Pnp(PnpError),
+    /// PnP found a pose, but the evidence for it fails [`Localizer::gate`]:
+    /// no pose is returned. The pose and its quality are here for
+    /// diagnostics only; do not act on them.
+    Unreliable {
+        /// The rejected pose (world-to-camera).
+        pose: Pose,
+        /// Its evidence.
+        quality: PoseQuality,
+        /// The first threshold it failed.
+        failed: GateFailure,
+    },
 }
 
 impl fmt::Display for LocalizeError {
@@ -67,6 +81,11 @@ impl fmt::Display for LocalizeError {
             Self::Network(e) => write!(f, "network: {e}"),
             Self::Decode(e) => write!(f, "heatmap decoding: {e}"),
             Self::Pnp(e) => write!(f, "pose: {e}"),
+            Self::Unreliable { quality: q, failed, .. } => write!(
+                f,
+                "pose rejected as unreliable: {failed} ({} inliers of {} detections, {} landmarks expected in view)",
+                q.inliers, q.detections, q.expected_visible
+            ),
         }
     }
 }
@@ -83,7 +102,11 @@ pub struct Localizer<B: AsRef<[u8]>> {
     p2d: Vec<[f64; 2]>,
     p3d: Vec<[f64; 3]>,
     conf: Vec<f64>,
+    inlier_mask: Vec<bool>,
     pnp: PnpSolver,
+    /// Thresholds a pose must meet to be returned (default: the calibrated
+    /// [`Gate::default`]; [`Gate::OFF`] returns every pose PnP finds).
+    pub gate: Gate,
     /// Heatmap decoding options (stride from the model; threshold and
     /// refinement from its [`HeatmapKind`]: 0.2 and a Gaussian fit for
     /// heatmaps; for logits every peak, parabola fit, then
@@ -96,6 +119,7 @@ pub struct Localizer<B: AsRef<[u8]>> {
     pub presence_threshold: f32,
     last_times: StageTimes,
     last_detections: usize,
+    last_quality: Option<PoseQuality>,
 }
 
 impl<B: AsRef<[u8]>> Localizer<B> {
@@ -117,11 +141,14 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             p2d: vec![[0.0; 2]; l],
             p3d: vec![[0.0; 3]; l],
             conf: vec![0.0; l],
+            inlier_mask: vec![false; l],
+            gate: Gate::default(),
             pnp: PnpSolver::with_capacity(pnp, l),
             decode: decode_options(model.info()),
             presence_threshold: 0.5,
             last_times: StageTimes::default(),
             last_detections: 0,
+            last_quality: None,
             model,
         })
     }
@@ -144,6 +171,13 @@ impl<B: AsRef<[u8]>> Localizer<B> {
     pub fn clear_last(&mut self) {
         self.last_times = StageTimes::default();
         self.last_detections = 0;
+        self.last_quality = None;
+    }
+
+    /// The evidence behind the last call's pose: `Some` when PnP found one,
+    /// whether [`Localizer::gate`] accepted it or not; `None` otherwise.
+    pub fn last_quality(&self) -> Option<PoseQuality> {
+        self.last_quality
     }
 
     /// The loaded model.
@@ -288,16 +322,64 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             &self.p3d[..n],
             Some(&self.conf[..n]),
             &net_cam,
-            None,
+            Some(&mut self.inlier_mask[..n]),
         );
+        let sol = sol.map_err(|e| {
+            self.last_times.pnp_us = clock.lap();
+            LocalizeError::Pnp(e)
+        })?;
+        let quality = self.quality(&sol.pose, sol.inliers, sol.rms_px, n, &net_cam);
         self.last_times.pnp_us = clock.lap();
-        let sol = sol.map_err(LocalizeError::Pnp)?;
+        self.last_quality = Some(quality);
+        if let Err(failed) = self.gate.check(&quality) {
+            return Err(LocalizeError::Unreliable {
+                pose: sol.pose,
+                quality,
+                failed,
+            });
+        }
         Ok(Localization {
             pose: sol.pose,
             inliers: sol.inliers,
             detections: n,
+            quality,
             times: self.last_times,
         })
+    }
+
+    /// The evidence behind `pose`, found by PnP with `inliers` of the `n`
+    /// detections (marked in `self.inlier_mask`) seen through `cam` (the
+    /// network-input camera).
+    fn quality(&self, pose: &Pose, inliers: usize, rms_px: f64, n: usize, cam: &Camera) -> PoseQuality {
+        let inlier_confidence: f64 = self.conf[..n]
+            .iter()
+            .zip(&self.inlier_mask[..n])
+            .filter(|(_, &m)| m)
+            .map(|(c, _)| c)
+            .sum();
+        let (w, h) = (cam.width as f64, cam.height as f64);
+        let expected_visible = self
+            .model
+            .landmarks()
+            .iter()
+            .filter(|x| {
+                let pc = pose.transform(&nalgebra::Vector3::from(**x));
+                pc[2] > 1e-6
+                    && cam
+                        .project([pc[0], pc[1], pc[2]])
+                        .is_ok_and(|p| p[0] >= -0.5 && p[1] >= -0.5 && p[0] < w - 0.5 && p[1] < h - 0.5)
+            })
+            .count();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+        PoseQuality {
+            inliers: inliers as u32,
+            detections: n as u32,
+            inlier_ratio: ratio(inliers, n),
+            inlier_confidence: inlier_confidence as f32,
+            expected_visible: expected_visible as u32,
+            visible_fraction: ratio(inliers, expected_visible),
+            rms_px: rms_px as f32,
+        }
     }
 }
 

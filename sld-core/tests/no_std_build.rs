@@ -37,6 +37,27 @@ fn target_installed(target: &str) -> bool {
     out.is_ok_and(|o| o.status.success() && PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).exists())
 }
 
+/// The `alloc` feature off too: decoding, PnP and images without a heap.
+#[test]
+fn sld_core_checks_without_std_and_without_alloc() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["check", "--quiet", "--no-default-features", "--manifest-path"])
+        .arg(root.join("sld-core/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(root.join("target/no-std-check"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "sld-core without std and alloc failed to build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn sld_core_links_without_std_on_the_host() {
     build(None);

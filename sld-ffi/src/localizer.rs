@@ -10,7 +10,8 @@ use sld_core::{CameraError, DecodeError, LocalizeError, Localizer, PnpError};
 use crate::guard::{self, call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
 use crate::types::{
-    check_room, read, Out, SldCamera, SldDetection, SldImage, SldLocalization, SldPose, SldStageTimes,
+    check_room, read, Out, SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPose, SldPoseQuality,
+    SldStageTimes,
 };
 
 /// The bytes of a model: a private copy, or the caller's buffer.
@@ -368,7 +369,71 @@ fn localize_failure(e: LocalizeError, detections: u32) -> Failure {
             fail!(InvalidCamera, "kappa is not invertible over the image")
         }
         LocalizeError::Pnp(p) => fail!(NoPose, "no pose from {detections} detections: {p}"),
+        LocalizeError::Unreliable { .. } => fail!(NoPose, "no pose: {e}"),
     }
+}
+
+/// Sets the reliability gate: the thresholds a pose must meet before
+/// `sld_localizer_localize` returns it (a new handle has the calibrated
+/// default, see `sld_localizer_gate`). A field out of range gives
+/// `SLD_STATUS_INVALID_ARGUMENT` and keeps the old gate.
+///
+/// # Safety
+/// `localizer` valid and not used by another thread during the call;
+/// `gate` readable.
+#[no_mangle]
+pub unsafe extern "C" fn sld_localizer_set_gate(localizer: *mut SldLocalizer, gate: *const SldGate) -> SldStatus {
+    with_handle(localizer, "localizer", |h| {
+        // SAFETY: readable struct behind a non-null pointer (contract).
+        let g = unsafe { read(gate, "gate") }?;
+        h.inner.gate = g.to_gate()?;
+        Ok(())
+    })
+}
+
+/// Writes the handle's current reliability gate to `out`.
+///
+/// # Safety
+/// `localizer` valid; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sld_localizer_gate(localizer: *const SldLocalizer, out: *mut SldGate) -> SldStatus {
+    call(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: valid handle (contract).
+        let h = unsafe { read(localizer, "localizer") }?;
+        // SAFETY: writable (contract).
+        unsafe { out.set(h.inner.gate.into()) };
+        Ok(())
+    })
+}
+
+/// Writes the evidence behind the pose of the last `sld_localizer_localize`
+/// call to `out`: also when the gate rejected it (`accepted` = 0, the call
+/// returned `SLD_STATUS_NO_POSE`). When that call found no pose at all (or
+/// failed earlier), returns `SLD_STATUS_NO_POSE` and writes zeros.
+///
+/// # Safety
+/// `localizer` valid; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn sld_localizer_last_quality(
+    localizer: *const SldLocalizer,
+    out: *mut SldPoseQuality,
+) -> SldStatus {
+    call(|| {
+        let out = Out::new(out, "out")?;
+        // SAFETY: valid handle (contract).
+        let h = unsafe { read(localizer, "localizer") }?;
+        let q = h.inner.last_quality();
+        let v = q.map_or_else(SldPoseQuality::default, |q| {
+            SldPoseQuality::new(&q, h.inner.gate.check(&q).is_ok())
+        });
+        // SAFETY: writable (contract).
+        unsafe { out.set(v) };
+        match q {
+            Some(_) => Ok(()),
+            None => Err(fail!(NoPose, "the last localisation found no pose")),
+        }
+    })
 }
 
 /// Copies the detections of the last `sld_localizer_localize` call (also

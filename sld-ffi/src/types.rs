@@ -263,3 +263,86 @@ impl<T> Out<T> {
         unsafe { self.0.as_ptr().write(value) }
     }
 }
+
+/// Thresholds a pose must meet before `sld_localizer_localize` returns it
+/// (`sld_localizer_set_gate`); a pose that fails any of them gives
+/// `SLD_STATUS_NO_POSE`. All zero returns every pose PnP finds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SldGate {
+    /// Fewest PnP inliers.
+    pub min_inliers: u32,
+    /// Smallest share of the detections that are inliers, `[0, 1]`.
+    pub min_inlier_ratio: f32,
+    /// Smallest summed confidence of the inliers (≥ 0).
+    pub min_inlier_confidence: f32,
+    /// Smallest share of the landmarks expected in view (under the pose)
+    /// that are inliers, `[0, 1]`.
+    pub min_visible_fraction: f32,
+}
+
+impl From<sld_core::Gate> for SldGate {
+    fn from(g: sld_core::Gate) -> Self {
+        Self {
+            min_inliers: g.min_inliers,
+            min_inlier_ratio: g.min_inlier_ratio,
+            min_inlier_confidence: g.min_inlier_confidence,
+            min_visible_fraction: g.min_visible_fraction,
+        }
+    }
+}
+
+impl SldGate {
+    /// The checked `sld-core` gate.
+    pub(crate) fn to_gate(self) -> Result<sld_core::Gate, Failure> {
+        let g = sld_core::Gate {
+            min_inliers: self.min_inliers,
+            min_inlier_ratio: self.min_inlier_ratio,
+            min_inlier_confidence: self.min_inlier_confidence,
+            min_visible_fraction: self.min_visible_fraction,
+        };
+        g.validate().map_err(|e| fail!(InvalidArgument, "gate: {e}"))?;
+        Ok(g)
+    }
+}
+
+/// The evidence behind the last pose PnP found, accepted by the gate or not
+/// (`sld_localizer_last_quality`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SldPoseQuality {
+    /// PnP inliers.
+    pub inliers: u32,
+    /// Detections passed to PnP.
+    pub detections: u32,
+    /// Landmarks in front of the camera projecting inside the image under
+    /// the pose.
+    pub expected_visible: u32,
+    /// 1 when the gate accepted the pose, 0 when it rejected it.
+    pub accepted: u32,
+    /// `inliers / detections`.
+    pub inlier_ratio: f32,
+    /// Sum of the inliers' confidences.
+    pub inlier_confidence: f32,
+    /// `inliers / expected_visible`.
+    pub visible_fraction: f32,
+    /// Root-mean-square reprojection error of the inliers, pixels of the
+    /// network input.
+    pub rms_px: f32,
+}
+
+impl SldPoseQuality {
+    /// `q` with the gate's verdict.
+    pub fn new(q: &sld_core::PoseQuality, accepted: bool) -> Self {
+        Self {
+            inliers: q.inliers,
+            detections: q.detections,
+            expected_visible: q.expected_visible,
+            accepted: accepted as u32,
+            inlier_ratio: q.inlier_ratio,
+            inlier_confidence: q.inlier_confidence,
+            visible_fraction: q.visible_fraction,
+            rms_px: q.rms_px,
+        }
+    }
+}

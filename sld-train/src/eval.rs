@@ -12,13 +12,20 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use sld_core::nalgebra::Vector3;
 use sld_core::pnp::PnpOptions;
-use sld_core::{position_error_m, rotation_error_deg, Localizer};
+use sld_core::{position_error_m, rotation_error_deg, Gate, LocalizeError, Localizer, PoseQuality};
 
 use crate::data::scene::{as_image, SceneDir};
 
 /// A detection closer than this to its landmark's true projection is
 /// correct (network-input pixels: one heatmap cell at stride 8).
 pub const CORRECT_PX: f64 = 8.0;
+
+/// A returned pose further than this from the truth (metres) is *wrong*:
+/// a robot acting on it would be lost ([`EvalReport::wrong_rate`]).
+pub const WRONG_M: f64 = 0.5;
+/// A returned pose rotated more than this from the truth (degrees) is
+/// *wrong*.
+pub const WRONG_DEG: f64 = 15.0;
 
 /// Evaluation settings.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +35,41 @@ pub struct EvalOptions {
     /// Logits models: the Localizer's presence threshold (`None`: its
     /// default, 0.5).
     pub presence_threshold: Option<f32>,
+    /// The reliability gate (`None`: sld-core's default).
+    pub gate: Option<Gate>,
+}
+
+/// [`PoseQuality`] for JSON output.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct QualityJson {
+    /// PnP inliers.
+    pub inliers: u32,
+    /// Detections passed to PnP.
+    pub detections: u32,
+    /// `inliers / detections`.
+    pub inlier_ratio: f32,
+    /// Sum of the inliers' confidences.
+    pub inlier_confidence: f32,
+    /// Landmarks projecting into the image under the pose.
+    pub expected_visible: u32,
+    /// `inliers / expected_visible`.
+    pub visible_fraction: f32,
+    /// RMS reprojection error of the inliers, network-input pixels.
+    pub rms_px: f32,
+}
+
+impl From<PoseQuality> for QualityJson {
+    fn from(q: PoseQuality) -> Self {
+        Self {
+            inliers: q.inliers,
+            detections: q.detections,
+            inlier_ratio: q.inlier_ratio,
+            inlier_confidence: q.inlier_confidence,
+            expected_visible: q.expected_visible,
+            visible_fraction: q.visible_fraction,
+            rms_px: q.rms_px,
+        }
+    }
 }
 
 /// Result for one image.
@@ -52,6 +94,11 @@ pub struct ImageResult {
     pub correct: usize,
     /// Stage times, microseconds: preprocess, cnn, decode, pnp.
     pub times_us: [f64; 4],
+    /// The evidence behind the pose PnP found (`null` when it found none),
+    /// also when the gate rejected it.
+    pub quality: Option<QualityJson>,
+    /// Why the gate rejected the pose PnP found (`null`: not rejected).
+    pub rejected: Option<String>,
 }
 
 /// Aggregate evaluation.
@@ -65,6 +112,10 @@ pub struct EvalReport {
     pub recall_10cm_10deg: f64,
     /// Fraction with error < 1 cm and < 1°.
     pub recall_1cm_1deg: f64,
+    /// Fraction given a *wrong* pose: error > [`WRONG_M`] or > [`WRONG_DEG`].
+    pub wrong_rate: f64,
+    /// Fraction whose pose the reliability gate rejected.
+    pub rejected_rate: f64,
     /// Median rotation error, degrees (failures = 180).
     pub median_rotation_deg: f64,
     /// Median position error, metres (failures = ∞, printed as `null`).
@@ -91,6 +142,9 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
     let mut loc = Localizer::with_options(bytes, o.pnp).map_err(|e| anyhow::anyhow!("model: {e}"))?;
     if let Some(p) = o.presence_threshold {
         loc.presence_threshold = p;
+    }
+    if let Some(g) = o.gate {
+        loc.gate = g;
     }
     let spec = loc.model().info().graph.input.clone();
     let landmarks: Vec<[f64; 3]> = loc.model().landmarks().to_vec();
@@ -131,6 +185,10 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             ),
             Err(_) => (false, None, None, 0),
         };
+        let rejected = match &res {
+            Err(LocalizeError::Unreliable { failed, .. }) => Some(failed.to_string()),
+            _ => None,
+        };
         per_image.push(ImageResult {
             image: im.name.clone(),
             ok,
@@ -141,6 +199,8 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             pixel_error: median(errs),
             correct,
             times_us: [t.preprocess_us, t.cnn_us, t.decode_us, t.pnp_us],
+            quality: loc.last_quality().map(Into::into),
+            rejected,
         });
     }
     let n = per_image.len().max(1) as f64;
@@ -162,6 +222,12 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
         recall_5cm_5deg: recall(0.05, 5.0),
         recall_10cm_10deg: recall(0.10, 10.0),
         recall_1cm_1deg: recall(0.01, 1.0),
+        wrong_rate: per_image
+            .iter()
+            .filter(|r| r.position_m.is_some_and(|p| p > WRONG_M) || r.rotation_deg.is_some_and(|a| a > WRONG_DEG))
+            .count() as f64
+            / n,
+        rejected_rate: per_image.iter().filter(|r| r.rejected.is_some()).count() as f64 / n,
         median_rotation_deg: median(
             per_image
                 .iter()

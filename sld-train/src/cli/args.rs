@@ -367,3 +367,59 @@ impl DepthInputs {
         }
     }
 }
+
+/// The reliability gate of `sld localize` and `sld eval`: the thresholds a
+/// pose must meet to be reported (defaults: sld-core's calibrated
+/// `Gate::default()`; see EXPERIMENTS.md, "The reliability gate").
+#[derive(Args, Clone, Debug, Default)]
+pub struct GateArgs {
+    /// Report every pose PnP finds, however weak the evidence (for
+    /// diagnostics; a robot should keep the gate on).
+    #[arg(long, help_heading = "Reliability gate")]
+    pub no_gate: bool,
+    /// Fewest PnP inliers [default: 10].
+    #[arg(long, value_name = "N", help_heading = "Reliability gate")]
+    pub min_inliers: Option<u32>,
+    /// Smallest share of the detections that are inliers, 0–1 [default: 0.5].
+    #[arg(long, value_name = "R", help_heading = "Reliability gate")]
+    pub min_inlier_ratio: Option<f32>,
+    /// Smallest share of the landmarks expected in view (under the pose)
+    /// that are inliers, 0–1 [default: 0.15].
+    #[arg(long, value_name = "F", help_heading = "Reliability gate")]
+    pub min_visible_fraction: Option<f32>,
+    /// Smallest summed confidence of the inliers [default: 0].
+    #[arg(long, value_name = "C", help_heading = "Reliability gate")]
+    pub min_inlier_confidence: Option<f32>,
+}
+
+impl GateArgs {
+    /// The gate these flags describe; an out-of-range value names its flag.
+    pub fn gate(&self) -> anyhow::Result<sld_core::Gate> {
+        let mut g = if self.no_gate {
+            sld_core::Gate::OFF
+        } else {
+            sld_core::Gate::default()
+        };
+        if let Some(v) = self.min_inliers {
+            g.min_inliers = v;
+        }
+        let unit = |v: Option<f32>, flag: &str, dst: &mut f32| -> anyhow::Result<()> {
+            if let Some(v) = v {
+                anyhow::ensure!((0.0..=1.0).contains(&v), "{flag} {v}: must lie in [0, 1]");
+                *dst = v;
+            }
+            Ok(())
+        };
+        unit(self.min_inlier_ratio, "--min-inlier-ratio", &mut g.min_inlier_ratio)?;
+        unit(self.min_visible_fraction, "--min-visible-fraction", &mut g.min_visible_fraction)?;
+        if let Some(v) = self.min_inlier_confidence {
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "--min-inlier-confidence {v}: must be finite and >= 0"
+            );
+            g.min_inlier_confidence = v;
+        }
+        g.validate().map_err(|e| anyhow::anyhow!("gate: {e}"))?;
+        Ok(g)
+    }
+}

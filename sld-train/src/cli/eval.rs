@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use sld_train::data::scene::SceneDir;
-use sld_train::eval::{evaluate, EvalOptions, EvalReport, CORRECT_PX};
+use sld_train::eval::{evaluate, EvalOptions, EvalReport, CORRECT_PX, WRONG_DEG, WRONG_M};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,6 +28,8 @@ pub struct Args {
     /// probability that it is in the image is at least this (default 0.5).
     #[arg(long)]
     pub min_presence: Option<f32>,
+    #[command(flatten)]
+    pub gate: super::args::GateArgs,
 }
 
 /// Prints an evaluation as the table `sld eval` and `sld demo` show.
@@ -37,6 +39,13 @@ pub fn print_report(r: &EvalReport) {
     println!("recall 5cm/5deg      {:.1} %", 100.0 * r.recall_5cm_5deg);
     println!("recall 10cm/10deg    {:.1} %", 100.0 * r.recall_10cm_10deg);
     println!("recall 1cm/1deg      {:.1} %", 100.0 * r.recall_1cm_1deg);
+    println!(
+        "wrong poses          {:.1} % (> {} m or > {} deg; {:.1} % rejected as unreliable)",
+        100.0 * r.wrong_rate,
+        WRONG_M,
+        WRONG_DEG,
+        100.0 * r.rejected_rate
+    );
     println!(
         "median error         {} cm, {:.3} deg",
         r.median_position_m
@@ -80,6 +89,7 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::ensure!((0.0..=1.0).contains(&p), "--min-presence {p}: must lie in [0, 1]");
         o.presence_threshold = Some(p);
     }
+    o.gate = Some(a.gate.gate()?);
     let r = evaluate(&bytes, &scene, &idx, &o)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);

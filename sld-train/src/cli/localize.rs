@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use sld_core::{Camera, Image, Localizer, PixelFormat};
+use sld_core::{Camera, Gate, Image, LocalizeError, Localizer, PixelFormat, PoseQuality};
 
 use sld_train::data::indoor6::read_intrinsics;
 use sld_train::data::naming::sidecar_intrinsics;
@@ -32,10 +32,11 @@ pub fn parse_camera(spec: &str, w: u32, h: u32) -> Result<Camera> {
 
 /// Localises each image; prints one JSON line per image. Returns how many
 /// images could not be processed (unreadable, no intrinsics).
-pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>) -> Result<usize> {
+pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, gate: Gate) -> Result<usize> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let mut loc =
         Localizer::new(bytes).with_context(|| format!("{}: not a usable model", model.display()))?;
+    loc.gate = gate;
     let mut failures = 0;
     for path in images {
         let line = match localize_one(&mut loc, path, camera) {
@@ -83,17 +84,29 @@ fn localize_one(
                 "R": [&rows[0][..3], &rows[1][..3], &rows[2][..3]],
                 "t": [rows[0][3], rows[1][3], rows[2][3]],
                 "inliers": r.inliers, "detections": r.detections,
+                "quality": quality_json(&r.quality),
                 "times_us": {"preprocess": r.times.preprocess_us, "cnn": r.times.cnn_us,
                              "decode": r.times.decode_us, "pnp": r.times.pnp_us},
             })
         }
         Err(e) => {
             let t = loc.last_times();
-            json!({"image": name, "ok": false, "error": e.to_string(),
+            let quality = match &e {
+                LocalizeError::Unreliable { quality, .. } => quality_json(quality),
+                _ => serde_json::Value::Null,
+            };
+            json!({"image": name, "ok": false, "error": e.to_string(), "quality": quality,
                    "times_us": {"preprocess": t.preprocess_us, "cnn": t.cnn_us,
                                 "decode": t.decode_us, "pnp": t.pnp_us}})
         }
     })
+}
+
+/// The evidence behind a pose, as `sld localize` prints it.
+fn quality_json(q: &PoseQuality) -> serde_json::Value {
+    json!({"inliers": q.inliers, "detections": q.detections, "inlier_ratio": q.inlier_ratio,
+           "inlier_confidence": q.inlier_confidence, "expected_visible": q.expected_visible,
+           "visible_fraction": q.visible_fraction, "rms_px": q.rms_px})
 }
 
 #[derive(clap::Args)]
@@ -108,11 +121,13 @@ pub struct Args {
     /// Images (PNG or JPEG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub gate: super::args::GateArgs,
 }
 
 /// Runs `sld localize`.
 pub fn run(a: Args) -> Result<()> {
-    let failed = localize_images(&a.model, &a.images, a.camera.as_deref())?;
+    let failed = localize_images(&a.model, &a.images, a.camera.as_deref(), a.gate.gate()?)?;
     if failed > 0 {
         bail!("{failed} of {} images could not be processed", a.images.len())
     }
