@@ -238,3 +238,31 @@ fn small_problems_enumerate_every_triplet() {
     assert_eq!(s.iterations, 56);
     assert!(rotation_error_deg(&p.pose, &s.pose) < 1e-5);
 }
+
+/// Degeneracy belongs to a sample, not to the whole set: one point 1e8 m
+/// away among 40 exact ones (which made the set look collinear next to it)
+/// is an outlier, and the others give the exact pose.
+#[test]
+fn one_far_point_is_an_outlier_not_a_degenerate_set() {
+    let mut rng = SplitMix64::new(16);
+    for far in [1e8, -1e8, 1e12] {
+        let mut p = problem(&mut rng, 40, 0.0, 0.0);
+        p.p3d[17] = [far, 0.5 * far, 3.0];
+        let mut mask = vec![false; 40];
+        let mut scratch = vec![PointScratch::default(); 40];
+        let s = solve_pnp(
+            &p.p2d,
+            &p.p3d,
+            Some(&p.conf),
+            &p.camera,
+            &PnpOptions::default(),
+            &mut scratch,
+            Some(&mut mask),
+        )
+        .unwrap();
+        assert_eq!(s.inliers, 39, "far = {far}");
+        assert!(!mask[17]);
+        assert!(rotation_error_deg(&p.pose, &s.pose) < 1e-5);
+        assert!(position_error_m(&p.pose, &s.pose) < 1e-6);
+    }
+}

@@ -48,5 +48,7 @@ mod firmware;
 pub use geometry::{SldDecodeOptions, SldPnpOptions, SldPnpResult, SldPnpSolver, SldRefinement, SldSampling};
 pub use localizer::{SldLocalizer, SldModelInfo};
 pub use status::SldStatus;
-pub use types::{SldCamera, SldDetection, SldImage, SldLocalization, SldPixelFormat, SldPose, SldStageTimes};
+pub use types::{
+    SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPixelFormat, SldPose, SldPoseQuality, SldStageTimes,
+};
 pub use version::{SLD_VERSION_MAJOR, SLD_VERSION_MINOR, SLD_VERSION_PATCH};

@@ -44,9 +44,10 @@ struct Kit {
 }
 
 impl Kit {
+    /// A kit of 12 beacons: enough inliers for the default reliability gate.
     fn new(seed: u64) -> Self {
         Self {
-            kit: sld_train::beacon::beacon_kit(160, 120, 8, seed).unwrap(),
+            kit: sld_train::beacon::beacon_kit(160, 120, 12, seed).unwrap(),
         }
     }
     fn image(&self) -> SldImage {
@@ -101,7 +102,7 @@ fn per_frame_calls_do_not_allocate() {
     let maps: Vec<f32> = (0..8 * 12 * 16)
         .map(|i| ((i * 37) % 101) as f32 / 100.0)
         .collect();
-    let mut dets = vec![SldDetection::default(); 8];
+    let mut dets = vec![SldDetection::default(); 12];
     let p2: Vec<f64> = kit.kit.pixels.iter().flatten().copied().collect();
     let p3: Vec<f64> = kit.kit.landmarks.iter().flatten().copied().collect();
     let mut res = SldPnpResult::default();
@@ -116,7 +117,7 @@ fn per_frame_calls_do_not_allocate() {
         // SAFETY: buffers sized as stated.
         unsafe {
             assert_eq!(
-                localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 8, &mut n),
+                localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 12, &mut n),
                 SldStatus::Ok
             );
             assert_eq!(
@@ -267,10 +268,10 @@ fn a_failed_localize_leaves_no_stale_detections() {
     let kit = Kit::new(9);
     let h = kit.localizer();
     let detections = || {
-        let mut dets = vec![SldDetection::default(); 8];
+        let mut dets = vec![SldDetection::default(); 12];
         let mut n = usize::MAX;
-        // SAFETY: valid handle; buffer of 8; count writable.
-        let st = unsafe { localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 8, &mut n) };
+        // SAFETY: valid handle; buffer of 12; count writable.
+        let st = unsafe { localizer::sld_localizer_detections(h, dets.as_mut_ptr(), 12, &mut n) };
         assert_eq!(st, SldStatus::Ok);
         n
     };

@@ -75,9 +75,9 @@ pub fn solve_pnp(
             inlier: false,
         };
     }
-    if is_degenerate(pts.iter().map(|p| &p.x)) {
-        return Err(PnpError::DegeneratePoints);
-    }
+    // Degeneracy is a property of a sample, not of the whole set: one far
+    // outlier makes the rest look coincident next to it, yet the others
+    // determine the pose. Only the consensus (below) must be well spread.
     // Highest confidence first; ties keep input order (deterministic).
     pts.sort_unstable_by(|a, b| b.conf.total_cmp(&a.conf).then(a.index.cmp(&b.index)));
 
@@ -121,7 +121,12 @@ pub fn solve_pnp(
         },
     };
     let Some((pose, stats)) = result else {
-        return Err(PnpError::NoConsensus { best_inliers: 0 });
+        // No sample gave a pose: say why when the whole set is degenerate.
+        return Err(if is_degenerate(scratch[..n].iter().map(|p| &p.x)) {
+            PnpError::DegeneratePoints
+        } else {
+            PnpError::NoConsensus { best_inliers: 0 }
+        });
     };
 
     // Final refinement: Huber-loss LM on the inliers, re-selecting the

@@ -12,6 +12,7 @@
 //! queries come from another time of day; every 10th mapping image is
 //! validation.
 
+pub mod noise;
 pub mod render;
 pub mod scene;
 pub mod texture;

@@ -46,6 +46,35 @@ fn the_recipe_relocalises_part_of_a_query_session_under_other_light() {
         100.0 * e.recall_10cm_10deg,
         100.0 * MIN_RECALL_10CM
     );
+
+    // The reliability gate (issue 19, item 1), default on: the same query
+    // images without it give more wrong poses, and noise gives no pose.
+    let off = sld_train::eval::EvalOptions {
+        gate: Some(sld_core::Gate::OFF),
+        ..Default::default()
+    };
+    let u = sld_train::eval::evaluate(&bytes, &sd, &query, &off).unwrap();
+    eprintln!(
+        "gate on: wrong {:.1} %, 10cm {:.1} %; off: wrong {:.1} %, 10cm {:.1} %",
+        100.0 * e.wrong_rate,
+        100.0 * e.recall_10cm_10deg,
+        100.0 * u.wrong_rate,
+        100.0 * u.recall_10cm_10deg
+    );
+    assert!(e.wrong_rate < u.wrong_rate, "the gate avoided no wrong pose");
+    assert!(e.recall_10cm_10deg >= 0.75 * u.recall_10cm_10deg, "the gate lost too many good poses");
+    let mut loc = sld_core::Localizer::new(&bytes[..]).unwrap();
+    let cam = sd.images[query[0]].camera;
+    let (w, h) = (cam.width as usize, cam.height as usize);
+    let images = sld_train::synth::noise::noise_images(200, w, h, 3);
+    let posed = images
+        .iter()
+        .filter(|rgb| {
+            let img = sld_core::Image::new(cam.width, cam.height, 3 * w, sld_core::PixelFormat::Rgb8, rgb).unwrap();
+            loc.localize(&img, &cam).is_ok()
+        })
+        .count();
+    assert!(posed <= 2, "{posed} of 200 noise images were given a pose");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
