@@ -161,11 +161,41 @@ mod tests {
         };
         assert_eq!(g.check(&strong()), Ok(()));
         let cases = [
-            (PoseQuality { inliers: 9, ..strong() }, GateFailure::Inliers),
-            (PoseQuality { inlier_ratio: 0.45, ..strong() }, GateFailure::InlierRatio),
-            (PoseQuality { inlier_confidence: 4.0, ..strong() }, GateFailure::InlierConfidence),
-            (PoseQuality { visible_fraction: 0.1, ..strong() }, GateFailure::VisibleFraction),
-            (PoseQuality { inlier_ratio: f32::NAN, ..strong() }, GateFailure::InlierRatio),
+            (
+                PoseQuality {
+                    inliers: 9,
+                    ..strong()
+                },
+                GateFailure::Inliers,
+            ),
+            (
+                PoseQuality {
+                    inlier_ratio: 0.45,
+                    ..strong()
+                },
+                GateFailure::InlierRatio,
+            ),
+            (
+                PoseQuality {
+                    inlier_confidence: 4.0,
+                    ..strong()
+                },
+                GateFailure::InlierConfidence,
+            ),
+            (
+                PoseQuality {
+                    visible_fraction: 0.1,
+                    ..strong()
+                },
+                GateFailure::VisibleFraction,
+            ),
+            (
+                PoseQuality {
+                    inlier_ratio: f32::NAN,
+                    ..strong()
+                },
+                GateFailure::InlierRatio,
+            ),
         ];
         for (q, want) in cases {
             assert_eq!(g.check(&q), Err(want), "{q:?}");
@@ -179,10 +209,22 @@ mod tests {
         assert!(Gate::default().validate().is_ok());
         assert!(Gate::OFF.validate().is_ok());
         for g in [
-            Gate { min_inlier_ratio: 1.5, ..Gate::OFF },
-            Gate { min_inlier_ratio: f32::NAN, ..Gate::OFF },
-            Gate { min_visible_fraction: -0.1, ..Gate::OFF },
-            Gate { min_inlier_confidence: f32::INFINITY, ..Gate::OFF },
+            Gate {
+                min_inlier_ratio: 1.5,
+                ..Gate::OFF
+            },
+            Gate {
+                min_inlier_ratio: f32::NAN,
+                ..Gate::OFF
+            },
+            Gate {
+                min_visible_fraction: -0.1,
+                ..Gate::OFF
+            },
+            Gate {
+                min_inlier_confidence: f32::INFINITY,
+                ..Gate::OFF
+            },
         ] {
             assert!(g.validate().is_err(), "{g:?}");
         }

@@ -90,6 +90,30 @@ impl Default for DecodeOptions {
 }
 
 impl DecodeOptions {
+    /// Checks every option against its range; the error names the first
+    /// one out of range.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let checks: [(bool, &'static str); 4] = [
+            (self.threshold.is_finite(), "threshold must be finite"),
+            (
+                self.stride > 0.0 && self.stride <= MAX_STRIDE,
+                "stride must lie in (0, 65536] input pixels per cell",
+            ),
+            (
+                self.offset.is_finite() && self.offset.abs() <= MAX_STRIDE,
+                "offset must lie in [-65536, 65536] input pixels",
+            ),
+            (
+                !matches!(self.refinement, Refinement::WeightedMean { radius } if radius > 127),
+                "the weighted-mean window radius must be at most 127 cells",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, what)) => Err(DecodeError::InvalidOptions(what)),
+            None => Ok(()),
+        }
+    }
+
     /// Defaults for a given stride: threshold 0.2, Gaussian fit, cell
     /// centres at `(stride − 1) / 2`.
     pub fn for_stride(stride: f32) -> Self {
@@ -145,9 +169,8 @@ pub enum DecodeError {
         /// Capacity given.
         capacity: usize,
     },
-    /// Options are not finite, the stride is not positive, or a window
-    /// radius is larger than 127 cells.
-    InvalidOptions,
+    /// An option is out of range; names it and its range.
+    InvalidOptions(&'static str),
     /// A map holds a NaN or an infinity (anywhere: a broken accelerator's
     /// output is reported, never decoded around), or its refined position
     /// overflows.
@@ -156,6 +179,10 @@ pub enum DecodeError {
         landmark: u32,
     },
 }
+
+/// Largest [`DecodeOptions::stride`] and `|offset|`, input pixels (the
+/// largest image side sld accepts): positions stay finite in `f32`.
+pub const MAX_STRIDE: f32 = 65536.0;
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,12 +193,9 @@ impl fmt::Display for DecodeError {
             Self::OutputTooSmall { needed, capacity } => {
                 write!(f, "output holds {capacity} detections, need room for {needed}")
             }
-            Self::InvalidOptions => f.write_str("decode options must be finite with stride > 0"),
+            Self::InvalidOptions(what) => write!(f, "decode option out of range: {what}"),
             Self::NonFinite { landmark } => {
-                write!(
-                    f,
-                    "heatmap of landmark {landmark} holds a non-finite value at its peak"
-                )
+                write!(f, "heatmap of landmark {landmark} holds a NaN or an infinity")
             }
         }
     }
@@ -201,14 +225,7 @@ pub fn decode(
             capacity: out.len(),
         });
     }
-    if !(opts.threshold.is_finite()
-        && opts.stride.is_finite()
-        && opts.stride > 0.0
-        && opts.offset.is_finite())
-        || matches!(opts.refinement, Refinement::WeightedMean { radius } if radius > 127)
-    {
-        return Err(DecodeError::InvalidOptions);
-    }
+    opts.validate()?;
     let plane = shape.height * shape.width;
     if plane == 0 {
         return Ok(0);

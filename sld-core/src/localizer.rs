@@ -5,7 +5,6 @@
 //! detections, PnP scratch). [`Localizer::localize`] then runs
 //! preprocess → CNN → decode → PnP without touching the allocator.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -134,16 +133,20 @@ impl<B: AsRef<[u8]>> Localizer<B> {
         let model = Model::load(bytes)?;
         let plan = model.plan();
         let l = model.landmarks().len();
+        // Every buffer through `try_reserve`: a failed allocation is an
+        // error the caller (a C program) can handle, not an abort.
         Ok(Self {
-            arena: vec![0.0; plan.arena_len],
-            scratch: vec![0.0; plan.scratch_len],
-            detections: vec![Detection::default(); l],
-            p2d: vec![[0.0; 2]; l],
-            p3d: vec![[0.0; 3]; l],
-            conf: vec![0.0; l],
-            inlier_mask: vec![false; l],
+            arena: try_filled(plan.arena_len, 0.0)?,
+            scratch: try_filled(plan.scratch_len, 0.0)?,
+            detections: try_filled(l, Detection::default())?,
+            p2d: try_filled(l, [0.0; 2])?,
+            p3d: try_filled(l, [0.0; 3])?,
+            conf: try_filled(l, 0.0)?,
+            inlier_mask: try_filled(l, false)?,
             gate: Gate::default(),
-            pnp: PnpSolver::with_capacity(pnp, l),
+            pnp: PnpSolver::try_with_capacity(pnp, l).map_err(|_| ModelError::OutOfMemory {
+                bytes: l.saturating_mul(core::mem::size_of::<crate::pnp::PointScratch>()),
+            })?,
             decode: decode_options(model.info()),
             presence_threshold: 0.5,
             last_times: StageTimes::default(),
@@ -381,6 +384,16 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             rms_px: rms_px as f32,
         }
     }
+}
+
+/// `n` copies of `v` in a vector reserved with `try_reserve_exact`.
+fn try_filled<T: Clone>(n: usize, v: T) -> Result<Vec<T>, ModelError> {
+    let mut x = Vec::new();
+    x.try_reserve_exact(n).map_err(|_| ModelError::OutOfMemory {
+        bytes: n.saturating_mul(core::mem::size_of::<T>()),
+    })?;
+    x.resize(n, v);
+    Ok(x)
 }
 
 /// Decoding options matching what `info`'s output maps hold.

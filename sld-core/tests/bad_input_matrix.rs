@@ -5,6 +5,7 @@
 //! which can build them.)
 
 use sld_core::heatmap::{decode, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
+use sld_core::pnp::PointProblem;
 use sld_core::pnp::{PnpError, PnpOptions, PnpSolver};
 use sld_core::{Camera, CameraError, Image, ImageError, LocalizeError, Localizer, PixelFormat};
 
@@ -223,7 +224,7 @@ fn heatmap_decoding() {
                 ..o
             },
             2,
-            DecodeError::InvalidOptions,
+            DecodeError::InvalidOptions("threshold must be finite"),
         ),
         (
             "zero stride",
@@ -231,7 +232,7 @@ fn heatmap_decoding() {
             shape,
             DecodeOptions { stride: 0.0, ..o },
             2,
-            DecodeError::InvalidOptions,
+            DecodeError::InvalidOptions("stride must lie in (0, 65536] input pixels per cell"),
         ),
         (
             "negative stride",
@@ -239,7 +240,7 @@ fn heatmap_decoding() {
             shape,
             DecodeOptions { stride: -8.0, ..o },
             2,
-            DecodeError::InvalidOptions,
+            DecodeError::InvalidOptions("stride must lie in (0, 65536] input pixels per cell"),
         ),
         (
             "inf offset",
@@ -250,7 +251,7 @@ fn heatmap_decoding() {
                 ..o
             },
             2,
-            DecodeError::InvalidOptions,
+            DecodeError::InvalidOptions("offset must lie in [-65536, 65536] input pixels"),
         ),
         (
             "window radius over 127",
@@ -261,18 +262,15 @@ fn heatmap_decoding() {
                 ..o
             },
             2,
-            DecodeError::InvalidOptions,
+            DecodeError::InvalidOptions("the weighted-mean window radius must be at most 127 cells"),
         ),
         (
-            "stride so large the position overflows",
+            "stride so large the position would overflow (1e38; was called a NaN)",
             with(6, 0.9),
             shape,
-            DecodeOptions {
-                stride: f32::MAX,
-                ..o
-            },
+            DecodeOptions { stride: 1e38, ..o },
             2,
-            DecodeError::NonFinite { landmark: 0 },
+            DecodeError::InvalidOptions("stride must lie in (0, 65536] input pixels per cell"),
         ),
     ];
     for (class, maps, shape, opts, cap, want) in rows {
@@ -370,7 +368,10 @@ fn pnp() {
             set(5, [f64::NAN, 0.0, 5.0]),
             None,
             cam,
-            PnpError::InvalidPoint { index: 5 },
+            PnpError::InvalidPoint {
+                index: 5,
+                why: PointProblem::NonFinite3d,
+            },
         ),
         (
             "inf 3D point",
@@ -378,7 +379,10 @@ fn pnp() {
             set(6, [0.0, f64::INFINITY, 5.0]),
             None,
             cam,
-            PnpError::InvalidPoint { index: 6 },
+            PnpError::InvalidPoint {
+                index: 6,
+                why: PointProblem::NonFinite3d,
+            },
         ),
         (
             "NaN 2D point",
@@ -386,7 +390,10 @@ fn pnp() {
             p3.clone(),
             None,
             cam,
-            PnpError::InvalidPoint { index: 7 },
+            PnpError::InvalidPoint {
+                index: 7,
+                why: PointProblem::NonFinite2d,
+            },
         ),
         (
             "negative confidence",
@@ -394,7 +401,10 @@ fn pnp() {
             p3.clone(),
             Some(conf_neg),
             cam,
-            PnpError::InvalidPoint { index: 4 },
+            PnpError::InvalidPoint {
+                index: 4,
+                why: PointProblem::NegativeConfidence,
+            },
         ),
         (
             "NaN confidence",
@@ -402,7 +412,10 @@ fn pnp() {
             p3.clone(),
             Some(conf_nan),
             cam,
-            PnpError::InvalidPoint { index: 2 },
+            PnpError::InvalidPoint {
+                index: 2,
+                why: PointProblem::NonFiniteConfidence,
+            },
         ),
         (
             "collinear 3D points",

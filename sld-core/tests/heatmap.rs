@@ -240,7 +240,9 @@ fn bad_inputs_are_errors() {
     let bad = DecodeOptions { stride: 0.0, ..opts };
     assert_eq!(
         sld_core::decode(&maps, shape, &bad, &mut out),
-        Err(DecodeError::InvalidOptions)
+        Err(DecodeError::InvalidOptions(
+            "stride must lie in (0, 65536] input pixels per cell"
+        ))
     );
     // NaN at a peak's neighbour and +inf as a peak.
     render(&mut maps[H * W..], 30.0, 20.0, 2.5, 1.0);

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use sld_core::pnp::PointProblem;
 use sld_core::pnp::{PnpError, PnpSolver, PointScratch, Sampling};
 use sld_core::rng::SplitMix64;
 use sld_core::{position_error_m, rotation_error_deg, solve_pnp, Camera, PnpOptions};
@@ -141,19 +142,28 @@ fn degenerate_inputs_are_errors() {
     bad2[4][1] = f64::NAN;
     assert_eq!(
         run(&bad2, &p.p3d, None, &p.camera, &mut scratch),
-        Err(PnpError::InvalidPoint { index: 4 })
+        Err(PnpError::InvalidPoint {
+            index: 4,
+            why: PointProblem::NonFinite2d
+        })
     );
     let mut bad3 = p.p3d.clone();
     bad3[7][0] = f64::INFINITY;
     assert_eq!(
         run(&p.p2d, &bad3, None, &p.camera, &mut scratch),
-        Err(PnpError::InvalidPoint { index: 7 })
+        Err(PnpError::InvalidPoint {
+            index: 7,
+            why: PointProblem::NonFinite3d
+        })
     );
     let mut badc = p.conf.clone();
     badc[2] = -1.0;
     assert_eq!(
         run(&p.p2d, &p.p3d, Some(&badc), &p.camera, &mut scratch),
-        Err(PnpError::InvalidPoint { index: 2 })
+        Err(PnpError::InvalidPoint {
+            index: 2,
+            why: PointProblem::NegativeConfidence
+        })
     );
     // Zero focal length.
     let mut cam = p.camera;

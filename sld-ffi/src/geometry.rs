@@ -4,11 +4,11 @@
 //! and an `SldPnpSolver` reserves its scratch for `capacity` points once.
 
 use alloc::boxed::Box;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
 use sld_core::heatmap::{DecodeOptions, Detection, HeatmapShape, Refinement};
+use sld_core::pnp::PointProblem;
 use sld_core::pnp::{PnpOptions, PnpSolver, Sampling};
 use sld_core::{DecodeError, PnpError};
 
@@ -263,12 +263,17 @@ impl SldPnpOptions {
                 self.max_reproj_px
             ));
         }
-        if self.min_inliers < 4 || self.max_iterations == 0 {
+        if self.min_inliers < 4 {
             return Err(fail!(
                 InvalidArgument,
-                "min_inliers {} must be >= 4 and max_iterations {} >= 1",
-                self.min_inliers,
-                self.max_iterations
+                "min_inliers is {}; it must be at least 4",
+                self.min_inliers
+            ));
+        }
+        if self.max_iterations == 0 {
+            return Err(fail!(
+                InvalidArgument,
+                "max_iterations is 0; RANSAC needs at least 1"
             ));
         }
         if !(self.success_prob > 0.0 && self.success_prob < 1.0) {
@@ -360,9 +365,26 @@ pub unsafe extern "C" fn sld_pnp_solver_new(
             false => unsafe { read(options, "options") }?.to_core()?,
         };
         opts.validate().map_err(|e| fail!(InvalidArgument, "{e}"))?;
+        if opts.min_inliers > capacity {
+            return Err(fail!(
+                InvalidArgument,
+                "min_inliers {} exceeds capacity {capacity}: no call could succeed",
+                opts.min_inliers
+            ));
+        }
+        let oom = || {
+            fail!(
+                OutOfMemory,
+                "cannot reserve scratch for {capacity} correspondences"
+            )
+        };
+        let solver = PnpSolver::try_with_capacity(opts, capacity).map_err(|_| oom())?;
+        let mut mask = Vec::new();
+        mask.try_reserve_exact(capacity).map_err(|_| oom())?;
+        mask.resize(capacity, false);
         let handle = Box::new(SldPnpSolver {
-            solver: PnpSolver::with_capacity(opts, capacity),
-            mask: vec![false; capacity],
+            solver,
+            mask,
             error: Text::new(),
         });
         // SAFETY: writable (contract).
@@ -493,10 +515,11 @@ fn solve(
         .solver
         .solve(p2, p3, conf, &cam, Some(&mut *mask))
         .map_err(|e| match e {
-            PnpError::InvalidPoint { index } => fail!(
-                NonFinite,
-                "correspondence {index} is not finite, has a negative confidence, or cannot be undistorted"
-            ),
+            PnpError::InvalidPoint {
+                why: PointProblem::NonFinite2d | PointProblem::NonFinite3d | PointProblem::NonFiniteConfidence,
+                ..
+            } => fail!(NonFinite, "{e}"),
+            PnpError::InvalidPoint { .. } => fail!(InvalidArgument, "{e}"),
             PnpError::InvalidCamera(c) => fail!(InvalidCamera, "camera: {c}"),
             PnpError::InvalidOptions(_) => fail!(InvalidArgument, "{e}"),
             PnpError::ScratchTooSmall { .. } | PnpError::LengthMismatch => fail!(BufferTooSmall, "{e}"),

@@ -49,6 +49,7 @@ pub use geometry::{SldDecodeOptions, SldPnpOptions, SldPnpResult, SldPnpSolver, 
 pub use localizer::{SldLocalizer, SldModelInfo};
 pub use status::SldStatus;
 pub use types::{
-    SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPixelFormat, SldPose, SldPoseQuality, SldStageTimes,
+    SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPixelFormat, SldPose, SldPoseQuality,
+    SldStageTimes,
 };
 pub use version::{SLD_VERSION_MAJOR, SLD_VERSION_MINOR, SLD_VERSION_PATCH};

@@ -5,13 +5,15 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
+use sld_core::model::container::{self, MAX_MODEL_BYTES};
+use sld_core::model::ModelError;
 use sld_core::{CameraError, DecodeError, LocalizeError, Localizer, PnpError};
 
 use crate::guard::{self, call, with_handle, ErrorSlot};
 use crate::status::{fail, Failure, SldStatus, Text};
 use crate::types::{
-    check_room, read, Out, SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPose, SldPoseQuality,
-    SldStageTimes,
+    check_room, read, Out, SldCamera, SldDetection, SldGate, SldImage, SldLocalization, SldPose,
+    SldPoseQuality, SldStageTimes,
 };
 
 /// The bytes of a model: a private copy, or the caller's buffer.
@@ -66,7 +68,10 @@ pub struct SldModelInfo {
 }
 
 fn new_handle(bytes: ModelBytes, out: &Out<*mut SldLocalizer>) -> Result<(), Failure> {
-    let inner = Localizer::new(bytes).map_err(|e| fail!(InvalidModel, "invalid model: {e}"))?;
+    let inner = Localizer::new(bytes).map_err(|e| match e {
+        ModelError::OutOfMemory { .. } => fail!(OutOfMemory, "loading the model: {e}"),
+        e => fail!(InvalidModel, "invalid model: {e}"),
+    })?;
     let handle = Box::new(SldLocalizer {
         inner,
         error: Text::new(),
@@ -153,7 +158,9 @@ pub unsafe extern "C" fn sld_localizer_new_borrowed(
 }
 
 /// Loads a model from the `.sld` file at `path` (NUL-terminated, UTF-8 on
-/// Windows, bytes elsewhere). Not available in the firmware (`no_std`)
+/// Windows, bytes elsewhere). The header is read and checked first: a file
+/// whose size differs from what its header declares, or over 1 GiB, is
+/// `SLD_STATUS_INVALID_MODEL` before the rest is read. Not available in the firmware (`no_std`)
 /// build, which has no file system.
 ///
 /// # Safety
@@ -171,10 +178,78 @@ pub unsafe extern "C" fn sld_localizer_new_from_file(
         // SAFETY: non-null and NUL-terminated by contract.
         let cpath = unsafe { core::ffi::CStr::from_ptr(path) };
         let p = path_from_c(cpath)?;
-        let bytes = std::fs::read(&p).map_err(|e| fail!(Io, "cannot read model {}: {e}", p.display()))?;
+        let bytes = read_model_file(&p)?;
         new_handle(ModelBytes::Owned(bytes), out)
             .map_err(|f| Failure::new(f.status, format_args!("{}: {}", p.display(), f.text.as_str())))
     })
+}
+
+/// Reads a `.sld` file, checking before it reads on: the header length,
+/// then the size the header declares against the file's size and
+/// [`MAX_MODEL_BYTES`]; the buffer is reserved with `try_reserve`. A 4 GiB
+/// sparse file or `/dev/zero` fails at once, never after filling memory.
+#[cfg(feature = "std")]
+fn read_model_file(p: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let io = |e: std::io::Error| fail!(Io, "cannot read model {}: {e}", p.display());
+    let bad = |e: ModelError| fail!(InvalidModel, "{}: invalid model: {e}", p.display());
+    let mut f = std::fs::File::open(p).map_err(io)?;
+    let file_len = f.metadata().map_err(io)?;
+    let file_len = file_len.is_file().then_some(file_len.len());
+    let mut head = [0u8; 8];
+    let got = read_up_to(&mut f, &mut head).map_err(io)?;
+    let n = container::header_len(&head[..got]).map_err(bad)?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(8 + n)
+        .map_err(|_| fail!(OutOfMemory, "cannot reserve {} bytes for the model header", 8 + n))?;
+    bytes.extend_from_slice(&head);
+    (&mut f).take(n as u64).read_to_end(&mut bytes).map_err(io)?;
+    let declared = container::declared_len(&bytes).map_err(bad)?;
+    if declared as u64 > MAX_MODEL_BYTES {
+        return Err(fail!(
+            InvalidModel,
+            "{}: the header declares {declared} bytes, more than the {MAX_MODEL_BYTES}-byte limit",
+            p.display()
+        ));
+    }
+    if let Some(len) = file_len.filter(|&l| l != declared as u64) {
+        return Err(bad(ModelError::SizeMismatch {
+            declared,
+            actual: usize::try_from(len).unwrap_or(usize::MAX),
+        }));
+    }
+    bytes
+        .try_reserve_exact(declared - bytes.len())
+        .map_err(|_| fail!(OutOfMemory, "cannot reserve {declared} bytes for the model"))?;
+    // One byte more than declared: a stream (no file size) with trailing
+    // bytes is caught too.
+    (&mut f)
+        .take((declared - bytes.len()) as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() != declared {
+        return Err(bad(ModelError::SizeMismatch {
+            declared,
+            actual: bytes.len(),
+        }));
+    }
+    Ok(bytes)
+}
+
+/// Reads until `buf` is full or the end of the file; returns the count.
+#[cfg(feature = "std")]
+fn read_up_to(f: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(all(feature = "std", unix))]
@@ -382,7 +457,10 @@ fn localize_failure(e: LocalizeError, detections: u32) -> Failure {
 /// `localizer` valid and not used by another thread during the call;
 /// `gate` readable.
 #[no_mangle]
-pub unsafe extern "C" fn sld_localizer_set_gate(localizer: *mut SldLocalizer, gate: *const SldGate) -> SldStatus {
+pub unsafe extern "C" fn sld_localizer_set_gate(
+    localizer: *mut SldLocalizer,
+    gate: *const SldGate,
+) -> SldStatus {
     with_handle(localizer, "localizer", |h| {
         // SAFETY: readable struct behind a non-null pointer (contract).
         let g = unsafe { read(gate, "gate") }?;

@@ -91,13 +91,19 @@ fn noise_images_give_no_pose_and_the_kit_image_still_localises() {
     // chance, is what rejects them (the defect this test guards against).
     let off = SldGate::default();
     // SAFETY: valid handle and gate.
-    assert_eq!(unsafe { localizer::sld_localizer_set_gate(h.0, &off) }, SldStatus::Ok);
+    assert_eq!(
+        unsafe { localizer::sld_localizer_set_gate(h.0, &off) },
+        SldStatus::Ok
+    );
     let ungated = images
         .iter()
         .filter(|img| localize(&h, img, &kit.camera).0 == SldStatus::Ok)
         .count();
     assert_eq!(ungated, found_by_pnp);
-    assert!(ungated >= 20, "only {ungated} noise images got a pose without the gate");
+    assert!(
+        ungated >= 20,
+        "only {ungated} noise images got a pose without the gate"
+    );
 }
 
 #[test]
@@ -110,19 +116,22 @@ fn the_gate_is_read_set_and_checked() {
     let h = Handle(raw);
     let mut g = SldGate::default();
     // SAFETY: valid handle and out.
-    assert_eq!(unsafe { localizer::sld_localizer_gate(h.0, &mut g) }, SldStatus::Ok);
+    assert_eq!(
+        unsafe { localizer::sld_localizer_gate(h.0, &mut g) },
+        SldStatus::Ok
+    );
     assert_eq!(g, sld_core::Gate::default().into());
 
     // Before any call, and after a call that found no pose: NO_POSE, zeros.
     assert_eq!(quality(&h), (SldStatus::NoPose, SldPoseQuality::default()));
 
     // A gate the kit cannot meet: NO_POSE, the evidence still reported.
-    let strict = SldGate {
-        min_inliers: 13,
-        ..g
-    };
+    let strict = SldGate { min_inliers: 13, ..g };
     // SAFETY: valid handle and gate.
-    assert_eq!(unsafe { localizer::sld_localizer_set_gate(h.0, &strict) }, SldStatus::Ok);
+    assert_eq!(
+        unsafe { localizer::sld_localizer_set_gate(h.0, &strict) },
+        SldStatus::Ok
+    );
     assert_eq!(localize(&h, &kit.rgb, &kit.camera).0, SldStatus::NoPose);
     let (st, q) = quality(&h);
     assert_eq!((st, q.accepted, q.inliers), (SldStatus::Ok, 0, 12));
@@ -148,7 +157,10 @@ fn the_gate_is_read_set_and_checked() {
     }
     let mut now = SldGate::default();
     // SAFETY: valid handle and out.
-    assert_eq!(unsafe { localizer::sld_localizer_gate(h.0, &mut now) }, SldStatus::Ok);
+    assert_eq!(
+        unsafe { localizer::sld_localizer_gate(h.0, &mut now) },
+        SldStatus::Ok
+    );
     assert_eq!(now, strict);
     // SAFETY: NULL gate is reported, not read.
     assert_eq!(

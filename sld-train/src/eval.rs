@@ -224,7 +224,9 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
         recall_1cm_1deg: recall(0.01, 1.0),
         wrong_rate: per_image
             .iter()
-            .filter(|r| r.position_m.is_some_and(|p| p > WRONG_M) || r.rotation_deg.is_some_and(|a| a > WRONG_DEG))
+            .filter(|r| {
+                r.position_m.is_some_and(|p| p > WRONG_M) || r.rotation_deg.is_some_and(|a| a > WRONG_DEG)
+            })
             .count() as f64
             / n,
         rejected_rate: per_image.iter().filter(|r| r.rejected.is_some()).count() as f64 / n,

@@ -192,6 +192,25 @@ static void check_localize(SldLocalizer *h, const unsigned char *rgb, const Trut
     CHECK(fabs(loc.pose.translation[i] - tr->t[i]) < 0.01, "t[%d] %f vs %f", i,
           loc.pose.translation[i], tr->t[i]);
 
+  /* The reliability gate: the evidence behind the pose, and a gate it fails. */
+  SldPoseQuality q;
+  EXPECT_STATUS(sld_localizer_last_quality(h, &q), SLD_STATUS_OK);
+  CHECK(q.accepted == 1 && q.inliers == l && q.inlier_ratio > 0.99f, "quality %u %u %f", q.accepted,
+        q.inliers, q.inlier_ratio);
+  SldGate gate, strict;
+  EXPECT_STATUS(sld_localizer_gate(h, &gate), SLD_STATUS_OK);
+  strict = gate;
+  strict.min_inliers = l + 1;
+  EXPECT_STATUS(sld_localizer_set_gate(h, &strict), SLD_STATUS_OK);
+  SldLocalization gated;
+  EXPECT_STATUS(sld_localizer_localize(h, &img, &tr->camera, &gated), SLD_STATUS_NO_POSE);
+  EXPECT_STATUS(sld_localizer_last_quality(h, &q), SLD_STATUS_OK);
+  CHECK(q.accepted == 0 && q.inliers == l, "rejected quality %u %u", q.accepted, q.inliers);
+  strict.min_inlier_ratio = 2.0f;
+  EXPECT_STATUS(sld_localizer_set_gate(h, &strict), SLD_STATUS_INVALID_ARGUMENT);
+  EXPECT_STATUS(sld_localizer_set_gate(h, NULL), SLD_STATUS_NULL_POINTER);
+  EXPECT_STATUS(sld_localizer_set_gate(h, &gate), SLD_STATUS_OK);
+
   /* Detections, in image pixels, against the projections of the landmarks. */
   double *xyz = malloc(sizeof(double) * 3 * l);
   EXPECT_STATUS(sld_localizer_landmarks(h, xyz, l - 1), SLD_STATUS_BUFFER_TOO_SMALL);
@@ -371,7 +390,7 @@ static void check_geometry(SldLocalizer *h, const Truth *tr) {
   EXPECT_STATUS(sld_pnp_solve(solver, p2, p3, conf, n, &cam, &res, NULL), SLD_STATUS_NON_FINITE);
   p3[3 * 5] = keepx;
   conf[4] = -1;
-  EXPECT_STATUS(sld_pnp_solve(solver, p2, p3, conf, n, &cam, &res, NULL), SLD_STATUS_NON_FINITE);
+  EXPECT_STATUS(sld_pnp_solve(solver, p2, p3, conf, n, &cam, &res, NULL), SLD_STATUS_INVALID_ARGUMENT);
   cam.fy = -1;
   EXPECT_STATUS(sld_pnp_solve(solver, p2, p3, NULL, n, &cam, &res, NULL), SLD_STATUS_INVALID_CAMERA);
   cam = tr->camera;

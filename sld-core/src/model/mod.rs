@@ -8,6 +8,7 @@
 //! the landmark table — and plans the activation arena. A loaded model
 //! cannot fail when it runs.
 
+pub mod container;
 pub mod graph;
 pub mod plan;
 
@@ -115,6 +116,19 @@ pub enum ModelError {
     /// The graph is inconsistent (unknown input, duplicate name, bad
     /// parameters, incompatible shapes); the message names the layer.
     BadGraph(String),
+    /// The header declares a file of `declared` bytes, but there are
+    /// `actual`: truncated, or trailing bytes after the model.
+    SizeMismatch {
+        /// Bytes the header declares (header + data).
+        declared: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// A buffer the model needs could not be reserved.
+    OutOfMemory {
+        /// Bytes requested.
+        bytes: usize,
+    },
     /// A value no model can use: a non-finite weight, or a landmark
     /// coordinate that is not finite or beyond ±[`MAX_LANDMARK_M`] metres.
     BadValue {
@@ -151,6 +165,16 @@ impl fmt::Display for ModelError {
                 expected,
             } => write!(f, "tensor '{tensor}' has shape {found:?}, expected {expected:?}"),
             Self::BadGraph(m) => write!(f, "invalid graph: {m}"),
+            Self::SizeMismatch { declared, actual } if actual < declared => write!(
+                f,
+                "truncated: the header declares {declared} bytes, there are {actual}"
+            ),
+            Self::SizeMismatch { declared, actual } => write!(
+                f,
+                "{} trailing bytes after the model (the header declares {declared} bytes, there are {actual})",
+                actual - declared
+            ),
+            Self::OutOfMemory { bytes } => write!(f, "out of memory reserving {bytes} bytes"),
             Self::BadValue { tensor, index, value } if tensor == LANDMARKS_TENSOR => write!(
                 f,
                 "landmark {} coordinate {} is {value}: landmark coordinates must be finite and within ±{MAX_LANDMARK_M} m",
@@ -192,6 +216,16 @@ impl<B: AsRef<[u8]>> Model<B> {
     /// Parses and validates a `.sld` file and plans its execution.
     pub fn load(bytes: B) -> Result<Self, ModelError> {
         let data = bytes.as_ref();
+        // The framing first: a clear message for truncated files and
+        // trailing bytes (safetensors' own is terse).
+        if let Ok(declared) = container::declared_len(data) {
+            if declared != data.len() {
+                return Err(ModelError::SizeMismatch {
+                    declared,
+                    actual: data.len(),
+                });
+            }
+        }
         let st = SafeTensors::deserialize(data).map_err(|e| ModelError::Container(e.to_string()))?;
         let (header_len, meta) =
             SafeTensors::read_metadata(data).map_err(|e| ModelError::Container(e.to_string()))?;
@@ -212,7 +246,10 @@ impl<B: AsRef<[u8]>> Model<B> {
         let lm = tensor_f32(&st, LANDMARKS_TENSOR)?;
         let l = info.landmarks as usize;
         expect_shape(LANDMARKS_TENSOR, lm.shape(), &[l, 3])?;
-        let mut landmarks = Vec::with_capacity(l);
+        let mut landmarks = Vec::new();
+        landmarks
+            .try_reserve_exact(l)
+            .map_err(|_| ModelError::OutOfMemory { bytes: 24 * l })?;
         for (i, c) in lm.data().chunks_exact(12).enumerate() {
             let mut p = [0.0; 3];
             for (k, x) in p.iter_mut().enumerate() {
@@ -243,12 +280,15 @@ impl<B: AsRef<[u8]>> Model<B> {
                 len: section.len() / 4,
             }
         } else {
-            Storage::Owned(
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(section.len() / 4)
+                .map_err(|_| ModelError::OutOfMemory { bytes: section.len() })?;
+            copy.extend(
                 section
                     .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            )
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            Storage::Owned(copy)
         };
         let resolve = |name: &str| -> Result<(Vec<usize>, WeightRange), ModelError> {
             let t = tensor_f32(&st, name)?;

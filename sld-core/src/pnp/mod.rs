@@ -34,7 +34,7 @@ pub mod sampler;
 mod solve;
 
 pub use absolute::PointScratch;
-pub use error::PnpError;
+pub use error::{PnpError, PointProblem, MAX_COORDINATE};
 pub use options::{PnpOptions, Sampling, MAX_LM_ITERATIONS, MAX_REFINE_ROUNDS, MAX_SAMPLES};
 pub use refine::{Loss, RefineStats};
 #[cfg(feature = "alloc")]

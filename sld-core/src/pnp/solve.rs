@@ -2,7 +2,7 @@
 //! final refinement; and [`PnpSolver`], which owns the scratch.
 
 use super::absolute::{is_degenerate, mark_inliers, AbsolutePose, PointScratch};
-use super::error::PnpError;
+use super::error::{PnpError, PointProblem, MAX_COORDINATE};
 use super::options::{PnpOptions, Sampling};
 use super::ransac::{self, RansacOptions};
 use super::refine::{self, Loss, RefineStats};
@@ -60,12 +60,28 @@ pub fn solve_pnp(
     for (i, s) in pts.iter_mut().enumerate() {
         let conf = confidence.map_or(1.0, |c| c[i]);
         let x = points3d[i];
-        if !(conf.is_finite() && conf >= 0.0 && x.iter().all(|v| v.is_finite())) {
-            return Err(PnpError::InvalidPoint { index: i });
+        let why = if !points2d[i].iter().all(|v| v.is_finite()) {
+            Some(PointProblem::NonFinite2d)
+        } else if !x.iter().all(|v| v.is_finite()) {
+            Some(PointProblem::NonFinite3d)
+        } else if !x.iter().all(|v| v.abs() <= MAX_COORDINATE) {
+            Some(PointProblem::Huge3d)
+        } else if !conf.is_finite() {
+            Some(PointProblem::NonFiniteConfidence)
+        } else if conf < 0.0 {
+            Some(PointProblem::NegativeConfidence)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(PnpError::InvalidPoint { index: i, why });
         }
         let nrm = camera
             .unproject(points2d[i])
-            .map_err(|_| PnpError::InvalidPoint { index: i })?;
+            .map_err(|_| PnpError::InvalidPoint {
+                index: i,
+                why: PointProblem::NotUndistortable,
+            })?;
         *s = PointScratch {
             n: nrm,
             x,
@@ -211,6 +227,18 @@ impl PnpSolver {
             options,
             scratch: alloc::vec![PointScratch::default(); capacity],
         }
+    }
+
+    /// Like [`PnpSolver::with_capacity`], but reports a failed allocation
+    /// instead of aborting.
+    pub fn try_with_capacity(
+        options: PnpOptions,
+        capacity: usize,
+    ) -> Result<Self, alloc::collections::TryReserveError> {
+        let mut scratch = alloc::vec::Vec::new();
+        scratch.try_reserve_exact(capacity)?;
+        scratch.resize(capacity, PointScratch::default());
+        Ok(Self { options, scratch })
     }
 
     /// [`solve_pnp`] with this solver's options and scratch.

@@ -410,8 +410,16 @@ impl GateArgs {
             }
             Ok(())
         };
-        unit(self.min_inlier_ratio, "--min-inlier-ratio", &mut g.min_inlier_ratio)?;
-        unit(self.min_visible_fraction, "--min-visible-fraction", &mut g.min_visible_fraction)?;
+        unit(
+            self.min_inlier_ratio,
+            "--min-inlier-ratio",
+            &mut g.min_inlier_ratio,
+        )?;
+        unit(
+            self.min_visible_fraction,
+            "--min-visible-fraction",
+            &mut g.min_visible_fraction,
+        )?;
         if let Some(v) = self.min_inlier_confidence {
             anyhow::ensure!(
                 v.is_finite() && v >= 0.0,

@@ -62,7 +62,10 @@ fn the_recipe_relocalises_part_of_a_query_session_under_other_light() {
         100.0 * u.recall_10cm_10deg
     );
     assert!(e.wrong_rate < u.wrong_rate, "the gate avoided no wrong pose");
-    assert!(e.recall_10cm_10deg >= 0.75 * u.recall_10cm_10deg, "the gate lost too many good poses");
+    assert!(
+        e.recall_10cm_10deg >= 0.75 * u.recall_10cm_10deg,
+        "the gate lost too many good poses"
+    );
     let mut loc = sld_core::Localizer::new(&bytes[..]).unwrap();
     let cam = sd.images[query[0]].camera;
     let (w, h) = (cam.width as usize, cam.height as usize);
@@ -70,7 +73,8 @@ fn the_recipe_relocalises_part_of_a_query_session_under_other_light() {
     let posed = images
         .iter()
         .filter(|rgb| {
-            let img = sld_core::Image::new(cam.width, cam.height, 3 * w, sld_core::PixelFormat::Rgb8, rgb).unwrap();
+            let img =
+                sld_core::Image::new(cam.width, cam.height, 3 * w, sld_core::PixelFormat::Rgb8, rgb).unwrap();
             loc.localize(&img, &cam).is_ok()
         })
         .count();
