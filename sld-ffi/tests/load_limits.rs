@@ -200,7 +200,7 @@ fn pnp_misuse_gets_one_status_and_one_message() {
         cy: kit.camera.cy,
         kappa: kit.camera.kappa,
     };
-    let mut solve = |p3: &[f64], conf: &[f64]| {
+    let solve = |p3: &[f64], conf: &[f64]| {
         let mut res = SldPnpResult::default();
         // SAFETY: 12 rows each, valid camera and out.
         let st = unsafe {
