@@ -88,7 +88,8 @@ gates = [(mi, ratio, vis, conf) for mi in (0, 5, 6, 7, 8, 10, 12) for ratio in (
          for vis in (0.0, 0.05, 0.1, 0.15, 0.2) for conf in (0.0,)]
 if "--search" in sys.argv[1:]:
     names = [n for n in names if n != "--search"]
-show = [(0, 0.0, 0.0, 0.0), (8, 0.0, 0.0, 0.0), (0, 0.35, 0.0, 0.0), (0, 0.0, 0.05, 0.0)]
+# Off, each threshold alone, and the default (sld-core's Gate::default()).
+show = [(0, 0.0, 0.0, 0.0), (10, 0.0, 0.0, 0.0), (0, 0.5, 0.0, 0.0), (0, 0.0, 0.15, 0.0), (10, 0.5, 0.15, 0.0)]
 for name in names:
     if name not in data:
         continue
@@ -103,7 +104,7 @@ for name in names:
     print(f"\n## {name} ({len(data[name])} rooms)\n")
     print("| gate: min inliers, ratio, visible fraction | good poses kept % | recall 10cm (val+query) % | wrong poses returned % of images | noise images given a pose % | other-room images given a pose % |")
     print("|---|---|---|---|---|---|")
-    for g in show + [g for _, g in ranked[:8]]:
+    for g in show + [g for _, g in ranked[:4] if g not in show]:
         s = score(g, name)
         label = "off" if g == (0, 0.0, 0.0, 0.0) else f"{g[0]}, {g[1]}, {g[2]}"
         print(f"| {label} | {fmt(s['good_kept'])} | {fmt(s['recall10'])} | {fmt(s['wrong'])} | {fmt(s['noise'])} | {fmt(s['other'])} |")
