@@ -17,6 +17,10 @@ pub enum Command {
     /// SIMPLE_RADIAL and PINHOLE with fx = fy are kept; PINHOLE with
     /// fx ≠ fy, RADIAL and OPENCV images are resampled to a pinhole with
     /// f = (fx + fy)/2. Poses stay in the model's frame and units.
+    /// JPEG images that need no resampling are copied byte for byte; every
+    /// image is strictly decoded first, so a damaged one stops the import.
+    /// The scene is built in a temporary folder and appears at OUT only
+    /// when complete.
     ///
     /// Example: sld colmap import --model work/sparse/0 --images work/images --out scenes/office
     Import {
@@ -32,6 +36,10 @@ pub enum Command {
         /// Put every N-th image (in name order) in the test split (0: none).
         #[arg(long, default_value_t = 0)]
         test_every: usize,
+        /// Replace OUT if it is not empty (only once the new scene is
+        /// complete; without it a non-empty OUT is refused).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -43,8 +51,9 @@ pub fn run(c: Command) -> Result<()> {
             images,
             out,
             test_every,
+            force,
         } => {
-            let s = sld_train::data::colmap::import(&model, &images, &out, test_every)?;
+            let s = sld_train::data::colmap::import(&model, &images, &out, test_every, force)?;
             eprintln!(
                 "sld colmap import: {} images ({} resampled to a pinhole), {} points → {}",
                 s.images,

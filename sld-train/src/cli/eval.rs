@@ -70,6 +70,10 @@ pub fn print_report(r: &EvalReport) {
 /// Runs `sld eval`.
 pub fn run(a: Args) -> Result<()> {
     let bytes = std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let gate = a.gate.gate()?;
+    // The model first, so that its error names its file.
+    sld_core::model::Model::load(&bytes[..])
+        .map_err(|e| anyhow::anyhow!("{}: not a usable model: {e}", a.model.display()))?;
     let scene = SceneDir::open(&a.scene)?;
     let idx = scene.part(&a.split)?;
     anyhow::ensure!(
@@ -89,7 +93,8 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::ensure!((0.0..=1.0).contains(&p), "--min-presence {p}: must lie in [0, 1]");
         o.presence_threshold = Some(p);
     }
-    o.gate = Some(a.gate.gate()?);
+    o.gate = Some(gate);
+    warn_if_not_this_scenes_model(&bytes, &a.model, &a.scene, &scene, &idx);
     let r = evaluate(&bytes, &scene, &idx, &o)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
@@ -97,4 +102,63 @@ pub fn run(a: Args) -> Result<()> {
         print_report(&r);
     }
     Ok(())
+}
+
+/// Warns (on stderr) when the model looks like another scene's: none of
+/// its landmarks projects into any evaluated image under the true poses, or
+/// the scene has landmark files and the model's landmarks match none.
+fn warn_if_not_this_scenes_model(
+    bytes: &[u8],
+    model_path: &std::path::Path,
+    scene_path: &std::path::Path,
+    scene: &SceneDir,
+    idx: &[usize],
+) {
+    let Ok(model) = sld_core::model::Model::load(bytes) else {
+        return;
+    };
+    let lm = model.landmarks();
+    let projects = idx.iter().filter_map(|&i| scene.images.get(i)).any(|im| {
+        let c = &im.camera;
+        lm.iter().any(|x| {
+            let pc = im.pose.transform(&sld_core::nalgebra::Vector3::from(*x));
+            c.project([pc[0], pc[1], pc[2]]).is_ok_and(|p| {
+                p[0] >= -0.5 && p[1] >= -0.5 && p[0] < c.width as f64 - 0.5 && p[1] < c.height as f64 - 0.5
+            })
+        })
+    });
+    if !projects {
+        eprintln!(
+            "warning: no landmark of {} projects into any evaluated image of {}: is it this scene's model?",
+            model_path.display(),
+            scene_path.display()
+        );
+        return;
+    }
+    let files: Vec<_> = std::fs::read_dir(scene_path.join("landmarks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            n.starts_with("landmarks") && n.ends_with(".txt")
+        })
+        .collect();
+    let matches = |f: &std::path::PathBuf| {
+        sld_train::data::indoor6::read_landmarks(f).is_ok_and(|l| {
+            l.len() == lm.len()
+                && l.iter()
+                    .zip(lm)
+                    .all(|(a, b)| (0..3).all(|k| (a[k] - b[k]).abs() < 1e-3))
+        })
+    };
+    if !files.is_empty() && !files.iter().any(matches) {
+        eprintln!(
+            "warning: the landmarks of {} match none of the {} landmark files in {}: is it this scene's model?",
+            model_path.display(),
+            files.len(),
+            scene_path.join("landmarks").display()
+        );
+    }
 }

@@ -11,31 +11,24 @@ use sld_train::data::naming::sidecar_intrinsics;
 
 /// Parses `fx,fy,cx,cy[,kappa]` (pixels) for an image of `w × h`.
 pub fn parse_camera(spec: &str, w: u32, h: u32) -> Result<Camera> {
-    let v: Vec<f64> = spec
-        .split(',')
-        .map(|t| t.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .context("--camera expects fx,fy,cx,cy[,kappa] in pixels")?;
-    if !(v.len() == 4 || v.len() == 5) {
-        bail!("--camera expects 4 or 5 numbers, got {}", v.len());
-    }
-    Ok(Camera::new(
-        w,
-        h,
-        v[0],
-        v[1],
-        v[2],
-        v[3],
-        v.get(4).copied().unwrap_or(0.0),
-    )?)
+    let v = parse_camera_numbers(spec)?;
+    Camera::new(w, h, v[0], v[1], v[2], v[3], v.get(4).copied().unwrap_or(0.0))
+        .with_context(|| format!("--camera {spec} for a {w}×{h} image"))
 }
 
-/// Localises each image; prints one JSON line per image. Returns how many
-/// images could not be processed (unreadable, no intrinsics).
+/// Localises each image; prints one JSON line per image (and, for an image
+/// that could not be processed, an `error:` line naming it and the reason
+/// on stderr). Returns how many images could not be processed (unreadable,
+/// no intrinsics). A `--camera` that cannot describe any image is an error
+/// before the first image.
 pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, gate: Gate) -> Result<usize> {
+    if let Some(spec) = camera {
+        // Checked once, naming the flag (not once per image).
+        parse_camera_numbers(spec)?;
+    }
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let mut loc =
-        Localizer::new(bytes).with_context(|| format!("{}: not a usable model", model.display()))?;
+        Localizer::new(bytes).map_err(|e| anyhow::anyhow!("{}: not a usable model: {e}", model.display()))?;
     loc.gate = gate;
     let mut failures = 0;
     for path in images {
@@ -43,6 +36,7 @@ pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, g
             Ok(v) => v,
             Err(e) => {
                 failures += 1;
+                eprintln!("error: {}: {e:#}", path.display());
                 json!({"image": path.display().to_string(), "ok": false, "error": format!("{e:#}")})
             }
         };
@@ -51,20 +45,48 @@ pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, g
     Ok(failures)
 }
 
+/// The numbers of a `--camera fx,fy,cx,cy[,kappa]` value, checked: four or
+/// five finite numbers, focal lengths > 0.
+fn parse_camera_numbers(spec: &str) -> Result<Vec<f64>> {
+    let v: Vec<f64> = spec
+        .split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--camera {spec}: expects fx,fy,cx,cy[,kappa] in pixels"))?;
+    if !(v.len() == 4 || v.len() == 5) {
+        bail!(
+            "--camera {spec}: expects 4 or 5 numbers (fx,fy,cx,cy[,kappa]), got {}",
+            v.len()
+        );
+    }
+    if !v.iter().all(|x| x.is_finite()) {
+        bail!("--camera {spec}: every number must be finite");
+    }
+    if !(v[0] > 0.0 && v[1] > 0.0) {
+        bail!("--camera {spec}: focal lengths fx, fy must be > 0 pixels");
+    }
+    Ok(v)
+}
+
 fn localize_one(
     loc: &mut Localizer<Vec<u8>>,
     path: &Path,
     camera: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let img = image::open(path)
-        .with_context(|| format!("cannot decode {}", path.display()))?
-        .to_rgb8();
+    let img = sld_train::io::image_file::read_rgb(path)?;
     let (w, h) = img.dimensions();
     let cam = match camera {
         Some(spec) => parse_camera(spec, w, h)?,
         None => {
-            let c = read_intrinsics(&sidecar_intrinsics(path))
-                .context("no --camera given and no Indoor6 intrinsics file next to the image")?
+            let side = sidecar_intrinsics(path);
+            if !side.exists() {
+                bail!(
+                    "no --camera given and no intrinsics file {} next to the image",
+                    side.display()
+                );
+            }
+            let c = read_intrinsics(&side)
+                .with_context(|| format!("{}: invalid intrinsics file", side.display()))?
                 .camera;
             // Indoor6 intrinsics describe the stored image; rescale if needed.
             if (c.width, c.height) != (w, h) {
@@ -116,7 +138,7 @@ pub struct Args {
     pub model: PathBuf,
     /// Intrinsics of the images as fx,fy,cx,cy[,kappa] in pixels
     /// (pixel-centre convention); default: Indoor6 sidecar files.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_name = "FX,FY,CX,CY[,KAPPA]")]
     pub camera: Option<String>,
     /// Images (PNG or JPEG).
     #[arg(required = true)]

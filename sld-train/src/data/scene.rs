@@ -38,9 +38,7 @@ pub struct SceneImage {
 impl SceneImage {
     /// Reads the colour image as RGB8, checking its size against the intrinsics.
     pub fn read_rgb(&self) -> Result<image::RgbImage> {
-        let rgb = image::open(&self.color)
-            .with_context(|| format!("cannot read {}", self.color.display()))?
-            .to_rgb8();
+        let rgb = crate::io::image_file::read_rgb(&self.color)?;
         ensure!(
             rgb.width() == self.camera.width && rgb.height() == self.camera.height,
             "{}: image is {}×{} but its intrinsics say {}×{}",

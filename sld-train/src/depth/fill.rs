@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use serde::Serialize;
 
 use super::fit::{fit_predict, FitOptions, Inputs, Method};
@@ -13,9 +13,7 @@ use super::{DepthMap, MdeKind};
 
 /// Reads an RGB image that must match `w × h`.
 fn read_rgb(path: &Path, w: usize, h: usize) -> Result<Vec<u8>> {
-    let img = image::open(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .to_rgb8();
+    let img = crate::io::image_file::read_rgb(path)?;
     ensure!(
         img.width() as usize == w && img.height() as usize == h,
         "{}: image is {}x{}, the depth map {w}x{h}",

@@ -152,9 +152,7 @@ pub fn classify(weights: &Path, photo: &Path) -> Result<Vec<(usize, f32)>> {
             Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &dev)?,
         );
     }
-    let rgb = image::open(photo)
-        .with_context(|| format!("cannot read {}", photo.display()))?
-        .to_rgb8();
+    let rgb = crate::io::image_file::read_rgb(photo)?;
     let img = crate::data::scene::as_image(&rgb)?;
     let spec = &info.graph.input;
     let mut input = vec![0f32; 3 * 224 * 224];

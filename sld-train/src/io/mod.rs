@@ -7,8 +7,10 @@
 //! * [`pickle_scan`] — a bounds-checking pickle walker run before any
 //!   third-party pickle reader sees the bytes.
 //! * [`pth`] — the legacy (pre-zip) PyTorch checkpoint format.
+//! * [`image_file`] — strict JPEG/PNG decoding: damage is an error.
 
 pub mod atomic;
+pub mod image_file;
 pub mod pickle_scan;
 pub mod pth;
 pub mod safetensors;

@@ -61,8 +61,14 @@ fn model_file() {
         ("truncated header", MODEL[..20].to_vec(), &|e| {
             matches!(e, ModelError::Container(_))
         }),
-        ("truncated data", MODEL[..MODEL.len() - 4].to_vec(), &|e| {
-            matches!(e, ModelError::Container(_))
+        (
+            "truncated data",
+            MODEL[..MODEL.len() - 4].to_vec(),
+            &|e| matches!(e, ModelError::SizeMismatch { declared, actual } if *declared == actual + 4),
+        ),
+        ("trailing bytes", [MODEL, &[0u8; 5][..]].concat(), &|e| {
+            matches!(e, ModelError::SizeMismatch { declared, actual } if *declared + 5 == *actual)
+                && e.to_string().starts_with("5 trailing bytes")
         }),
         (
             "wrong magic (not safetensors)",
@@ -798,20 +804,83 @@ fn command_line() {
     let c = corrupt.display().to_string();
     let es = empty_scene.display().to_string();
     let (out_npy, out_s, out_imp) = (d("o.npy"), d("s"), d("imp"));
+    let c_truncated = format!("{c}: not a usable model: truncated");
+    let ok_model = d("ok.sld");
+    std::fs::write(&ok_model, MODEL).unwrap();
+    // A 32×24 JPEG cut in half, and one with an unreadable sidecar file.
+    let img = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
+    let mut jpg = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let cut_jpg = d("cut.jpg");
+    std::fs::write(&cut_jpg, &jpg[..jpg.len() / 2]).unwrap();
+    let side_jpg = d("image-00000.color.jpg");
+    std::fs::write(&side_jpg, &jpg).unwrap();
+    std::fs::write(d("image-00000.intrinsics.txt"), "640 480 five\n").unwrap();
     let rows: Vec<(&str, Vec<&str>, &str)> = vec![
         (
             "missing model file",
             vec!["model", "info", "/nonexistent/m.sld"],
             "/nonexistent/m.sld",
         ),
+        ("truncated model", vec!["model", "info", &c], "truncated"),
         (
-            "truncated model",
-            vec!["model", "info", &c],
-            "not a valid safetensors file",
+            "eval with a truncated model names it",
+            vec!["eval", "--model", &c, "--scene", &es],
+            &c_truncated,
+        ),
+        (
+            "localize a truncated JPEG: the reason on stderr, naming the image",
+            vec![
+                "localize",
+                "--model",
+                &ok_model,
+                "--camera",
+                "30,30,15.5,11.5",
+                &cut_jpg,
+            ],
+            "cut.jpg: damaged or unsupported image",
+        ),
+        (
+            "localize with a bad --camera: once, naming the flag",
+            vec![
+                "localize", "--model", &ok_model, "--camera", "1,2,3", &cut_jpg, &cut_jpg,
+            ],
+            "--camera 1,2,3: expects 4 or 5 numbers",
+        ),
+        (
+            "localize with a negative --camera value: a value, not a flag",
+            vec![
+                "localize",
+                "--model",
+                &ok_model,
+                "--camera",
+                "-30,30,15.5,11.5",
+                &cut_jpg,
+            ],
+            "focal lengths fx, fy must be > 0",
+        ),
+        (
+            "localize with an invalid sidecar intrinsics file (not 'missing')",
+            vec!["localize", "--model", &ok_model, &side_jpg],
+            "invalid intrinsics file",
+        ),
+        (
+            "a gate ratio out of range names its flag",
+            vec![
+                "eval",
+                "--model",
+                &ok_model,
+                "--scene",
+                &es,
+                "--min-inlier-ratio",
+                "1.5",
+            ],
+            "--min-inlier-ratio 1.5: must lie in [0, 1]",
         ),
         (
             "missing scene",
-            vec!["eval", "--model", &c, "--scene", "/nonexistent/scene"],
+            vec!["eval", "--model", &ok_model, "--scene", "/nonexistent/scene"],
             "/nonexistent/scene",
         ),
         ("scene without images", vec!["landmarks", "--scene", &es], "scene"),

@@ -40,11 +40,21 @@ fn check_against_truth(format: &str) {
     .unwrap();
     let out = tmp(&format!("import-{format}"));
     let _ = std::fs::remove_dir_all(&out);
-    let s = import(&fixture(format), &truth.join("images"), &out, 0).unwrap();
+    let s = import(&fixture(format), &truth.join("images"), &out, 0, false).unwrap();
     assert!(s.images >= 20, "only {} images registered", s.images);
     assert_eq!(s.resampled, 0, "SIMPLE_RADIAL needs no resampling");
     let imported = SceneDir::open(&out).unwrap();
     let gt = SceneDir::open(&truth).unwrap();
+    // No resampling: the JPEG bytes are copied, not re-encoded.
+    let first = &imported.images[0];
+    let intr0 = sld_train::data::indoor6::read_intrinsics(
+        &out.join("images").join(format!("{}.intrinsics.txt", first.name)),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&first.color).unwrap(),
+        std::fs::read(truth.join("images").join(&intr0.original_name)).unwrap()
+    );
     // Match by original name (the COLMAP image name).
     let mut pairs = Vec::new();
     for im in &imported.images {
@@ -222,4 +232,90 @@ fn undistortion_resamples_radial_cameras_onto_the_pinhole() {
     let expect = su * 3.0;
     let got = out.get_pixel(u, v)[0] as f64;
     assert!((got - expect).abs() <= 2.0, "{got} vs {expect}");
+}
+
+/// A tiny text model over two 32×24 JPEGs, in `dir/{sparse,images}`.
+fn tiny_model(dir: &Path, focal: &str) {
+    let sparse = dir.join("sparse");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&sparse).unwrap();
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(
+        sparse.join("cameras.txt"),
+        format!("# cameras\n1 SIMPLE_PINHOLE 32 24 {focal} 16 12\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        sparse.join("images.txt"),
+        "1 1 0 0 0 0 0 0 1 a.jpg\n\n2 1 0 0 0 0.1 0 0 1 b.jpg\n\n",
+    )
+    .unwrap();
+    std::fs::write(sparse.join("points3D.txt"), "").unwrap();
+    for n in ["a.jpg", "b.jpg"] {
+        let img = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
+        img.save(images.join(n)).unwrap();
+    }
+}
+
+/// Nothing half-written (issue 19, items 2 and 9): a failed import leaves no
+/// folder; a damaged image stops it; a non-empty output is refused unless
+/// `--force`, which replaces it whole; a zero focal length names
+/// `cameras.txt:LINE` and the camera.
+#[test]
+fn an_import_is_all_or_nothing() {
+    let dir = tmp("atomic");
+    let _ = std::fs::remove_dir_all(&dir);
+    tiny_model(&dir, "30");
+    let (sparse, images, out) = (dir.join("sparse"), dir.join("images"), dir.join("scene"));
+    let leftovers = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "sparse" && n != "images")
+            .collect::<Vec<_>>()
+    };
+    let b = std::fs::read(images.join("b.jpg")).unwrap();
+
+    // A missing image: an error naming it, and nothing written.
+    std::fs::remove_file(images.join("b.jpg")).unwrap();
+    let e = format!("{:#}", import(&sparse, &images, &out, 0, false).unwrap_err());
+    assert!(e.contains("b.jpg"), "{e}");
+    assert_eq!(leftovers(), Vec::<String>::new());
+
+    // A truncated JPEG: refused by the strict decoder, nothing written.
+    std::fs::write(images.join("b.jpg"), &b[..b.len() / 2]).unwrap();
+    let e = format!("{:#}", import(&sparse, &images, &out, 0, false).unwrap_err());
+    assert!(e.contains("b.jpg") && e.contains("damaged"), "{e}");
+    assert_eq!(leftovers(), Vec::<String>::new());
+
+    // Intact: the scene appears whole, the bytes copied.
+    std::fs::write(images.join("b.jpg"), &b).unwrap();
+    let s = import(&sparse, &images, &out, 0, false).unwrap();
+    assert_eq!(s.images, 2);
+    assert_eq!(
+        std::fs::read(out.join("images/image-00001.color.jpg")).unwrap(),
+        b
+    );
+    assert_eq!(leftovers(), vec!["scene".to_string()]);
+
+    // A second import into the same folder: refused; with force, replaced
+    // whole (no stale file survives).
+    std::fs::write(out.join("stale.txt"), "old").unwrap();
+    let e = format!("{:#}", import(&sparse, &images, &out, 0, false).unwrap_err());
+    assert!(e.contains("not empty") && e.contains("--force"), "{e}");
+    import(&sparse, &images, &out, 0, true).unwrap();
+    assert!(!out.join("stale.txt").exists());
+    assert!(out.join("points3d.txt").exists() && out.join("train_test_val.pkl").exists());
+
+    // A zero focal length names the file, line and camera.
+    tiny_model(&dir, "0");
+    let e = format!(
+        "{:#}",
+        import(&sparse, &images, &dir.join("other"), 0, false).unwrap_err()
+    );
+    assert!(
+        e.contains("cameras.txt:2: camera 1") && e.contains("focal length 0"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -95,3 +95,60 @@ fn random_model_info_and_localize_json_lines() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a usable model"));
 }
+
+/// `sld eval` with a model of another scene warns (issue 19, item 14):
+/// here none of its landmarks projects into the scene's images.
+#[test]
+fn eval_warns_when_the_model_is_not_this_scenes() {
+    let dir = std::env::temp_dir().join(format!("sld-eval-warn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scene = dir.join("scene");
+    let model = dir.join("m.sld");
+    let ok = |c: &mut Command| assert!(c.output().unwrap().status.success(), "{c:?}");
+    ok(sld()
+        .args([
+            "synth",
+            "--images",
+            "4",
+            "--sessions",
+            "1",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--out",
+        ])
+        .arg(&scene));
+    ok(sld()
+        .args([
+            "model",
+            "random",
+            "--landmarks",
+            "12",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--out",
+        ])
+        .arg(&model));
+    let run = || {
+        let out = sld()
+            .args(["eval", "--split", "train", "--model"])
+            .arg(&model)
+            .arg("--scene")
+            .arg(&scene)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The random model's landmarks (seeded, in a 4 m box by the origin)
+    // lie where none of the rendered room's cameras looks.
+    let err = run();
+    assert!(
+        err.contains("warning: no landmark of") && err.contains("projects into any evaluated image"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,20 +34,10 @@ fn distort(model: &CameraModel, x: f64, y: f64) -> (f64, f64) {
 }
 
 /// `(fx, fy, cx, cy)` in COLMAP's pixel convention.
-fn focal_centre(model: &CameraModel) -> (f64, f64, f64, f64) {
-    match *model {
-        CameraModel::SimplePinhole([f, cx, cy]) => (f, f, cx, cy),
-        CameraModel::Pinhole([fx, fy, cx, cy]) => (fx, fy, cx, cy),
-        CameraModel::SimpleRadial([f, cx, cy, _]) => (f, f, cx, cy),
-        CameraModel::Radial([f, cx, cy, _, _]) => (f, f, cx, cy),
-        CameraModel::OpenCv([fx, fy, cx, cy, ..]) => (fx, fy, cx, cy),
-    }
-}
-
 /// The Indoor6 camera for a COLMAP camera (our pixel convention), and
 /// whether images must be resampled to it.
 pub fn indoor6_camera(c: &ColmapCamera) -> Result<(Camera, bool)> {
-    let (fx, fy, cx, cy) = focal_centre(&c.model);
+    let (fx, fy, cx, cy) = c.model.focal_centre();
     let (cx, cy) = (cx - 0.5, cy - 0.5);
     let same_f = (fx - fy).abs() <= 1e-9 * fx.abs();
     let (kappa, resample) = match c.model {
@@ -62,7 +52,7 @@ pub fn indoor6_camera(c: &ColmapCamera) -> Result<(Camera, bool)> {
 
 /// Resamples `img` (taken by `c`) to the pinhole `target` (bilinear).
 pub fn undistort(img: &image::RgbImage, c: &ColmapCamera, target: &Camera) -> image::RgbImage {
-    let (fx, fy, cx, cy) = focal_centre(&c.model);
+    let (fx, fy, cx, cy) = c.model.focal_centre();
     let (w, h) = (target.width, target.height);
     image::RgbImage::from_fn(w, h, |u, v| {
         let x = (u as f64 - target.cx) / target.fx;
@@ -104,7 +94,60 @@ pub struct ImportSummary {
 /// Images are named `image-NNNNN` in the order of their COLMAP names; the
 /// original name is kept in the intrinsics file. Every `test_every`-th
 /// image (if > 0) goes to the test split, the rest to train.
-pub fn import(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize) -> Result<ImportSummary> {
+///
+/// The scene is built in a temporary sibling folder and renamed to `out`
+/// at the end: a failed import leaves nothing behind, and never a
+/// half-written scene. A non-empty `out` is refused unless `force`, which
+/// replaces it (only once the new scene is complete).
+///
+/// JPEG images that need no resampling are copied byte for byte (after a
+/// strict decode checks them), never re-encoded: re-encoding would turn a
+/// damaged file into a clean-looking one.
+pub fn import(
+    model_dir: &Path,
+    image_dir: &Path,
+    out: &Path,
+    test_every: usize,
+    force: bool,
+) -> Result<ImportSummary> {
+    let non_empty = out.is_dir()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("cannot list {}", out.display()))?
+            .next()
+            .is_some();
+    ensure!(
+        !non_empty || force,
+        "{} is not empty; import into a new folder, or pass --force to replace it",
+        out.display()
+    );
+    ensure!(
+        !out.exists() || out.is_dir(),
+        "{} exists and is not a folder",
+        out.display()
+    );
+    let name = out
+        .file_name()
+        .with_context(|| format!("{}: not a folder name", out.display()))?;
+    let tmp = out.with_file_name(format!(
+        ".{}.importing-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let result = import_into(model_dir, image_dir, &tmp, test_every);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return result;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot replace {}", out.display()))?;
+    }
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), out.display()))?;
+    result
+}
+
+fn import_into(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize) -> Result<ImportSummary> {
     let m = SparseModel::read(model_dir)?;
     ensure!(
         !m.images.is_empty(),
@@ -123,9 +166,10 @@ pub fn import(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize)
         let cam = &m.cameras[&im.camera];
         let (target, resample) = indoor6_camera(cam)?;
         let src = image_dir.join(&im.name);
-        let rgb = image::open(&src)
-            .with_context(|| format!("cannot read {} (image '{}' of the model)", src.display(), im.name))?
-            .to_rgb8();
+        let bytes = std::fs::read(&src)
+            .with_context(|| format!("cannot read {} (image '{}' of the model)", src.display(), im.name))?;
+        let rgb = crate::io::image_file::decode_rgb(&bytes)
+            .with_context(|| format!("{}: damaged or unsupported image", src.display()))?;
         ensure!(
             rgb.width() == cam.width && rgb.height() == cam.height,
             "{}: image is {}×{} but its COLMAP camera is {}×{}",
@@ -136,14 +180,18 @@ pub fn import(model_dir: &Path, image_dir: &Path, out: &Path, test_every: usize)
             cam.height
         );
         let name = format!("image-{k:05}");
-        let rgb = if resample {
-            resampled += 1;
-            undistort(&rgb, cam, &target)
-        } else {
-            rgb
-        };
         let color = naming::color_jpg(&dir, &name);
-        crate::io::atomic::save_image_atomic(&rgb, &color, image::ImageFormat::Jpeg)?;
+        let is_jpeg = crate::io::image_file::sniff(&bytes) == Some(crate::io::image_file::Format::Jpeg);
+        if resample {
+            resampled += 1;
+            let rgb = undistort(&rgb, cam, &target);
+            crate::io::atomic::save_image_atomic(&rgb, &color, image::ImageFormat::Jpeg)?;
+        } else if is_jpeg {
+            // The original bytes: no second lossy encoding, no laundering.
+            std::fs::write(&color, &bytes).with_context(|| format!("cannot write {}", color.display()))?;
+        } else {
+            crate::io::atomic::save_image_atomic(&rgb, &color, image::ImageFormat::Jpeg)?;
+        }
         indoor6::write_intrinsics(
             &naming::intrinsics_file(&dir, &name),
             &Intrinsics {

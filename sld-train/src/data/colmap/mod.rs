@@ -39,6 +39,20 @@ pub enum CameraModel {
     OpenCv([f64; 8]),
 }
 
+impl CameraModel {
+    /// `(fx, fy, cx, cy)` in COLMAP's pixel convention (pixel centres at
+    /// `+0.5`).
+    pub fn focal_centre(&self) -> (f64, f64, f64, f64) {
+        match *self {
+            CameraModel::SimplePinhole([f, cx, cy]) => (f, f, cx, cy),
+            CameraModel::Pinhole([fx, fy, cx, cy]) => (fx, fy, cx, cy),
+            CameraModel::SimpleRadial([f, cx, cy, _]) => (f, f, cx, cy),
+            CameraModel::Radial([f, cx, cy, _, _]) => (f, f, cx, cy),
+            CameraModel::OpenCv([fx, fy, cx, cy, ..]) => (fx, fy, cx, cy),
+        }
+    }
+}
+
 /// A COLMAP camera.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColmapCamera {
@@ -102,7 +116,7 @@ fn model_from(id: i64, name: &str, p: &[f64], at: &dyn Fn() -> String) -> Result
         );
         Ok(p.to_vec())
     };
-    Ok(match (id, name) {
+    let model = match (id, name) {
         (0, _) | (_, "SIMPLE_PINHOLE") => CameraModel::SimplePinhole(arr(3)?.try_into().unwrap_or_default()),
         (1, _) | (_, "PINHOLE") => CameraModel::Pinhole(arr(4)?.try_into().unwrap_or_default()),
         (2, _) | (_, "SIMPLE_RADIAL") => CameraModel::SimpleRadial(arr(4)?.try_into().unwrap_or_default()),
@@ -113,7 +127,15 @@ fn model_from(id: i64, name: &str, p: &[f64], at: &dyn Fn() -> String) -> Result
              (colmap image_undistorter) or use SIMPLE_PINHOLE, PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV",
             at()
         ),
-    })
+    };
+    let (fx, fy, _, _) = model.focal_centre();
+    ensure!(
+        fx > 0.0 && fy > 0.0,
+        "{}: focal length {} must be > 0 pixels",
+        at(),
+        if fx > 0.0 { fy } else { fx }
+    );
+    Ok(model)
 }
 
 fn model_params(id: i64) -> Option<(usize, &'static str)> {
@@ -205,8 +227,8 @@ pub fn parse_cameras_bin(b: &[u8], p: &Path) -> Result<BTreeMap<u32, ColmapCamer
     let n = r.count("number of cameras", 24)?;
     let mut out = BTreeMap::new();
     for k in 0..n {
-        let at = || format!("{}: camera record {k}", p.display());
         let id = r.i32("camera id")?;
+        let at = || format!("{}: camera record {k} (camera {id})", p.display());
         let model = r.i32("model id")? as i64;
         let (w, h) = (r.u64("width")?, r.u64("height")?);
         let (np, name) =
@@ -333,13 +355,13 @@ pub fn parse_cameras_txt(text: &str, p: &Path) -> Result<BTreeMap<u32, ColmapCam
         if t.is_empty() {
             continue;
         }
-        let at = || format!("{}:{line}", p.display());
         ensure!(
             t.len() >= 4,
-            "{}: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS…'",
-            at()
+            "{}:{line}: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS…'",
+            p.display()
         );
         let id: u32 = nums(p, line, &t[..1], "camera id")?[0];
+        let at = || format!("{}:{line}: camera {id}", p.display());
         let wh: Vec<u32> = nums(p, line, &t[2..4], "image size")?;
         let params: Vec<f64> = nums(p, line, &t[4..], "camera parameter")?;
         let cam = ColmapCamera {
