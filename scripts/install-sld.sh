@@ -4,6 +4,8 @@
 #
 #   scripts/install-sld.sh PREFIX                 # builds sld-ffi --release first
 #   scripts/install-sld.sh PREFIX --lib-dir DIR   # installs libsld.{a,so} from DIR
+#   scripts/install-sld.sh --print-lib-dir        # where the build puts them
+#                                                 # (honours CARGO_TARGET_DIR)
 #
 # Then, from C/C++:
 #   CMake:      find_package(sld 0.1 REQUIRED)   (CMAKE_PREFIX_PATH=PREFIX)
@@ -15,9 +17,21 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+# The release folder of the workspace's target directory, as cargo resolves
+# it (CARGO_TARGET_DIR, .cargo/config.toml build.target-dir, or ./target).
+release_dir() {
+  local t
+  t="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  [ -n "$t" ] || { echo "install-sld.sh: cannot find cargo's target directory" >&2; exit 1; }
+  echo "$t/release"
+}
 [ $# -ge 1 ] || usage 2
-case "$1" in -h|--help) usage 0 ;; esac
+case "$1" in
+  -h|--help) usage 0 ;;
+  --print-lib-dir) release_dir; exit 0 ;;
+esac
 prefix="$1"; shift
 lib_dir=""
 while [ $# -gt 0 ]; do
@@ -30,7 +44,7 @@ done
 
 if [ -z "$lib_dir" ]; then
   cargo build --release -p sld-ffi --manifest-path "$root/Cargo.toml"
-  lib_dir="$root/target/release"
+  lib_dir="$(release_dir)"
 fi
 for f in libsld.a libsld.so; do
   [ -f "$lib_dir/$f" ] || { echo "install-sld.sh: $lib_dir/$f not found" >&2; exit 1; }

@@ -296,3 +296,23 @@ fn installed_package_builds_the_c_example() {
         check(&exe);
     }
 }
+
+/// `scripts/install-sld.sh` looks for the libraries where cargo puts them,
+/// `CARGO_TARGET_DIR` included (issue 19, item 14).
+#[test]
+fn install_script_honours_cargo_target_dir() {
+    let print = |target: Option<&str>| {
+        let mut c = Command::new("bash");
+        c.arg(root().join("scripts/install-sld.sh")).arg("--print-lib-dir");
+        match target {
+            Some(t) => c.env("CARGO_TARGET_DIR", t),
+            None => c.env_remove("CARGO_TARGET_DIR"),
+        };
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(print(Some("/opt/elsewhere")), "/opt/elsewhere/release");
+    let default = print(None);
+    assert!(default.ends_with("/release"), "{default}");
+}
