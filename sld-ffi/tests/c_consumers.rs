@@ -303,7 +303,8 @@ fn installed_package_builds_the_c_example() {
 fn install_script_honours_cargo_target_dir() {
     let print = |target: Option<&str>| {
         let mut c = Command::new("bash");
-        c.arg(root().join("scripts/install-sld.sh")).arg("--print-lib-dir");
+        c.arg(root().join("scripts/install-sld.sh"))
+            .arg("--print-lib-dir");
         match target {
             Some(t) => c.env("CARGO_TARGET_DIR", t),
             None => c.env_remove("CARGO_TARGET_DIR"),

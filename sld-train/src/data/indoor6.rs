@@ -38,10 +38,17 @@ fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Exactly `n` finite numbers on `line` (more or fewer is an error naming
+/// `path:line_no`: extra values are never dropped silently).
 fn parse_floats(path: &Path, line_no: usize, line: &str, n: usize) -> Result<Vec<f64>> {
+    let found = line.split_whitespace().count();
+    ensure!(
+        found == n,
+        "{}:{line_no}: expected {n} numbers, found {found} values",
+        path.display()
+    );
     let v: Vec<f64> = line
         .split_whitespace()
-        .take(n)
         .enumerate()
         .map(|(k, t)| {
             t.parse::<f64>().ok().filter(|v| v.is_finite()).with_context(|| {
@@ -69,8 +76,23 @@ pub fn read_intrinsics(path: &Path) -> Result<Intrinsics> {
 
 /// Parses the text of a intrinsics file (format as [`read_intrinsics`]); `path` names it in errors.
 pub fn parse_intrinsics(text: &str, path: &Path) -> Result<Intrinsics> {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let v = parse_floats(path, 1, line, 6)?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let line = lines.next().map_or("", |(_, l)| l);
+    if let Some((i, _)) = lines.next() {
+        bail!(
+            "{}:{}: an intrinsics file holds one line (W H f cx cy kappa [original-name])",
+            path.display(),
+            i + 1
+        );
+    }
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    ensure!(
+        (6..=7).contains(&tokens.len()),
+        "{}:1: expected W H f cx cy kappa [original-name], found {} values",
+        path.display(),
+        tokens.len()
+    );
+    let v = parse_floats(path, 1, &tokens[..6].join(" "), 6)?;
     ensure!(
         v[0] >= 1.0 && v[1] >= 1.0 && v[0].fract() == 0.0 && v[1].fract() == 0.0,
         "{}:1: width and height must be positive integers",
@@ -121,10 +143,15 @@ pub fn parse_pose(text: &str, path: &Path) -> Result<Pose> {
         .filter(|(_, l)| !l.trim().is_empty())
         .collect();
     ensure!(
-        rows.len() >= 3,
-        "{}: expected 3 rows of 4 numbers, found {} rows",
+        rows.len() == 3,
+        "{}: expected 3 rows of 4 numbers (world-to-camera [R | t]), found {} rows{}",
         path.display(),
-        rows.len()
+        rows.len(),
+        if rows.len() == 4 {
+            " (a 4×4 matrix, as 7-Scenes writes camera-to-world, is not an Indoor6 pose)"
+        } else {
+            ""
+        }
     );
     let mut m = [[0.0; 4]; 3];
     for (r, (i, line)) in rows.iter().take(3).enumerate() {

@@ -443,12 +443,32 @@ fn indoor6_files() {
         (
             "intrinsics: empty",
             parse_intrinsics("", p).map(|v| format!("{v:?}")),
-            "expected 6 numbers, found 0",
+            "expected W H f cx cy kappa [original-name], found 0 values",
         ),
         (
             "intrinsics: wrong column count",
             parse_intrinsics("640 480 500 320\n", p).map(|v| format!("{v:?}")),
-            "expected 6 numbers, found 4",
+            "found 4 values",
+        ),
+        (
+            "intrinsics: extra tokens after the original name",
+            parse_intrinsics("640 480 500 320 240 0 a.jpg 7\n", p).map(|v| format!("{v:?}")),
+            "f.txt:1: expected W H f cx cy kappa [original-name], found 8 values",
+        ),
+        (
+            "intrinsics: a second line",
+            parse_intrinsics("640 480 500 320 240 0 a.jpg\n1 2 3\n", p).map(|v| format!("{v:?}")),
+            "f.txt:2: an intrinsics file holds one line",
+        ),
+        (
+            "pose: a 4×4 matrix",
+            parse_pose("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n", p).map(|v| format!("{v:?}")),
+            "found 4 rows (a 4×4 matrix",
+        ),
+        (
+            "pose: a row of 5 columns",
+            parse_pose("1 0 0 0\n0 1 0 0 9\n0 0 1 0\n", p).map(|v| format!("{v:?}")),
+            "f.txt:2: expected 4 numbers, found 5 values",
         ),
         (
             "intrinsics: NaN",
@@ -524,6 +544,11 @@ fn indoor6_files() {
             "landmarks: NaN",
             parse_landmarks("1\n0 nan 2 3\n", p).map(|v| format!("{v:?}")),
             "not a finite number",
+        ),
+        (
+            "landmarks: a row of 5 columns",
+            parse_landmarks("1\n0 1 2 3 4\n", p).map(|v| format!("{v:?}")),
+            "f.txt:2: expected 4 numbers, found 5 values",
         ),
         (
             "visibility: ragged rows",
