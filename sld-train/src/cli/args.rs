@@ -180,35 +180,35 @@ pub struct TrainArgs {
     #[arg(long, default_value = "small", value_parser = choice::<Arch>())]
     pub arch: Arch,
     /// Backbone width (small architecture).
-    #[arg(long, default_value_t = 32)]
+    #[arg(value_parser = int_in::<usize>(4, 1024), long, default_value_t = 32)]
     pub width: usize,
     /// Hidden channels of the head.
-    #[arg(long, default_value_t = 64)]
+    #[arg(value_parser = int_in::<usize>(1, 4096), long, default_value_t = 64)]
     pub head_channels: usize,
     /// Network input width, pixels (multiple of 8).
-    #[arg(long, default_value_t = 320)]
+    #[arg(value_parser = int_in::<usize>(32, 4096), long, default_value_t = 320)]
     pub input_width: usize,
     /// Network input height, pixels (multiple of 8).
-    #[arg(long, default_value_t = 176)]
+    #[arg(value_parser = int_in::<usize>(32, 4096), long, default_value_t = 176)]
     pub input_height: usize,
     /// Epochs.
-    #[arg(long, default_value_t = 40)]
+    #[arg(value_parser = int_in::<usize>(1, 1_000_000), long, default_value_t = 40)]
     pub epochs: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(value_parser = int_in::<usize>(1, 1024), long, default_value_t = 8)]
     pub batch: usize,
     /// Initial learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(value_parser = real_in::<f64>(1e-12, 10.0), long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Seed of weights, shuffling and augmentation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Gaussian σ of the targets, heatmap cells (default: 0.5 for
     /// `--loss softmax`, 1.5 for `--loss mse`; EXPERIMENTS.md).
-    #[arg(long)]
+    #[arg(value_parser = real_in::<f32>(0.05, 64.0), long)]
     pub sigma: Option<f32>,
     /// Photometric augmentation strength (0 = off).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(value_parser = real_in::<f32>(0.0, 2.0), long, default_value_t = 0.3)]
     pub jitter: f32,
     /// Geometric augmentation: rotate each training image in-plane (±10°)
     /// and scale it (0.9–1.1) about its centre, moving the labels exactly
@@ -231,18 +231,18 @@ pub struct TrainArgs {
     #[arg(long)]
     pub novel_views: bool,
     /// Relative depth tolerance of the visibility labels.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(value_parser = real_in::<f64>(1e-4, 10.0), long, default_value_t = 0.1)]
     pub depth_tolerance: f64,
     /// Label from NAME.<VARIANT>.depth.png instead of NAME.depth.png (e.g.
     /// `filled`: maps completed by `sld depth fill`).
     #[arg(long)]
     pub depth_variant: Option<String>,
     /// Validate every this many epochs (0 = only at the end).
-    #[arg(long, default_value_t = 5)]
+    #[arg(value_parser = int_in::<usize>(0, 1_000_000), long, default_value_t = 5)]
     pub validate_every: usize,
     /// Loss weight of cells with a positive target (1 = SLD*'s plain loss;
     /// `--loss mse` only).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(value_parser = real_in::<f32>(1e-3, 1e4), long, default_value_t = 10.0)]
     pub pos_weight: f32,
     /// Training loss: softmax (per landmark, a softmax over the cells plus
     /// an "absent" bin; the model exports logits, which the Localizer
@@ -254,7 +254,7 @@ pub struct TrainArgs {
     /// (file order) with one head each, all on the one backbone (SLD*: 8
     /// heads × 125 landmarks, each with its own network). Every head has
     /// --head-channels hidden channels, so the head's cost grows with N.
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_parser = int_in::<usize>(1, 256), long, default_value_t = 1)]
     pub heads: usize,
     /// What the network sees of an image (recorded in model.sld, so
     /// sld-core preprocesses a robot's image the same way).
@@ -340,15 +340,15 @@ pub struct DepthInputs {
     #[arg(long, default_value = "disparity", value_parser = choice::<MdeKind>())]
     pub mde_kind: MdeKind,
     /// Grid nodes across the width for the spatial method.
-    #[arg(long, default_value_t = 12)]
+    #[arg(value_parser = int_in::<usize>(1, 1024), long, default_value_t = 12)]
     pub grid: usize,
     /// Curvature penalty between grid nodes for the spatial method
     /// (relative to the data term; larger = smoother).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(value_parser = real_in::<f64>(0.0, 1e9), long, default_value_t = 1e-3)]
     pub smoothness: f64,
     /// Radius in pixels over which the spatial method spreads the known
     /// pixels' residuals into the holes (0 = off).
-    #[arg(long, default_value_t = 8)]
+    #[arg(value_parser = int_in::<usize>(0, 256), long, default_value_t = 8)]
     pub residual_radius: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
@@ -429,5 +429,32 @@ impl GateArgs {
         }
         g.validate().map_err(|e| anyhow::anyhow!("gate: {e}"))?;
         Ok(g)
+    }
+}
+
+/// A clap parser for an integer option that must lie in `lo..=hi`: out of
+/// range is an `error:` line naming the flag and the range, before any work.
+pub fn int_in<T>(lo: u64, hi: u64) -> clap::builder::RangedU64ValueParser<T>
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<u64>>::Error: std::fmt::Display + Send + Sync + 'static,
+{
+    clap::builder::RangedU64ValueParser::<T>::new().range(lo..=hi)
+}
+
+/// A clap parser for a real option that must be finite and lie in
+/// `[lo, hi]`.
+pub fn real_in<T>(lo: f64, hi: f64) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: From<f32> + Into<f64> + std::str::FromStr + Copy + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let v: T = s.trim().parse().map_err(|_| format!("'{s}' is not a number"))?;
+        let x: f64 = v.into();
+        if x.is_finite() && (lo..=hi).contains(&x) {
+            Ok(v)
+        } else {
+            Err(format!("{s} is not in [{lo}, {hi}]"))
+        }
     }
 }

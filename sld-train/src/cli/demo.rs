@@ -20,17 +20,17 @@ pub struct Args {
     #[arg(long)]
     pub work: Option<PathBuf>,
     /// Images rendered, split evenly over the sessions.
-    #[arg(long, default_value_t = 240)]
+    #[arg(value_parser = super::args::int_in::<usize>(4, 100_000), long, default_value_t = 240)]
     pub images: usize,
     /// Lighting sessions: all but the last are for mapping (training), the
     /// last is the query session localised at the end.
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 64), long, default_value_t = 3)]
     pub sessions: usize,
     /// Landmarks.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = super::args::int_in::<usize>(4, 100_000), long, default_value_t = 300)]
     pub landmarks: usize,
     /// Training epochs (over the feature buffer).
-    #[arg(long, default_value_t = sld_train::train::recipe::EPOCHS)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = sld_train::train::recipe::EPOCHS)]
     pub epochs: usize,
     /// Scene seed.
     #[arg(long, default_value_t = 1)]

@@ -63,7 +63,7 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_parser = choice::<Hide>())]
         hide: Vec<Hide>,
         /// Fraction of the known pixels hidden.
-        #[arg(long, default_value_t = 0.2)]
+        #[arg(value_parser = super::args::real_in::<f64>(0.0, 1.0), long, default_value_t = 0.2)]
         fraction: f64,
         /// Print one JSON object instead of the table.
         #[arg(long)]
@@ -101,16 +101,16 @@ pub enum Command {
         #[arg(long)]
         scene: PathBuf,
         /// Images used (the first N).
-        #[arg(long, default_value_t = 20)]
+        #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 20)]
         images: usize,
         /// Landmarks used (spread over the point cloud).
-        #[arg(long, default_value_t = 300)]
+        #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 300)]
         landmarks: usize,
         /// Fill method.
         #[arg(long, default_value = "spatial", value_parser = choice::<Method>())]
         method: Method,
         /// Relative depth tolerance of the visibility test.
-        #[arg(long, default_value_t = 0.1)]
+        #[arg(value_parser = super::args::real_in::<f64>(1e-4, 10.0), long, default_value_t = 0.1)]
         tolerance: f64,
         /// Seed of the simulation.
         #[arg(long, default_value_t = 42)]

@@ -10,22 +10,22 @@ pub struct Args {
     #[arg(long)]
     pub scene: PathBuf,
     /// Number of landmarks.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 300)]
     pub count: usize,
     /// Starting minimum distance between landmarks, metres.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(value_parser = super::args::real_in::<f64>(0.0, 1e6), long, default_value_t = 3.0)]
     pub radius: f64,
     /// Keep points seen in more than this many images.
-    #[arg(long, default_value_t = 25)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 25)]
     pub min_track: usize,
     /// Keep points whose mean depth is below this, metres.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(value_parser = super::args::real_in::<f64>(1e-3, 1e6), long, default_value_t = 5.0)]
     pub max_depth: f64,
     /// Keep points whose viewing rays span more than this, radians.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(value_parser = super::args::real_in::<f64>(0.0, 1e6), long, default_value_t = 0.5)]
     pub min_span: f64,
     /// Relative depth tolerance of the visibility test.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(value_parser = super::args::real_in::<f64>(1e-4, 10.0), long, default_value_t = 0.1)]
     pub depth_tolerance: f64,
     /// Read NAME.<VARIANT>.depth.png instead of NAME.depth.png for visibility
     /// (e.g. `filled`: maps completed by `sld depth fill`).

@@ -29,7 +29,7 @@ pub enum Command {
         #[arg(long)]
         output: PathBuf,
         /// Timed runs (after one warm-up).
-        #[arg(long, default_value_t = 5)]
+        #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 5)]
         repeats: usize,
     },
     /// Write a known-answer kit for integration tests on a device or in C:
@@ -46,13 +46,13 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
         /// Number of beacons (landmarks), 4 to 19.
-        #[arg(long, default_value_t = 16)]
+        #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 16)]
         landmarks: usize,
         /// Image width in pixels.
-        #[arg(long, default_value_t = 256)]
+        #[arg(value_parser = super::args::int_in::<u32>(8, 4096), long, default_value_t = 256)]
         width: u32,
         /// Image height in pixels.
-        #[arg(long, default_value_t = 192)]
+        #[arg(value_parser = super::args::int_in::<u32>(8, 4096), long, default_value_t = 192)]
         height: u32,
         /// Seed of the pose and beacon positions.
         #[arg(long, default_value_t = 1)]
@@ -65,13 +65,13 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
         /// Number of landmarks (heatmaps).
-        #[arg(long, default_value_t = 125)]
+        #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 125)]
         landmarks: usize,
         /// Input width in pixels.
-        #[arg(long, default_value_t = 640)]
+        #[arg(value_parser = super::args::int_in::<usize>(8, 4096), long, default_value_t = 640)]
         width: usize,
         /// Input height in pixels.
-        #[arg(long, default_value_t = 352)]
+        #[arg(value_parser = super::args::int_in::<usize>(8, 4096), long, default_value_t = 352)]
         height: usize,
         /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]

@@ -6,16 +6,16 @@ use sld_train::simulate::{simulate, SimulateConfig};
 #[derive(clap::Args)]
 pub struct Args {
     /// Number of landmarks in the scene.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = super::args::int_in::<usize>(4, 1_000_000), long, default_value_t = 300)]
     pub landmarks: usize,
     /// Number of query images.
-    #[arg(long, default_value_t = 100)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 100)]
     pub queries: usize,
     /// Fraction of visible landmarks detected at a wrong place (0–1).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(value_parser = super::args::real_in::<f64>(0.0, 1.0), long, default_value_t = 0.3)]
     pub outlier_frac: f64,
     /// Pixel noise of correct detections, standard deviation in pixels.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(value_parser = super::args::real_in::<f64>(0.0, 1e4), long, default_value_t = 1.5)]
     pub pixel_noise: f64,
     /// Random seed (the run is deterministic for a seed).
     #[arg(long, default_value_t = 1)]

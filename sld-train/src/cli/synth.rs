@@ -13,22 +13,22 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Total images over all sessions.
-    #[arg(long, default_value_t = 300)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 1_000_000), long, default_value_t = 300)]
     pub images: usize,
     /// Recording sessions, each with its own lighting; the last is the test set.
-    #[arg(long, default_value_t = 3)]
+    #[arg(value_parser = super::args::int_in::<usize>(1, 64), long, default_value_t = 3)]
     pub sessions: usize,
     /// Image width, pixels.
-    #[arg(long, default_value_t = 640)]
+    #[arg(value_parser = super::args::int_in::<u32>(16, 16384), long, default_value_t = 640)]
     pub width: u32,
     /// Image height, pixels.
-    #[arg(long, default_value_t = 352)]
+    #[arg(value_parser = super::args::int_in::<u32>(16, 16384), long, default_value_t = 352)]
     pub height: u32,
     /// Horizontal field of view, degrees.
-    #[arg(long, default_value_t = 70.0)]
+    #[arg(value_parser = super::args::real_in::<f64>(1.0, 170.0), long, default_value_t = 70.0)]
     pub hfov: f64,
     /// Surface points per square metre sampled for points3d.txt.
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(value_parser = super::args::real_in::<f64>(0.0, 1e5), long, default_value_t = 120.0)]
     pub point_density: f64,
     /// Render every session under the first session's lighting (an
     /// ablation: the query session then differs only in its camera path).

@@ -48,7 +48,7 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub landmarks: Option<PathBuf>,
     /// Epochs over the feature buffer.
-    #[arg(long, default_value_t = sld_train::train::recipe::EPOCHS)]
+    #[arg(long, default_value_t = sld_train::train::recipe::EPOCHS, value_parser = super::args::int_in::<usize>(1, 1_000_000))]
     pub epochs: usize,
     /// Seed of weights, shuffling and augmentation.
     #[arg(long, default_value_t = 1)]
@@ -101,7 +101,7 @@ pub enum Command {
         /// Copies of each training image in the feature buffer (the first
         /// plain, the others with photometric jitter, and with --geometric
         /// also rotated and scaled).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = super::args::int_in::<usize>(1, 64))]
         copies: usize,
         /// The head on the frozen backbone.
         #[arg(long, default_value = "scene", value_parser = super::args::choice::<HeadChoice>())]

@@ -339,6 +339,22 @@ pub fn train_backbone(
     };
     epochs::begin(out, resume, start_epoch, o)?;
 
+    // Refuse what cannot fit before loading anything (all scenes' samples
+    // stay in memory together).
+    let mut need = 0u64;
+    for ts in &opened {
+        let n = ts.scene.part("train")?.len();
+        need = need.saturating_add(o.memory_lower_bound(n, ts.landmarks.len(), None));
+    }
+    crate::util::memory::ensure_fits(
+        "training",
+        need,
+        "lower --input-width/--input-height, --batch or --width, or train on fewer images",
+    )
+    .inspect_err(|_| {
+        // Leave no empty output folder behind (a resumed run's is not empty).
+        let _ = std::fs::remove_dir(out);
+    })?;
     let samples = opened
         .iter()
         .zip(&nets)

@@ -238,6 +238,21 @@ pub fn train_full(
     epochs::begin(out, resume, start_epoch, o)?;
 
     let val = ts.scene.part("val")?;
+    // Refuse what cannot fit before loading anything.
+    let need = o.memory_lower_bound(
+        ts.scene.part("train")?.len(),
+        ts.landmarks.len(),
+        o.backbone.is_some().then_some(feature_channels),
+    );
+    crate::util::memory::ensure_fits(
+        "training",
+        need,
+        "lower --input-width/--input-height, --batch, --width or --buffer-copies, or train on fewer images",
+    )
+    .inspect_err(|_| {
+        // Leave no empty output folder behind (a resumed run's is not empty).
+        let _ = std::fs::remove_dir(out);
+    })?;
     let mut samples = ts.training_samples(o, &info.graph.input, progress)?;
     let bo = if o.backbone.is_some() {
         samples = super::buffer::fill_feature_buffer(&info, &frozen, feature_channels, samples, o, progress)?;

@@ -238,6 +238,33 @@ impl TrainOptions {
         Ok(())
     }
 
+    /// A lower bound of the memory training `images` images with
+    /// `landmarks` landmarks takes, bytes: the stored samples (input, depth,
+    /// labels), the feature buffer when a frozen backbone of
+    /// `feature_channels` channels is given, and one batch's input and
+    /// first-layer activations with their gradients. Measured peaks run
+    /// about 5× above it (EXPERIMENTS.md); it exists to refuse absurd sizes
+    /// before allocating, not to predict.
+    pub fn memory_lower_bound(
+        &self,
+        images: usize,
+        landmarks: usize,
+        feature_channels: Option<usize>,
+    ) -> u64 {
+        use crate::util::memory::product;
+        let (w, h) = (self.input_width, self.input_height);
+        let per_sample = product(&[w, h, 4, 4]).saturating_add(product(&[landmarks, 28]));
+        let samples = per_sample.saturating_mul(images as u64);
+        let (buffer, batch) = match feature_channels {
+            Some(c) => (
+                product(&[images, self.buffer_copies, c, w / 8, h / 8, 4]),
+                product(&[self.batch, c + 2 * self.head_channels, w / 8, h / 8, 4]),
+            ),
+            None => (0, product(&[self.batch, w, h, 4, 3 + 2 * self.width])),
+        };
+        samples.saturating_add(buffer).saturating_add(batch)
+    }
+
     /// The head of head mode.
     pub fn head_kind(&self) -> crate::net::arch::HeadKind {
         use crate::net::arch::HeadKind;

@@ -152,3 +152,69 @@ fn eval_warns_when_the_model_is_not_this_scenes() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Absurd sizes fail with an `error:` line before anything is allocated
+/// (issue 19, item 5): out of range at parse time, or over the machine's
+/// memory by the training estimate; no output folder is left behind.
+#[test]
+fn absurd_training_sizes_fail_before_allocating() {
+    let dir = std::env::temp_dir().join(format!("sld-absurd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scene = dir.join("scene");
+    let st = sld()
+        .args([
+            "synth",
+            "--images",
+            "4",
+            "--sessions",
+            "1",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--out",
+        ])
+        .arg(&scene)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let lm = dir.join("lm.txt");
+    std::fs::write(&lm, "4\n0 0 0 3\n1 1 0 3\n2 0 1 3\n3 1 1 4\n").unwrap();
+    let out = dir.join("run");
+    let train = |extra: &[&str]| {
+        let o = sld()
+            .args(["train", "full", "--scene"])
+            .arg(&scene)
+            .arg("--landmarks")
+            .arg(&lm)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let e = train(&["--input-width", "65536", "--input-height", "65536"]);
+    assert!(
+        e.starts_with("error: invalid value '65536' for '--input-width"),
+        "{e}"
+    );
+    let e = train(&[
+        "--input-width",
+        "4096",
+        "--input-height",
+        "4096",
+        "--batch",
+        "1024",
+        "--width",
+        "1024",
+    ]);
+    assert!(
+        e.starts_with("error: training needs at least") && e.contains("GB are available"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked") && !e.contains("memory allocation"), "{e}");
+    assert!(!out.exists(), "an empty output folder was left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
