@@ -48,6 +48,16 @@ pub fn load(mde: &Path, depth: &Path, image: Option<&Path>) -> Result<Loaded> {
         d.width,
         d.height
     );
+    ensure!(
+        m.data.iter().any(|v| v.is_finite()),
+        "{}: the MDE map holds no finite value (all NaN or infinite): nothing to fill from",
+        mde.display()
+    );
+    ensure!(
+        d.count_known() > 0,
+        "{}: the depth map has no known pixel (every value 0, negative or not finite): nothing to fit the MDE to",
+        depth.display()
+    );
     let rgb = image.map(|p| read_rgb(p, d.width, d.height)).transpose()?;
     Ok(Loaded {
         mde: m,

@@ -830,6 +830,18 @@ fn command_line() {
     let es = empty_scene.display().to_string();
     let (out_npy, out_s, out_imp) = (d("o.npy"), d("s"), d("imp"));
     let c_truncated = format!("{c}: not a usable model: truncated");
+    let map = |v: f32| sld_train::depth::DepthMap {
+        width: 8,
+        height: 6,
+        data: vec![v; 48],
+    };
+    let (nan_mde, ok_mde, zero_depth, ok_depth) = (d("nan.npy"), d("mde.npy"), d("zero.npy"), d("depth.npy"));
+    sld_train::depth::io::write_map(Path::new(&nan_mde), &map(f32::NAN)).unwrap();
+    sld_train::depth::io::write_map(Path::new(&ok_mde), &map(0.5)).unwrap();
+    sld_train::depth::io::write_map(Path::new(&zero_depth), &map(0.0)).unwrap();
+    sld_train::depth::io::write_map(Path::new(&ok_depth), &map(2.0)).unwrap();
+    let nan_mde_msg = format!("{nan_mde}: the MDE map holds no finite value");
+    let zero_depth_msg = format!("{zero_depth}: the depth map has no known pixel");
     let ok_model = d("ok.sld");
     std::fs::write(&ok_model, MODEL).unwrap();
     // A 32×24 JPEG cut in half, and one with an unreadable sidecar file.
@@ -853,6 +865,27 @@ fn command_line() {
             "eval with a truncated model names it",
             vec!["eval", "--model", &c, "--scene", &es],
             &c_truncated,
+        ),
+        (
+            "depth fill with an all-NaN MDE names it",
+            vec![
+                "depth", "fill", "--mde", &nan_mde, "--depth", &ok_depth, "--out", &out_npy,
+            ],
+            &nan_mde_msg,
+        ),
+        (
+            "depth fill with an all-zero depth map names it",
+            vec![
+                "depth",
+                "fill",
+                "--mde",
+                &ok_mde,
+                "--depth",
+                &zero_depth,
+                "--out",
+                &out_npy,
+            ],
+            &zero_depth_msg,
         ),
         (
             "localize a truncated JPEG: the reason on stderr, naming the image",
