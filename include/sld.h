@@ -676,7 +676,9 @@ enum SldStatus sld_localizer_new_borrowed(const uint8_t *model,
 #if defined(SLD_STD)
 /**
  * Loads a model from the `.sld` file at `path` (NUL-terminated, UTF-8 on
- * Windows, bytes elsewhere). Not available in the firmware (`no_std`)
+ * Windows, bytes elsewhere). The header is read and checked first: a file
+ * whose size differs from what its header declares, or over 1 GiB, is
+ * `SLD_STATUS_INVALID_MODEL` before the rest is read. Not available in the firmware (`no_std`)
  * build, which has no file system.
  *
  * # Safety

@@ -50,6 +50,16 @@ enum Op {
     Info,
     /// A status code as C may pass it: any integer.
     StatusName(u32),
+    /// A reliability gate with any values (range-checked), or NULL.
+    SetGate {
+        min_inliers: u32,
+        min_inlier_ratio: f32,
+        min_inlier_confidence: f32,
+        min_visible_fraction: f32,
+        null: bool,
+    },
+    /// The evidence behind the last pose.
+    LastQuality,
     Decode {
         landmarks: u8,
         height: u8,
@@ -102,6 +112,15 @@ fuzz_target!(|ops: Vec<Op>| {
     // at least as large as the sizes passed with them (the C contract).
     let st = unsafe { sld_localizer_new(kit.model.as_ptr(), kit.model.len(), &mut handle) };
     assert_eq!(st, SldStatus::Ok);
+    // The kit has 5 beacons: a gate of 4 inliers lets its image localise, so
+    // the OK path stays reachable (SetGate ops change it further).
+    let kit_gate = SldGate {
+        min_inliers: 4,
+        min_inlier_ratio: 0.5,
+        min_inlier_confidence: 0.0,
+        min_visible_fraction: 0.15,
+    };
+    assert_eq!(unsafe { sld_localizer_set_gate(handle, &kit_gate) }, SldStatus::Ok);
     for op in ops.iter().take(16) {
         match op {
             Op::NewModel { bytes, borrowed } => {
@@ -185,6 +204,15 @@ fuzz_target!(|ops: Vec<Op>| {
                         .chain(&out.pose.translation)
                         .all(|v| v.is_finite()));
                     assert!(out.inliers >= 4 && out.inliers <= out.detections);
+                    // A returned pose meets the handle's gate.
+                    let mut g = SldGate::default();
+                    let mut q = SldPoseQuality::default();
+                    unsafe {
+                        assert_eq!(sld_localizer_gate(handle, &mut g), SldStatus::Ok);
+                        assert_eq!(sld_localizer_last_quality(handle, &mut q), SldStatus::Ok);
+                    }
+                    assert!(q.accepted == 1 && q.inliers >= g.min_inliers && q.inliers == out.inliers);
+                    assert!(q.inlier_ratio >= g.min_inlier_ratio && q.visible_fraction >= g.min_visible_fraction);
                 }
             }
             Op::Detections { capacity, null_out } => {
@@ -215,6 +243,39 @@ fuzz_target!(|ops: Vec<Op>| {
                     unsafe { sld_localizer_info(handle, info.as_mut_ptr()) },
                     SldStatus::Ok
                 );
+            }
+            Op::SetGate {
+                min_inliers,
+                min_inlier_ratio,
+                min_inlier_confidence,
+                min_visible_fraction,
+                null,
+            } => {
+                let g = SldGate {
+                    min_inliers: *min_inliers,
+                    min_inlier_ratio: *min_inlier_ratio,
+                    min_inlier_confidence: *min_inlier_confidence,
+                    min_visible_fraction: *min_visible_fraction,
+                };
+                let mut before = SldGate::default();
+                unsafe { assert_eq!(sld_localizer_gate(handle, &mut before), SldStatus::Ok) };
+                let st = unsafe { sld_localizer_set_gate(handle, if *null { ptr::null() } else { &g }) };
+                let mut after = SldGate::default();
+                unsafe { assert_eq!(sld_localizer_gate(handle, &mut after), SldStatus::Ok) };
+                // Accepted exactly as given, or refused with the old gate kept.
+                if st == SldStatus::Ok {
+                    assert_eq!(after, g);
+                } else {
+                    assert_eq!(after, before);
+                }
+            }
+            Op::LastQuality => {
+                let mut q = SldPoseQuality::default();
+                let st = unsafe { sld_localizer_last_quality(handle, &mut q) };
+                assert!(matches!(st, SldStatus::Ok | SldStatus::NoPose));
+                if st == SldStatus::NoPose {
+                    assert_eq!(q, SldPoseQuality::default());
+                }
             }
             Op::StatusName(code) => {
                 // SAFETY: returns a static NUL-terminated string for any code.

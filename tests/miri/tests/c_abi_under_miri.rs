@@ -71,6 +71,22 @@ fn new_localizer(bytes: &[u8], borrowed: bool) -> (SldStatus, *mut SldLocalizer)
             sld_localizer_new(bytes.as_ptr(), bytes.len(), &mut h)
         }
     };
+    if st == SldStatus::Ok {
+        // The kit has 5 beacons, below the default gate's 10 inliers (a
+        // real map has hundreds): lower that threshold only, through the
+        // gate API, which Miri then checks too.
+        let mut g = std::mem::MaybeUninit::<SldGate>::uninit();
+        // SAFETY: valid handle, writable out; the gate read back is
+        // initialised by the call.
+        unsafe {
+            assert_eq!(sld_localizer_gate(h, g.as_mut_ptr()), SldStatus::Ok);
+            let g = SldGate {
+                min_inliers: 5,
+                ..g.assume_init()
+            };
+            assert_eq!(sld_localizer_set_gate(h, &g), SldStatus::Ok);
+        }
+    }
     (st, h)
 }
 
