@@ -4,7 +4,12 @@
 #
 #   scripts/install-sld.sh PREFIX                 # builds sld-ffi --release first
 #   scripts/install-sld.sh PREFIX --lib-dir DIR   # installs libsld.{a,so} from DIR
-#   scripts/install-sld.sh --print-lib-dir        # where the build puts them
+#   scripts/install-sld.sh PREFIX --target aarch64-unknown-linux-gnu
+#                                                 # cross-builds for a robot (Jetson,
+#                                                 # Raspberry Pi, i.MX; .cargo/config.toml
+#                                                 # names the linker)
+#   scripts/install-sld.sh [--target T] --print-lib-dir
+#                                                 # where the build puts them
 #                                                 # (honours CARGO_TARGET_DIR)
 #
 # Then, from C/C++:
@@ -17,7 +22,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+target=
 # The release folder of the workspace's target directory, as cargo resolves
 # it (CARGO_TARGET_DIR, .cargo/config.toml build.target-dir, or ./target).
 release_dir() {
@@ -25,25 +31,28 @@ release_dir() {
   t="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
   [ -n "$t" ] || { echo "install-sld.sh: cannot find cargo's target directory" >&2; exit 1; }
-  echo "$t/release"
+  echo "$t${target:+/$target}/release"
 }
 [ $# -ge 1 ] || usage 2
-case "$1" in
+if [ "$1" = "--target" ]; then target="${2:?--target needs a triple}"; shift 2; fi
+case "${1:-}" in
   -h|--help) usage 0 ;;
   --print-lib-dir) release_dir; exit 0 ;;
+  "") usage 2 ;;
 esac
 prefix="$1"; shift
 lib_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --lib-dir) lib_dir="${2:?--lib-dir needs a folder}"; shift 2 ;;
+    --target) target="${2:?--target needs a triple}"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "install-sld.sh: unknown argument '$1'" >&2; usage 2 ;;
   esac
 done
 
 if [ -z "$lib_dir" ]; then
-  cargo build --release -p sld-ffi --manifest-path "$root/Cargo.toml"
+  cargo build --release -p sld-ffi --manifest-path "$root/Cargo.toml" ${target:+--target "$target"}
   lib_dir="$(release_dir)"
 fi
 for f in libsld.a libsld.so; do

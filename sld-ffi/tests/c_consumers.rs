@@ -313,7 +313,12 @@ fn install_script_honours_cargo_target_dir() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
+    let print = |target: Option<&str>| print_for(None, target);
     assert_eq!(print(Some("/opt/elsewhere")), "/opt/elsewhere/release");
+    assert_eq!(
+        print_for(Some("aarch64-unknown-linux-gnu"), Some("/opt/t")),
+        "/opt/t/aarch64-unknown-linux-gnu/release"
+    );
     let default = print(None);
     assert!(default.ends_with("/release"), "{default}");
 }

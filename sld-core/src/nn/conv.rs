@@ -337,3 +337,141 @@ fn im2col(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::plan::WeightRange;
+    use crate::rng::SplitMix64;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Direct convolution, the definition: a second implementation.
+    fn naive(
+        st: &ConvStep,
+        [ci, h, w]: Shape,
+        [co, ho, wo]: Shape,
+        x: &[f32],
+        wt: &[f32],
+        b: &[f32],
+    ) -> Vec<f32> {
+        let [kh, kw] = st.kernel;
+        let (cig, cog) = (ci / st.groups, co / st.groups);
+        let mut out = vec![0f32; co * ho * wo];
+        for o in 0..co {
+            let g = o / cog;
+            for y in 0..ho {
+                for xo in 0..wo {
+                    let mut acc = b[o] as f64;
+                    for c in 0..cig {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (y * st.stride[0] + ky * st.dilation[0]) as isize
+                                    - st.padding[0] as isize;
+                                let ix = (xo * st.stride[1] + kx * st.dilation[1]) as isize
+                                    - st.padding[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let xi = x[((g * cig + c) * h + iy as usize) * w + ix as usize];
+                                let wi = wt[((o * cig + c) * kh + ky) * kw + kx];
+                                acc += xi as f64 * wi as f64;
+                            }
+                        }
+                    }
+                    out[(o * ho + y) * wo + xo] = st.activation.apply(acc as f32);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every path of `conv2d` (1×1 GEMM, depthwise at strides 1 and 2 and
+    /// with dilation, im2col with groups, strides, dilation and asymmetric
+    /// padding) against the direct definition, on odd sizes that leave
+    /// partial GEMM tiles. Runs on every architecture (CI runs it for
+    /// aarch64 under qemu).
+    #[test]
+    fn every_conv_path_matches_the_direct_definition() {
+        // (ci, co, groups, k, stride, padding [t, l, b, r], dilation, h, w, act)
+        #[allow(clippy::type_complexity)]
+        let cases: &[(
+            usize,
+            usize,
+            usize,
+            [usize; 2],
+            [usize; 2],
+            [usize; 4],
+            [usize; 2],
+            usize,
+            usize,
+            Activation,
+        )] = &[
+            (13, 21, 1, [1, 1], [1, 1], [0; 4], [1, 1], 9, 37, Activation::Relu),
+            (3, 70, 1, [1, 1], [1, 1], [0; 4], [1, 1], 5, 19, Activation::None),
+            (8, 8, 8, [3, 3], [1, 1], [1; 4], [1, 1], 11, 17, Activation::Relu6),
+            (6, 6, 6, [5, 5], [2, 2], [2; 4], [1, 1], 13, 21, Activation::None),
+            (
+                5,
+                5,
+                5,
+                [3, 3],
+                [2, 2],
+                [0, 0, 1, 1],
+                [1, 1],
+                10,
+                15,
+                Activation::Silu,
+            ),
+            (4, 4, 4, [3, 3], [1, 1], [2; 4], [2, 2], 9, 12, Activation::None),
+            (3, 24, 1, [3, 3], [2, 2], [1; 4], [1, 1], 17, 23, Activation::Relu),
+            (16, 32, 2, [3, 3], [1, 1], [1; 4], [1, 1], 8, 9, Activation::None),
+            (7, 9, 1, [3, 3], [1, 1], [2; 4], [2, 2], 12, 14, Activation::Relu),
+            (4, 12, 1, [4, 4], [4, 4], [0; 4], [1, 1], 16, 24, Activation::None),
+        ];
+        let mut rng = SplitMix64::new(7);
+        for &(ci, co, groups, kernel, stride, padding, dilation, h, w, activation) in cases {
+            let [kh, kw] = kernel;
+            let ho = (h + padding[0] + padding[2] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+            let wo = (w + padding[1] + padding[3] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+            let wlen = co * (ci / groups) * kh * kw;
+            let st = ConvStep {
+                input: 0,
+                output: 1,
+                weight: WeightRange { start: 0, len: wlen },
+                bias: Some(WeightRange { start: wlen, len: co }),
+                kernel,
+                stride,
+                padding,
+                dilation,
+                groups,
+                activation,
+            };
+            let mut r = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect::<Vec<_>>();
+            let (x, wt, b) = (r(ci * h * w), r(wlen), r(co));
+            let mut out = vec![f32::NAN; co * ho * wo];
+            let mut scratch = vec![0f32; 1 << 20];
+            let ok = conv2d(
+                &st,
+                [ci, h, w],
+                [co, ho, wo],
+                &x,
+                &wt,
+                Some(&b),
+                &mut out,
+                &mut scratch,
+            );
+            assert!(ok, "case {ci}->{co} k{kernel:?} s{stride:?}");
+            let want = naive(&st, [ci, h, w], [co, ho, wo], &x, &wt, &b);
+            let err = out
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                err < 1e-4,
+                "case {ci}->{co} g{groups} k{kernel:?} s{stride:?} d{dilation:?}: max error {err}"
+            );
+        }
+    }
+}
