@@ -43,7 +43,8 @@ fn bad_intrinsics_and_poses_name_file_and_line() {
     std::fs::write(&p, "1280 720 0 639.5 359.5 0 x\n").unwrap();
     assert!(err_of(read_intrinsics(&p)).contains("a.intrinsics.txt:1: invalid intrinsics"));
     std::fs::write(&p, "1280 720 900\n").unwrap();
-    assert!(err_of(read_intrinsics(&p)).contains("a.intrinsics.txt:1: expected 6 numbers, found 3"));
+    assert!(err_of(read_intrinsics(&p))
+        .contains("a.intrinsics.txt:1: expected W H f cx cy kappa [original-name], found 3 values"));
     let q = d.join("a.pose.txt");
     std::fs::write(&q, "1 0 0 0\n0 1 0 0\n0 0 nan 0\n").unwrap();
     assert!(err_of(read_pose(&q)).contains("a.pose.txt:3: value 3 ('nan') is not a finite number"));
