@@ -301,10 +301,13 @@ fn installed_package_builds_the_c_example() {
 /// `CARGO_TARGET_DIR` included (issue 19, item 14).
 #[test]
 fn install_script_honours_cargo_target_dir() {
-    let print = |target: Option<&str>| {
+    let print_for = |triple: Option<&str>, target: Option<&str>| {
         let mut c = Command::new("bash");
-        c.arg(root().join("scripts/install-sld.sh"))
-            .arg("--print-lib-dir");
+        c.arg(root().join("scripts/install-sld.sh"));
+        if let Some(t) = triple {
+            c.args(["--target", t]);
+        }
+        c.arg("--print-lib-dir");
         match target {
             Some(t) => c.env("CARGO_TARGET_DIR", t),
             None => c.env_remove("CARGO_TARGET_DIR"),
