@@ -7,7 +7,7 @@
 //! first so every read is contiguous); everything else is im2col in
 //! 256-pixel chunks + one GEMM per group and chunk.
 
-use super::gemm::{sgemm_epilogue, sgemm_strided, Epilogue};
+use super::gemm::{sgemm_epilogue, sgemm_strided, Epilogue, MulAdd};
 use crate::model::plan::{needs_im2col, ConvStep, IM2COL_CHUNK};
 use crate::model::{Activation, Shape};
 
@@ -26,7 +26,7 @@ fn valid_range(a: isize, s: usize, n: usize, out: usize) -> (usize, usize) {
 /// planning bug, reported rather than a panic).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn conv2d(
+pub(crate) fn conv2d<F: MulAdd>(
     st: &ConvStep,
     in_shape: Shape,
     out_shape: Shape,
@@ -62,7 +62,7 @@ pub(crate) fn conv2d(
         );
     }
     if !needs_im2col(st, ci) {
-        return depthwise(st, in_shape, out_shape, input, weight, bias, out, scratch);
+        return depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch);
     }
     // im2col + one GEMM per group, bias and activation fused.
     let g = st.groups;
@@ -109,7 +109,7 @@ fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn depthwise(
+fn depthwise<F: MulAdd>(
     st: &ConvStep,
     in_shape: Shape,
     out_shape: Shape,
@@ -215,14 +215,14 @@ fn depthwise(
                 }
                 let orow = &mut orow_full[ox0..ox1];
                 if sw == 1 || deint {
-                    accumulate_rows(orow, &rows[..n], &ws[..n], len, assign);
+                    accumulate_rows::<F>(orow, &rows[..n], &ws[..n], len, assign);
                 } else {
                     if assign {
                         orow.fill(0.0);
                     }
                     for (r, wv) in rows[..n].iter().zip(&ws[..n]) {
                         for (d, s) in orow.iter_mut().zip(r.iter().step_by(sw)) {
-                            *d += wv * s;
+                            *d = F::mul_add(*wv, *s, *d);
                         }
                     }
                 }
@@ -235,33 +235,26 @@ fn depthwise(
 }
 
 /// `out[j] (+)= Σ_r ws[r] · rows[r][j]` for `j < len` (`=` when `assign`),
-/// unrolled for the common kernel heights 3 and 5.
+/// unrolled for the common kernel heights 3 and 5; every term one
+/// multiply-add of kind `F` (fused where the target has FMA).
 #[inline(always)]
-fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize, assign: bool) {
+fn accumulate_rows<F: MulAdd>(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize, assign: bool) {
     let out = &mut out[..len];
+    let fma = F::mul_add;
     match (rows, ws) {
         ([r0, r1, r2], [w0, w1, w2]) => {
             let (r0, r1, r2) = (&r0[..len], &r1[..len], &r2[..len]);
-            if assign {
-                for j in 0..len {
-                    out[j] = w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
-                }
-            } else {
-                for j in 0..len {
-                    out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j];
-                }
+            for j in 0..len {
+                let start = if assign { 0.0 } else { out[j] };
+                out[j] = fma(*w2, r2[j], fma(*w1, r1[j], fma(*w0, r0[j], start)));
             }
         }
         ([r0, r1, r2, r3, r4], [w0, w1, w2, w3, w4]) => {
             let (r0, r1, r2, r3, r4) = (&r0[..len], &r1[..len], &r2[..len], &r3[..len], &r4[..len]);
-            if assign {
-                for j in 0..len {
-                    out[j] = w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
-                }
-            } else {
-                for j in 0..len {
-                    out[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j] + w3 * r3[j] + w4 * r4[j];
-                }
+            for j in 0..len {
+                let start = if assign { 0.0 } else { out[j] };
+                let v = fma(*w2, r2[j], fma(*w1, r1[j], fma(*w0, r0[j], start)));
+                out[j] = fma(*w4, r4[j], fma(*w3, r3[j], v));
             }
         }
         _ => {
@@ -270,7 +263,7 @@ fn accumulate_rows(out: &mut [f32], rows: &[&[f32]], ws: &[f32], len: usize, ass
             }
             for (r, wv) in rows.iter().zip(ws) {
                 for (d, s) in out.iter_mut().zip(&r[..len]) {
-                    *d += wv * s;
+                    *d = fma(*wv, *s, *d);
                 }
             }
         }
@@ -345,6 +338,8 @@ mod tests {
     use crate::rng::SplitMix64;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    type ConvFn = fn(&ConvStep, Shape, Shape, &[f32], &[f32], Option<&[f32]>, &mut [f32], &mut [f32]) -> bool;
 
     /// Direct convolution, the definition: a second implementation.
     fn naive(
@@ -449,29 +444,33 @@ mod tests {
             };
             let mut r = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect::<Vec<_>>();
             let (x, wt, b) = (r(ci * h * w), r(wlen), r(co));
-            let mut out = vec![f32::NAN; co * ho * wo];
-            let mut scratch = vec![0f32; 1 << 20];
-            let ok = conv2d(
-                &st,
-                [ci, h, w],
-                [co, ho, wo],
-                &x,
-                &wt,
-                Some(&b),
-                &mut out,
-                &mut scratch,
-            );
-            assert!(ok, "case {ci}->{co} k{kernel:?} s{stride:?}");
             let want = naive(&st, [ci, h, w], [co, ho, wo], &x, &wt, &b);
-            let err = out
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(
-                err < 1e-4,
-                "case {ci}->{co} g{groups} k{kernel:?} s{stride:?} d{dilation:?}: max error {err}"
-            );
+            let max_error = |f: ConvFn| {
+                let mut out = vec![f32::NAN; co * ho * wo];
+                let mut scratch = vec![0f32; 1 << 20];
+                assert!(f(
+                    &st,
+                    [ci, h, w],
+                    [co, ho, wo],
+                    &x,
+                    &wt,
+                    Some(&b),
+                    &mut out,
+                    &mut scratch
+                ));
+                out.iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max)
+            };
+            let what = alloc::format!("case {ci}->{co} g{groups} k{kernel:?} s{stride:?} d{dilation:?}");
+            let err = max_error(conv2d::<crate::nn::gemm::Plain>);
+            assert!(err < 1e-4, "{what}, multiply then add: max error {err}");
+            #[cfg(feature = "std")]
+            {
+                let err = max_error(conv2d::<crate::nn::gemm::Fused>);
+                assert!(err < 1e-4, "{what}, fused: max error {err}");
+            }
         }
     }
 }

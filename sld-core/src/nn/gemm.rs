@@ -113,27 +113,42 @@ pub fn sgemm_strided(
     let g = Geometry { m, k, n, ldc };
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: `gemm_avx512` only requires AVX-512F, which the CPU was
-            // just detected to support; its body is safe code.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemm_avx512(&g, a, b, c, epi)
-            };
-            return true;
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: `gemm_avx2` only requires AVX2 and FMA, which the CPU
-            // was just detected to support; its body is safe code.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemm_avx2(&g, a, b, c, epi)
-            };
-            return true;
+        use super::cpu::{level, Level};
+        match level() {
+            Level::Avx512 => {
+                // SAFETY: `level()` is Avx512 only when the CPU was detected
+                // to have AVX-512F (+ AVX2 and FMA); the body is safe code.
+                #[allow(unsafe_code)]
+                unsafe {
+                    gemm_avx512(&g, a, b, c, epi)
+                };
+                return true;
+            }
+            Level::Avx2 => {
+                // SAFETY: `level()` is Avx2 only when the CPU was detected
+                // to have AVX2 and FMA; the body is safe code.
+                #[allow(unsafe_code)]
+                unsafe {
+                    gemm_avx2(&g, a, b, c, epi)
+                };
+                return true;
+            }
+            Level::Portable => {}
         }
     }
-    gemm::<4, 16>(&g, a, b, c, epi, &mut [0f32; KC * 16]);
-    true
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        // NEON (and its FMA) is baseline on aarch64: no dispatch. 8×12
+        // keeps 24 of the 32 vector registers as accumulators (4.8 FMAs per
+        // value loaded, against 3.2 for 4×16).
+        gemm::<8, 12, Fused>(&g, a, b, c, epi, &mut [0f32; KC * 12]);
+        return true;
+    }
+    #[allow(unreachable_code)]
+    {
+        gemm::<4, 16, Plain>(&g, a, b, c, epi, &mut [0f32; KC * 16]);
+        true
+    }
 }
 
 /// Matrix sizes: `C[m×n] (row stride ldc) = A[m×k] · B[k×n]`.
@@ -147,20 +162,20 @@ struct Geometry {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 16>(g, a, b, c, epi, &mut [0f32; KC * 16]);
+    gemm::<4, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn gemm_avx512(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 64>(g, a, b, c, epi, &mut [0f32; KC * 64]);
+    gemm::<4, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC * 64]);
 }
 
 /// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements;
 /// `panel` (`KC × NR` values, on the caller's stack) holds the packed B panel.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn gemm<const MR: usize, const NR: usize>(
+fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
     g: &Geometry,
     a: &[f32],
     b: &[f32],
@@ -206,11 +221,11 @@ fn gemm<const MR: usize, const NR: usize>(
                     load,
                     last,
                 };
-                tile::<MR, NR>(k, a, &panel[..kb * NR], c, ldc, &t, epi);
+                tile::<MR, NR, F>(k, a, &panel[..kb * NR], c, ldc, &t, epi);
                 i0 += MR;
             }
             for i in m_full..m {
-                edge_row(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
+                edge_row::<F>(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
             }
             k0 = k1;
         }
@@ -222,7 +237,7 @@ fn gemm<const MR: usize, const NR: usize>(
             let k1 = (k0 + KC).min(k);
             let load = k0 > 0 || epi.accumulate;
             for i in 0..m {
-                edge_row(g, a, b, c, i, (n_full, n), (k0, k1), load, k1 == k, epi);
+                edge_row::<F>(g, a, b, c, i, (n_full, n), (k0, k1), load, k1 == k, epi);
             }
             k0 = k1;
         }
@@ -241,7 +256,7 @@ struct Tile {
 
 /// `C[i0..i0+MR, j0..j0+NR] (+)= A[i0..i0+MR, k0..k1] · panel`.
 #[inline(always)]
-fn tile<const MR: usize, const NR: usize>(
+fn tile<const MR: usize, const NR: usize, F: MulAdd>(
     k: usize,
     a: &[f32],
     panel: &[f32],
@@ -266,7 +281,7 @@ fn tile<const MR: usize, const NR: usize>(
         for r in 0..MR {
             let av = arows[r][kk];
             for j in 0..NR {
-                acc[r][j] = av.mul_add_fast(bv[j], acc[r][j]);
+                acc[r][j] = F::mul_add(av, bv[j], acc[r][j]);
             }
         }
     }
@@ -283,7 +298,7 @@ fn tile<const MR: usize, const NR: usize>(
 /// One row of C over columns `cols` (edges).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn edge_row(
+fn edge_row<F: MulAdd>(
     g: &Geometry,
     a: &[f32],
     b: &[f32],
@@ -305,7 +320,7 @@ fn edge_row(
         let av = a[i * k + kk];
         let brow = &b[kk * n + j0..kk * n + j1];
         for (d, s) in crow.iter_mut().zip(brow) {
-            *d = av.mul_add_fast(*s, *d);
+            *d = F::mul_add(av, *s, *d);
         }
     }
     if last {
@@ -313,15 +328,36 @@ fn edge_row(
     }
 }
 
-/// `a·b + c` written so the compiler may fuse it where FMA is enabled
-/// (plain multiply-add otherwise; `f32::mul_add` would call libm).
-trait MulAddFast {
-    fn mul_add_fast(self, b: f32, c: f32) -> f32;
+/// `a·b + c` in a kernel: [`Fused`] where the target has FMA (one
+/// instruction, one rounding: the x86 kernels compiled for AVX2 + FMA or
+/// AVX-512, and aarch64), [`Plain`] elsewhere. Rust never contracts `a·b + c`
+/// into an FMA by itself, so without `Fused` an AVX kernel issues a multiply
+/// and an add per term: half the throughput of the FMA units.
+pub(crate) trait MulAdd {
+    /// `a·b + c`.
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
 }
 
-impl MulAddFast for f32 {
+/// Multiply, then add (two roundings; for targets without FMA, where
+/// `f32::mul_add` would call libm).
+pub(crate) struct Plain;
+
+impl MulAdd for Plain {
     #[inline(always)]
-    fn mul_add_fast(self, b: f32, c: f32) -> f32 {
-        self * b + c
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+/// The fused multiply-add (`vfmadd…ps`, `fmla`): only in code compiled for
+/// a target with FMA.
+#[cfg(feature = "std")]
+pub(crate) struct Fused;
+
+#[cfg(feature = "std")]
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
     }
 }

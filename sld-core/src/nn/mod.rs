@@ -2,14 +2,16 @@
 //!
 //! With `std` on x86-64 the interpreter and every kernel are compiled a
 //! second and third time for AVX2 + FMA and for AVX-512 and picked at run
-//! time (measured: depthwise 134 → 111 ms, whole network 494 → 476 ms on
-//! EfficientNet-Lite0-s8 at 640×352, see BENCHMARKS.md).
+//! time ([`cpu::level`], capped by `SLD_CPU_LEVEL`); those copies, and
+//! aarch64, use fused multiply-adds (`gemm::Fused`). Measured in
+//! BENCHMARKS.md.
 //!
 //! The caller owns the arena (`plan.arena_len` f32) and the scratch
 //! (`plan.scratch_len` f32), writes the normalised input into
 //! [`input_mut`], calls [`run`], and reads heatmaps with [`output`].
 
 pub mod conv;
+pub mod cpu;
 pub mod gemm;
 pub mod resize;
 
@@ -89,38 +91,49 @@ pub fn run(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32])
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: `run_avx512` only requires AVX-512F (+ AVX2/FMA, which
-            // every AVX-512 CPU has), detected just above; its body is safe.
+        use cpu::{level, Level};
+        match level() {
+            // SAFETY: `level()` is Avx512 only when the CPU was detected to
+            // have AVX-512F (+ AVX2/FMA); `run_avx512`'s body is safe.
             #[allow(unsafe_code)]
-            return unsafe { run_avx512(plan, weights, arena, scratch) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: `run_avx2` only requires AVX2 and FMA, detected above.
+            Level::Avx512 => return unsafe { run_avx512(plan, weights, arena, scratch) },
+            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
             #[allow(unsafe_code)]
-            return unsafe { run_avx2(plan, weights, arena, scratch) };
+            Level::Avx2 => return unsafe { run_avx2(plan, weights, arena, scratch) },
+            Level::Portable => {}
         }
     }
-    run_steps(plan, weights, arena, scratch)
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        // NEON and FMA are baseline on aarch64.
+        return run_steps::<gemm::Fused>(plan, weights, arena, scratch);
+    }
+    #[allow(unreachable_code)]
+    run_steps::<gemm::Plain>(plan, weights, arena, scratch)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX-512.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn run_avx512(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
-    run_steps(plan, weights, arena, scratch)
+    run_steps::<gemm::Fused>(plan, weights, arena, scratch)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX2 + FMA.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
-    run_steps(plan, weights, arena, scratch)
+    run_steps::<gemm::Fused>(plan, weights, arena, scratch)
 }
 
 /// The interpreter loop; inlined into each feature-specific copy above.
 #[inline(always)]
-fn run_steps(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
+fn run_steps<F: gemm::MulAdd>(
+    plan: &Plan,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), NnError> {
     for step in &plan.steps {
         match step {
             Step::Conv(c) => {
@@ -129,7 +142,7 @@ fn run_steps(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32
                 let b = c.bias.map(|r| weight(weights, r)).transpose()?;
                 let (lo, out, hi) = split(arena, ot)?;
                 let x = read(lo, hi, ot, it)?;
-                if !conv::conv2d(c, it.shape, ot.shape, x, w, b, out, scratch) {
+                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, out, scratch) {
                     return Err(NnError::WeightsMismatch);
                 }
             }
