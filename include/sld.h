@@ -7,8 +7,8 @@
  * v down; poses are world-to-camera (x_cam = R x_world + t), metres,
  * rotation matrices row-major; times in microseconds.
  *
- * Memory: only the *_new functions allocate; everything a call needs per
- * frame is reserved when its handle is created.
+ * Memory: only the *_new functions and sld_localizer_set_threads allocate;
+ * everything a call needs per frame is reserved when its handle is created.
  *
  * Threads: use a handle from one thread at a time; different handles are
  * independent. sld_last_error() is per thread.
@@ -755,6 +755,22 @@ enum SldStatus sld_localizer_localize(struct SldLocalizer *localizer,
  * `gate` readable.
  */
 enum SldStatus sld_localizer_set_gate(struct SldLocalizer *localizer, const struct SldGate *gate);
+
+#if defined(SLD_STD)
+/**
+ * Splits the network over `threads` threads (1 to 16; 1, the default,
+ * is the calling thread alone). The worker threads and their scratch are
+ * created here; `sld_localizer_localize` then still never allocates, and
+ * gives the same bits for any count. Out of range is
+ * `SLD_STATUS_INVALID_ARGUMENT`; a thread or memory the system refuses is
+ * `SLD_STATUS_OUT_OF_MEMORY`; either way the handle keeps its threads. Not
+ * in the firmware (`no_std`) build.
+ *
+ * # Safety
+ * `localizer` valid and not used by another thread during the call.
+ */
+enum SldStatus sld_localizer_set_threads(struct SldLocalizer *localizer, uint32_t threads);
+#endif
 
 /**
  * Writes the handle's current reliability gate to `out`.

@@ -63,6 +63,8 @@ pub use camera::{Camera, CameraError};
 pub use gate::{Gate, GateFailure, PoseQuality};
 pub use heatmap::{decode, DecodeError, DecodeOptions, Detection, HeatmapShape, Refinement};
 pub use image::{Image, ImageError, PixelFormat};
+#[cfg(all(feature = "alloc", feature = "std"))]
+pub use localizer::ThreadsError;
 #[cfg(feature = "alloc")]
 pub use localizer::{Localization, LocalizeError, Localizer, StageTimes};
 pub use pnp::{solve_pnp, PnpError, PnpOptions, PnpSolution, PointScratch, Sampling};

@@ -119,7 +119,35 @@ pub struct Localizer<B: AsRef<[u8]>> {
     last_times: StageTimes,
     last_detections: usize,
     last_quality: Option<PoseQuality>,
+    #[cfg(feature = "std")]
+    pool: Option<nn::Pool>,
 }
+
+/// Why [`Localizer::set_threads`] failed (the Localizer keeps its threads).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub enum ThreadsError {
+    /// The count is 0 or above [`nn::pool::MAX_THREADS`].
+    OutOfRange(usize),
+    /// The scratch for the threads could not be reserved.
+    OutOfMemory,
+    /// The system refused a thread.
+    Spawn(std::io::Error),
+}
+
+#[cfg(feature = "std")]
+impl fmt::Display for ThreadsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfRange(n) => write!(f, "{n} threads: must be 1 to {}", nn::pool::MAX_THREADS),
+            Self::OutOfMemory => f.write_str("out of memory reserving the threads' scratch"),
+            Self::Spawn(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ThreadsError {}
 
 impl<B: AsRef<[u8]>> Localizer<B> {
     /// Loads `bytes` (a `.sld` file; `&[u8]` reads weights in place) with
@@ -152,8 +180,44 @@ impl<B: AsRef<[u8]>> Localizer<B> {
             last_times: StageTimes::default(),
             last_detections: 0,
             last_quality: None,
+            #[cfg(feature = "std")]
+            pool: None,
             model,
         })
+    }
+
+    /// Runs the network on `threads` threads (1, the default, is the
+    /// calling thread alone). The pool of `threads − 1` workers and a
+    /// scratch per thread are created here, so `localize` still never
+    /// allocates; the workers sleep between frames. Results are
+    /// bit-identical whatever the count (the work is split by output
+    /// rows and channels, each computed as with one thread).
+    #[cfg(feature = "std")]
+    pub fn set_threads(&mut self, threads: usize) -> Result<(), ThreadsError> {
+        if !(1..=nn::pool::MAX_THREADS).contains(&threads) {
+            return Err(ThreadsError::OutOfRange(threads));
+        }
+        let want = self.model.plan().scratch_len.saturating_mul(threads);
+        if want > self.scratch.len() {
+            self.scratch
+                .try_reserve_exact(want - self.scratch.len())
+                .map_err(|_| ThreadsError::OutOfMemory)?;
+            self.scratch.resize(want, 0.0);
+        }
+        self.pool = match threads {
+            1 => None,
+            n => Some(nn::Pool::new(n).map_err(ThreadsError::Spawn)?),
+        };
+        Ok(())
+    }
+
+    /// Threads the network runs on ([`Localizer::set_threads`]).
+    pub fn threads(&self) -> usize {
+        #[cfg(feature = "std")]
+        if let Some(p) = &self.pool {
+            return p.threads();
+        }
+        1
     }
 
     /// Stage timings of the last [`Localizer::localize`] call, also when it
@@ -230,11 +294,16 @@ impl<B: AsRef<[u8]>> Localizer<B> {
     }
 
     fn run_network(&mut self) -> Result<(), LocalizeError> {
-        nn::run(
+        #[cfg(feature = "std")]
+        let par = nn::Par::new(self.pool.as_ref());
+        #[cfg(not(feature = "std"))]
+        let par = nn::Par::SERIAL;
+        nn::run_par(
             self.model.plan(),
             self.model.weights(),
             &mut self.arena,
             &mut self.scratch,
+            par,
         )
         .map_err(LocalizeError::Network)
     }

@@ -469,6 +469,27 @@ pub unsafe extern "C" fn sld_localizer_set_gate(
     })
 }
 
+/// Splits the network over `threads` threads (1 to 16; 1, the default,
+/// is the calling thread alone). The worker threads and their scratch are
+/// created here; `sld_localizer_localize` then still never allocates, and
+/// gives the same bits for any count. Out of range is
+/// `SLD_STATUS_INVALID_ARGUMENT`; a thread or memory the system refuses is
+/// `SLD_STATUS_OUT_OF_MEMORY`; either way the handle keeps its threads. Not
+/// in the firmware (`no_std`) build.
+///
+/// # Safety
+/// `localizer` valid and not used by another thread during the call.
+#[cfg(feature = "std")]
+#[no_mangle]
+pub unsafe extern "C" fn sld_localizer_set_threads(localizer: *mut SldLocalizer, threads: u32) -> SldStatus {
+    with_handle(localizer, "localizer", |h| {
+        h.inner.set_threads(threads as usize).map_err(|e| match e {
+            sld_core::ThreadsError::OutOfRange(_) => fail!(InvalidArgument, "{e}"),
+            e => fail!(OutOfMemory, "{e}"),
+        })
+    })
+}
+
 /// Writes the handle's current reliability gate to `out`.
 ///
 /// # Safety

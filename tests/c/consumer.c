@@ -192,6 +192,19 @@ static void check_localize(SldLocalizer *h, const unsigned char *rgb, const Trut
     CHECK(fabs(loc.pose.translation[i] - tr->t[i]) < 0.01, "t[%d] %f vs %f", i,
           loc.pose.translation[i], tr->t[i]);
 
+#ifdef SLD_STD
+  /* Threads: the same pose, bit for bit; a count out of range is refused. */
+  EXPECT_STATUS(sld_localizer_set_threads(h, 3), SLD_STATUS_OK);
+  SldLocalization threaded;
+  EXPECT_STATUS(sld_localizer_localize(h, &img, &tr->camera, &threaded), SLD_STATUS_OK);
+  CHECK(memcmp(threaded.pose.rotation, loc.pose.rotation, sizeof loc.pose.rotation) == 0 &&
+            memcmp(threaded.pose.translation, loc.pose.translation, sizeof loc.pose.translation) == 0,
+        "3 threads changed the pose");
+  EXPECT_STATUS(sld_localizer_set_threads(h, 0), SLD_STATUS_INVALID_ARGUMENT);
+  EXPECT_STATUS(sld_localizer_set_threads(h, 1000), SLD_STATUS_INVALID_ARGUMENT);
+  EXPECT_STATUS(sld_localizer_set_threads(h, 1), SLD_STATUS_OK);
+#endif
+
   /* The reliability gate: the evidence behind the pose, and a gate it fails. */
   SldPoseQuality q;
   EXPECT_STATUS(sld_localizer_last_quality(h, &q), SLD_STATUS_OK);

@@ -7,7 +7,8 @@
 //! first so every read is contiguous); everything else is im2col in
 //! 256-pixel chunks + one GEMM per group and chunk.
 
-use super::gemm::{sgemm_epilogue, sgemm_strided, Epilogue, MulAdd};
+use super::gemm::{sgemm_strided_par, Epilogue, MulAdd};
+use super::pool::{Par, MAX_THREADS};
 use crate::model::plan::{needs_im2col, ConvStep, IM2COL_CHUNK};
 use crate::model::{Activation, Shape};
 
@@ -35,6 +36,7 @@ pub(crate) fn conv2d<F: MulAdd>(
     bias: Option<&[f32]>,
     out: &mut [f32],
     scratch: &mut [f32],
+    par: Par<'_>,
 ) -> bool {
     let [ci, h, w] = in_shape;
     let [co, ho, wo] = out_shape;
@@ -47,22 +49,24 @@ pub(crate) fn conv2d<F: MulAdd>(
     let activation = st.activation;
     if !needs_im2col(st, ci) && st.groups == 1 {
         // 1×1: one GEMM with bias and activation fused into its store.
-        return sgemm_epilogue(
+        return sgemm_strided_par(
             co,
             ci,
             hw_out,
             weight,
             input,
             out,
+            hw_out,
             &Epilogue {
                 accumulate: false,
                 bias,
                 activation,
             },
+            par,
         );
     }
     if !needs_im2col(st, ci) {
-        return depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch);
+        return depthwise_par::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch, par);
     }
     // im2col + one GEMM per group, bias and activation fused.
     let g = st.groups;
@@ -88,7 +92,7 @@ pub(crate) fn conv2d<F: MulAdd>(
                 return false;
             };
             im2col(st, [cig, h, w], [ho, wo], x, (p0, p1), cols);
-            ok &= sgemm_strided(cog, rows, nc, wg, cols, &mut og[p0..], hw_out, &epi);
+            ok &= sgemm_strided_par(cog, rows, nc, wg, cols, &mut og[p0..], hw_out, &epi, par);
             p0 = p1;
         }
     }
@@ -105,6 +109,72 @@ fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
         Activation::Relu6 => vs.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
         Activation::Silu => vs.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
     }
+}
+
+/// [`depthwise`] with the channels split over `par`'s threads (each with
+/// its own part of the scratch); channels are independent, so the result
+/// is bit-identical to one thread.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn depthwise_par<F: MulAdd>(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_shape: Shape,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+) -> bool {
+    let [c, h, w] = in_shape;
+    let [_, ho, wo] = out_shape;
+    let [kh, kw] = st.kernel;
+    let threads = par.threads().min(MAX_THREADS).min(c);
+    let per = c.div_ceil(threads.max(1));
+    let need_scratch = if st.stride[1] == 2 { h * w } else { 0 };
+    let serial = threads <= 1
+        || scratch.len() / threads < need_scratch
+        || input.len() < c * h * w
+        || out.len() < c * ho * wo
+        || weight.len() < c * kh * kw
+        || bias.is_some_and(|b| b.len() < c);
+    if serial {
+        return depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch);
+    }
+    type Part<'x> = (usize, usize, &'x mut [f32], &'x mut [f32]);
+    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
+    let (mut outs, mut scr) = (&mut out[..c * ho * wo], scratch);
+    let scratch_part = scr.len() / threads;
+    let mut c0 = 0;
+    for part in parts.iter_mut().take(threads) {
+        if c0 >= c {
+            break;
+        }
+        let c1 = (c0 + per).min(c);
+        let (o, ot) = outs.split_at_mut((c1 - c0) * ho * wo);
+        let (s, stail) = scr.split_at_mut(scratch_part);
+        *part = Some((c0, c1, o, s));
+        (outs, scr, c0) = (ot, stail, c1);
+    }
+    let ok = core::sync::atomic::AtomicBool::new(true);
+    par.for_parts(&mut parts, &|_, (c0, c1, o, s): Part<'_>| {
+        let n = c1 - c0;
+        let good = depthwise::<F>(
+            st,
+            [n, h, w],
+            [n, ho, wo],
+            &input[c0 * h * w..c1 * h * w],
+            &weight[c0 * kh * kw..c1 * kh * kw],
+            bias.map(|b| &b[c0..c1]),
+            o,
+            s,
+        );
+        if !good {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    ok.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 #[inline(always)]
@@ -339,7 +409,8 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    type ConvFn = fn(&ConvStep, Shape, Shape, &[f32], &[f32], Option<&[f32]>, &mut [f32], &mut [f32]) -> bool;
+    type ConvFn =
+        fn(&ConvStep, Shape, Shape, &[f32], &[f32], Option<&[f32]>, &mut [f32], &mut [f32], Par<'_>) -> bool;
 
     /// Direct convolution, the definition: a second implementation.
     fn naive(

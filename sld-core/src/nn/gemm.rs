@@ -12,6 +12,8 @@
 
 use crate::model::Activation;
 
+use super::pool::{Par, MAX_THREADS};
+
 const KC: usize = 256;
 
 /// What happens to `C` around the product.
@@ -149,6 +151,61 @@ pub fn sgemm_strided(
         gemm::<4, 16, Plain>(&g, a, b, c, epi, &mut [0f32; KC * 16]);
         true
     }
+}
+
+/// [`sgemm_strided`] with the rows of `C` split over `par`'s threads, in
+/// blocks of a multiple of 8 rows: every value is computed by the same tile
+/// code as with one thread, so the result is bit-identical.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_strided_par(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    epi: &Epilogue<'_>,
+    par: Par<'_>,
+) -> bool {
+    let threads = par.threads().min(MAX_THREADS);
+    if threads <= 1 || m < 16 {
+        return sgemm_strided(m, k, n, a, b, c, ldc, epi);
+    }
+    let c_need = (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n));
+    let ok_sizes = ldc >= n
+        && c_need.is_some_and(|need| c.len() >= need)
+        && m.checked_mul(k).is_some_and(|need| a.len() >= need)
+        && epi.bias.is_none_or(|b| b.len() >= m);
+    let Some(c_need) = c_need.filter(|_| ok_sizes) else {
+        return false;
+    };
+    let rows = m.div_ceil(threads).div_ceil(8) * 8;
+    let mut parts: [Option<(usize, usize, &mut [f32])>; MAX_THREADS] = Default::default();
+    let mut rest = &mut c[..c_need];
+    let mut r0 = 0;
+    for part in parts.iter_mut() {
+        if r0 >= m {
+            break;
+        }
+        let r1 = (r0 + rows).min(m);
+        let take = if r1 == m { rest.len() } else { (r1 - r0) * ldc };
+        let (mine, tail) = rest.split_at_mut(take);
+        *part = Some((r0, r1, mine));
+        rest = tail;
+        r0 = r1;
+    }
+    let ok = core::sync::atomic::AtomicBool::new(true);
+    par.for_parts(&mut parts, &|_, (r0, r1, cs): (usize, usize, &mut [f32])| {
+        let e = Epilogue {
+            bias: epi.bias.map(|b| &b[r0..r1]),
+            ..*epi
+        };
+        if !sgemm_strided(r1 - r0, k, n, &a[r0 * k..r1 * k], b, cs, ldc, &e) {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    ok.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Matrix sizes: `C[m×n] (row stride ldc) = A[m×k] · B[k×n]`.

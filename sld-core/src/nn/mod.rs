@@ -13,11 +13,15 @@
 pub mod conv;
 pub mod cpu;
 pub mod gemm;
+pub mod pool;
 pub mod resize;
 
 use core::fmt;
 
 use crate::model::plan::{Plan, Step, TensorSlot, WeightRange};
+pub use pool::Par;
+#[cfg(feature = "std")]
+pub use pool::Pool;
 
 /// Why a forward pass could not run (only caller-side mistakes: buffers
 /// smaller than the plan asks, weights from a different model).
@@ -84,8 +88,21 @@ fn read<'a>(lo: &'a [f32], hi: &'a [f32], out: &TensorSlot, t: &TensorSlot) -> R
     }
 }
 
-/// Runs every step of `plan`. The input must already be in [`input_mut`].
+/// Runs every step of `plan` on one thread. The input must already be in
+/// [`input_mut`].
 pub fn run(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
+    run_par(plan, weights, arena, scratch, Par::SERIAL)
+}
+
+/// [`run`] with the convolutions split over `par`'s threads (bit-identical
+/// results). `scratch` holds `plan.scratch_len` f32 per thread.
+pub fn run_par(
+    plan: &Plan,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+) -> Result<(), NnError> {
     if arena.len() < plan.arena_len || scratch.len() < plan.scratch_len {
         return Err(NnError::BufferTooSmall);
     }
@@ -96,34 +113,46 @@ pub fn run(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32])
             // SAFETY: `level()` is Avx512 only when the CPU was detected to
             // have AVX-512F (+ AVX2/FMA); `run_avx512`'s body is safe.
             #[allow(unsafe_code)]
-            Level::Avx512 => return unsafe { run_avx512(plan, weights, arena, scratch) },
+            Level::Avx512 => return unsafe { run_avx512(plan, weights, arena, scratch, par) },
             // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
             #[allow(unsafe_code)]
-            Level::Avx2 => return unsafe { run_avx2(plan, weights, arena, scratch) },
+            Level::Avx2 => return unsafe { run_avx2(plan, weights, arena, scratch, par) },
             Level::Portable => {}
         }
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
     {
         // NEON and FMA are baseline on aarch64.
-        return run_steps::<gemm::Fused>(plan, weights, arena, scratch);
+        return run_steps::<gemm::Fused>(plan, weights, arena, scratch, par);
     }
     #[allow(unreachable_code)]
-    run_steps::<gemm::Plain>(plan, weights, arena, scratch)
+    run_steps::<gemm::Plain>(plan, weights, arena, scratch, par)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX-512.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn run_avx512(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
-    run_steps::<gemm::Fused>(plan, weights, arena, scratch)
+fn run_avx512(
+    plan: &Plan,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+) -> Result<(), NnError> {
+    run_steps::<gemm::Fused>(plan, weights, arena, scratch, par)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX2 + FMA.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2(plan: &Plan, weights: &[f32], arena: &mut [f32], scratch: &mut [f32]) -> Result<(), NnError> {
-    run_steps::<gemm::Fused>(plan, weights, arena, scratch)
+fn run_avx2(
+    plan: &Plan,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+) -> Result<(), NnError> {
+    run_steps::<gemm::Fused>(plan, weights, arena, scratch, par)
 }
 
 /// The interpreter loop; inlined into each feature-specific copy above.
@@ -133,6 +162,7 @@ fn run_steps<F: gemm::MulAdd>(
     weights: &[f32],
     arena: &mut [f32],
     scratch: &mut [f32],
+    par: Par<'_>,
 ) -> Result<(), NnError> {
     for step in &plan.steps {
         match step {
@@ -142,7 +172,7 @@ fn run_steps<F: gemm::MulAdd>(
                 let b = c.bias.map(|r| weight(weights, r)).transpose()?;
                 let (lo, out, hi) = split(arena, ot)?;
                 let x = read(lo, hi, ot, it)?;
-                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, out, scratch) {
+                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, out, scratch, par) {
                     return Err(NnError::WeightsMismatch);
                 }
             }

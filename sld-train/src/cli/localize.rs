@@ -21,7 +21,13 @@ pub fn parse_camera(spec: &str, w: u32, h: u32) -> Result<Camera> {
 /// on stderr). Returns how many images could not be processed (unreadable,
 /// no intrinsics). A `--camera` that cannot describe any image is an error
 /// before the first image.
-pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, gate: Gate) -> Result<usize> {
+pub fn localize_images(
+    model: &Path,
+    images: &[PathBuf],
+    camera: Option<&str>,
+    gate: Gate,
+    threads: usize,
+) -> Result<usize> {
     if let Some(spec) = camera {
         // Checked once, naming the flag (not once per image).
         parse_camera_numbers(spec)?;
@@ -30,6 +36,7 @@ pub fn localize_images(model: &Path, images: &[PathBuf], camera: Option<&str>, g
     let mut loc =
         Localizer::new(bytes).map_err(|e| anyhow::anyhow!("{}: not a usable model: {e}", model.display()))?;
     loc.gate = gate;
+    loc.set_threads(threads)?;
     let mut failures = 0;
     for path in images {
         let line = match localize_one(&mut loc, path, camera) {
@@ -145,11 +152,20 @@ pub struct Args {
     pub images: Vec<PathBuf>,
     #[command(flatten)]
     pub gate: super::args::GateArgs,
+    /// Threads the network is split over (same results for any count).
+    #[arg(value_parser = super::args::int_in::<usize>(1, 16), long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// Runs `sld localize`.
 pub fn run(a: Args) -> Result<()> {
-    let failed = localize_images(&a.model, &a.images, a.camera.as_deref(), a.gate.gate()?)?;
+    let failed = localize_images(
+        &a.model,
+        &a.images,
+        a.camera.as_deref(),
+        a.gate.gate()?,
+        a.threads,
+    )?;
     if failed > 0 {
         bail!("{failed} of {} images could not be processed", a.images.len())
     }

@@ -18,7 +18,8 @@ pub enum Command {
     /// Run the network alone on a raw input tensor and time it (for
     /// cross-checks with other runtimes): reads f32 little-endian [C, H, W]
     /// already normalised, writes the heatmaps [L, h, w] the same way, prints
-    /// the median forward time over --repeats runs (single thread).
+    /// the median forward time over --repeats runs (on --threads threads;
+    /// `SLD_CPU_LEVEL=portable|avx2|avx512` caps the x86 kernels).
     Forward {
         /// The `.sld` file.
         model: PathBuf,
@@ -31,6 +32,10 @@ pub enum Command {
         /// Timed runs (after one warm-up).
         #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 5)]
         repeats: usize,
+        /// Threads the network is split over (the results are the same
+        /// bits for any count).
+        #[arg(value_parser = super::args::int_in::<usize>(1, 16), long, default_value_t = 1)]
+        threads: usize,
     },
     /// Write a known-answer kit for integration tests on a device or in C:
     /// DIR/model.sld (a hand-weighted detector of coloured dots, not
@@ -90,8 +95,9 @@ pub fn run(c: Command) -> Result<()> {
             input,
             output,
             repeats,
+            threads,
         } => {
-            let ms = forward_raw(&model, &input, &output, repeats)?;
+            let ms = forward_raw(&model, &input, &output, repeats, threads)?;
             println!("forward_ms {ms:.3}");
         }
         Command::Beacons {
@@ -169,7 +175,7 @@ pub fn describe(model: &Path) -> Result<String> {
 
 /// Runs the network on a raw f32 `[C, H, W]` input file, writes the raw
 /// f32 heatmaps, returns the median forward time in milliseconds.
-pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize) -> Result<f64> {
+pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize, threads: usize) -> Result<f64> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let m =
         sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
@@ -190,14 +196,16 @@ pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize) ->
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let mut arena = vec![0f32; plan.arena_len];
-    let mut scratch = vec![0f32; plan.scratch_len];
+    let mut scratch = vec![0f32; plan.scratch_len * threads];
+    let pool = sld_core::nn::Pool::new(threads).context("cannot start the threads")?;
+    let par = sld_core::nn::Par::new(Some(&pool));
     let mut times = Vec::with_capacity(repeats);
     for run in 0..=repeats {
         let t = std::time::Instant::now();
         sld_core::nn::input_mut(plan, &mut arena)
             .context("arena")?
             .copy_from_slice(&x);
-        sld_core::nn::run(plan, m.weights(), &mut arena, &mut scratch)?;
+        sld_core::nn::run_par(plan, m.weights(), &mut arena, &mut scratch, par)?;
         if run > 0 {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }

@@ -200,3 +200,46 @@ fn localize_makes_no_allocation_per_frame() {
     assert_eq!(allocations() - before, 0);
     assert!(loc.arena_bytes() > 0);
 }
+
+/// Threads split every kind of layer (1×1 GEMM by rows, depthwise by
+/// channels at strides 1 and 2, im2col's GEMM for the stem and the dilated
+/// ASPP convolutions) and give the same bits as one thread (issue 17).
+#[test]
+fn threads_give_bit_identical_heatmaps_on_every_layer_kind() {
+    let dir = std::env::temp_dir().join(format!("sld-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("lite0.sld");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+        .args([
+            "model",
+            "random",
+            "--landmarks",
+            "40",
+            "--width",
+            "160",
+            "--height",
+            "96",
+            "--out",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let bytes = std::fs::read(&model).unwrap();
+    let rgb: Vec<u8> = (0..160 * 96 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+    let image = Image::new(160, 96, 480, PixelFormat::Rgb8, &rgb).unwrap();
+    let maps = |threads: usize| {
+        let mut loc = Localizer::new(bytes.as_slice()).unwrap();
+        loc.set_threads(threads).unwrap();
+        loc.heatmaps(&image).unwrap();
+        loc.head_output(0).unwrap().to_vec()
+    };
+    let one = maps(1);
+    assert!(one.iter().any(|v| *v != 0.0));
+    for threads in [2, 3, 4] {
+        let got = maps(threads);
+        let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same && got.len() == one.len(), "{threads} threads differ");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
