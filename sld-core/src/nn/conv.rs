@@ -527,7 +527,8 @@ mod tests {
                     &wt,
                     Some(&b),
                     &mut out,
-                    &mut scratch
+                    &mut scratch,
+                    Par::SERIAL
                 ));
                 out.iter()
                     .zip(&want)
