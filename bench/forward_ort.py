@@ -2,7 +2,8 @@
 """CNN forward: sld-core vs ONNX Runtime on the same `.sld` weights.
 
 Usage (from the repository root):
-    python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7]
+    python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7] [--threads 1]
+    SLD_CPU_LEVEL=avx2 python3 bench/forward_ort.py   # sld-core's AVX2 kernels on an AVX-512 host
 
 Creates bench/.venv-ort with numpy, onnx and onnxruntime on first use, writes a
 random-weight EfficientNet-Lite0-s8 + ASPP model with `sld model random`,
@@ -116,6 +117,7 @@ def main():
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=352)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT)
     sld = os.path.join(ROOT, "target", "release", "sld")
@@ -128,12 +130,13 @@ def main():
     x = np.random.default_rng(0).random((1, 3, args.height, args.width), dtype=np.float32)
     x.tofile(os.path.join(tmp, "in.f32"))
     out = subprocess.check_output([sld, "model", "forward", model, "--input", os.path.join(tmp, "in.f32"),
-                                   "--output", os.path.join(tmp, "out.f32"), "--repeats", str(args.repeats)])
+                                   "--output", os.path.join(tmp, "out.f32"), "--repeats", str(args.repeats),
+                                   "--threads", str(args.threads)])
     sld_ms = float(out.decode().split()[-1])
     ours = np.fromfile(os.path.join(tmp, "out.f32"), dtype="<f4")
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = args.threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(onnx_model.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -148,8 +151,8 @@ def main():
         sess.run(None, {"image": x})
         times.append((time.perf_counter() - t0) * 1e3)
     ort_ms = sorted(times)[len(times) // 2]
-    print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, single thread, "
-          f"median of {args.repeats}")
+    print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, {args.threads} thread(s), "
+          f"median of {args.repeats}, sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}")
     print(f"max abs diff       {diff:.2e} (max |activation| {peak:.2f})")
     print(f"sld-core forward   {sld_ms:.1f} ms")
     print(f"ONNX Runtime {ort.__version__}  {ort_ms:.1f} ms")

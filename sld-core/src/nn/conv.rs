@@ -160,7 +160,7 @@ fn depthwise_par<F: MulAdd>(
     let ok = core::sync::atomic::AtomicBool::new(true);
     par.for_parts(&mut parts, &|_, (c0, c1, o, s): Part<'_>| {
         let n = c1 - c0;
-        let good = depthwise::<F>(
+        let good = depthwise_at_level::<F>(
             st,
             [n, h, w],
             [n, ho, wo],
@@ -175,6 +175,77 @@ fn depthwise_par<F: MulAdd>(
         }
     });
     ok.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// [`depthwise`] compiled for the CPU's kernel level: a worker thread's
+/// closure is not inside the interpreter's `#[target_feature]` copy, so it
+/// enters one here (else `F::mul_add` would be a libm call).
+#[allow(clippy::too_many_arguments)]
+fn depthwise_at_level<F: MulAdd>(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_shape: Shape,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        use super::cpu::{level, Level};
+        match level() {
+            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
+            // was detected; the body is safe code.
+            #[allow(unsafe_code)]
+            Level::Avx512 => {
+                return unsafe {
+                    depthwise_avx512::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+                }
+            }
+            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
+            #[allow(unsafe_code)]
+            Level::Avx2 => {
+                return unsafe {
+                    depthwise_avx2::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+                }
+            }
+            Level::Portable => {}
+        }
+    }
+    depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn depthwise_avx512<F: MulAdd>(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_shape: Shape,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn depthwise_avx2<F: MulAdd>(
+    st: &ConvStep,
+    in_shape: Shape,
+    out_shape: Shape,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
 }
 
 #[inline(always)]
