@@ -65,13 +65,18 @@ pub enum Command {
     },
     /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
     /// head): for benchmarks and plumbing tests, not for localising.
+    /// `--heads N` puts N ASPP heads on the one backbone (SLD*'s ensemble,
+    /// sharing the backbone: `sld train --heads`).
     Random {
         /// Output `.sld` file.
         #[arg(long, short)]
         out: PathBuf,
-        /// Number of landmarks (heatmaps).
+        /// Number of landmarks (heatmaps) per head.
         #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 125)]
         landmarks: usize,
+        /// ASPP heads on the backbone, each with --landmarks heatmaps.
+        #[arg(value_parser = super::args::int_in::<usize>(1, 64), long, default_value_t = 1)]
+        heads: usize,
         /// Input width in pixels.
         #[arg(value_parser = super::args::int_in::<usize>(8, 4096), long, default_value_t = 640)]
         width: usize,
@@ -114,10 +119,11 @@ pub fn run(c: Command) -> Result<()> {
         Command::Random {
             out,
             landmarks,
+            heads,
             width,
             height,
             seed,
-        } => write_random_model(&out, landmarks, width, height, seed)?,
+        } => write_random_model(&out, landmarks, heads, width, height, seed)?,
     }
     Ok(())
 }
@@ -126,15 +132,27 @@ pub fn run(c: Command) -> Result<()> {
 /// EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head.
 pub fn write_random_model(
     out: &Path,
-    landmarks: usize,
+    per_head: usize,
+    heads: usize,
     width: usize,
     height: usize,
     seed: u64,
 ) -> Result<()> {
     let mut b = GraphBuilder::new(3, height, width, seed);
     let trunk = efficientnet_lite0_s8(&mut b);
-    let head = aspp_head(&mut b, "head", &trunk, 80, landmarks);
-    let (info, tensors) = b.finish(&[&head], 8, "random");
+    let outs: Vec<String> = (0..heads)
+        .map(|k| {
+            let name = if heads == 1 {
+                "head".to_string()
+            } else {
+                format!("head{k}")
+            };
+            aspp_head(&mut b, &name, &trunk, 80, per_head)
+        })
+        .collect();
+    let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let (info, tensors) = b.finish(&refs, 8, "random");
+    let landmarks = per_head * heads;
     // Landmarks spread through a 4 × 3 × 4 m box (not collinear, so PnP runs).
     let mut rng = sld_core::rng::SplitMix64::new(seed ^ 0x1a4d);
     let mut u = |s: f64| ((rng.unit_f64() - 0.5) * s) as f32;

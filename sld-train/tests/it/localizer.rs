@@ -243,3 +243,45 @@ fn threads_give_bit_identical_heatmaps_on_every_layer_kind() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An ensemble's heads share one backbone (issue 17, goal 4): each head
+/// adds only its own layers to the plan, so the interpreter runs the
+/// backbone once and every head from its features.
+#[test]
+fn heads_add_only_their_own_layers_to_the_plan() {
+    let dir = std::env::temp_dir().join(format!("sld-heads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let steps = |heads: usize| {
+        let path = dir.join(format!("h{heads}.sld"));
+        let st = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+            .args([
+                "model",
+                "random",
+                "--landmarks",
+                "10",
+                "--width",
+                "64",
+                "--height",
+                "48",
+                "--heads",
+            ])
+            .arg(heads.to_string())
+            .arg("--out")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+        let m = sld_core::model::Model::load(std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(m.plan().outputs.len(), heads);
+        assert_eq!(m.landmarks().len(), 10 * heads);
+        m.plan().steps.len()
+    };
+    let (one, two, four) = (steps(1), steps(2), steps(4));
+    let per_head = two - one;
+    assert!(
+        per_head > 0 && per_head < one / 4,
+        "a head is {per_head} of {one} steps"
+    );
+    assert_eq!(four, one + 3 * per_head);
+    let _ = std::fs::remove_dir_all(&dir);
+}
