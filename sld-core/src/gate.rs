@@ -15,7 +15,10 @@
 use core::fmt;
 
 /// The evidence behind one pose (all counts over this frame's detections).
+/// Serialises (feature `alloc`) as the `quality` object of `sld eval` and
+/// `sld localize` JSON.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "alloc", derive(serde::Serialize))]
 pub struct PoseQuality {
     /// PnP inliers.
     pub inliers: u32,

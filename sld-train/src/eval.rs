@@ -39,39 +39,6 @@ pub struct EvalOptions {
     pub gate: Option<Gate>,
 }
 
-/// [`PoseQuality`] for JSON output.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct QualityJson {
-    /// PnP inliers.
-    pub inliers: u32,
-    /// Detections passed to PnP.
-    pub detections: u32,
-    /// `inliers / detections`.
-    pub inlier_ratio: f32,
-    /// Sum of the inliers' confidences.
-    pub inlier_confidence: f32,
-    /// Landmarks projecting into the image under the pose.
-    pub expected_visible: u32,
-    /// `inliers / expected_visible`.
-    pub visible_fraction: f32,
-    /// RMS reprojection error of the inliers, network-input pixels.
-    pub rms_px: f32,
-}
-
-impl From<PoseQuality> for QualityJson {
-    fn from(q: PoseQuality) -> Self {
-        Self {
-            inliers: q.inliers,
-            detections: q.detections,
-            inlier_ratio: q.inlier_ratio,
-            inlier_confidence: q.inlier_confidence,
-            expected_visible: q.expected_visible,
-            visible_fraction: q.visible_fraction,
-            rms_px: q.rms_px,
-        }
-    }
-}
-
 /// Result for one image.
 #[derive(Clone, Debug, Serialize)]
 pub struct ImageResult {
@@ -96,7 +63,7 @@ pub struct ImageResult {
     pub times_us: [f64; 4],
     /// The evidence behind the pose PnP found (`null` when it found none),
     /// also when the gate rejected it.
-    pub quality: Option<QualityJson>,
+    pub quality: Option<PoseQuality>,
     /// Why the gate rejected the pose PnP found (`null`: not rejected).
     pub rejected: Option<String>,
 }
@@ -199,7 +166,7 @@ pub fn evaluate(bytes: &[u8], scene: &SceneDir, indices: &[usize], o: &EvalOptio
             pixel_error: median(errs),
             correct,
             times_us: [t.preprocess_us, t.cnn_us, t.decode_us, t.pnp_us],
-            quality: loc.last_quality().map(Into::into),
+            quality: loc.last_quality(),
             rejected,
         });
     }

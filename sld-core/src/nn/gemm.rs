@@ -97,20 +97,9 @@ pub fn sgemm_strided(
     ldc: usize,
     epi: &Epilogue<'_>,
 ) -> bool {
-    let fits = |len: usize, r: usize, cols: usize| r.checked_mul(cols).is_some_and(|need| len >= need);
-    let c_need = match m {
-        0 => Some(0),
-        _ => (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)),
-    };
-    let (Some(c_need), true) = (c_need, ldc >= n) else {
+    let Some(c_need) = c_len_needed(m, k, n, a, b, c, ldc, epi) else {
         return false;
     };
-    if !(fits(a.len(), m, k) && fits(b.len(), k, n))
-        || c.len() < c_need
-        || epi.bias.is_some_and(|b| b.len() < m)
-    {
-        return false;
-    }
     let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..c_need]);
     let g = Geometry { m, k, n, ldc };
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -153,6 +142,33 @@ pub fn sgemm_strided(
     }
 }
 
+/// Elements of `C` a product of these sizes touches (`(m − 1)·ldc + n`),
+/// or `None` when a slice is shorter than its shape needs, `ldc < n`, or a
+/// size overflows.
+#[allow(clippy::too_many_arguments)]
+fn c_len_needed(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    ldc: usize,
+    epi: &Epilogue<'_>,
+) -> Option<usize> {
+    let fits = |len: usize, r: usize, cols: usize| r.checked_mul(cols).is_some_and(|need| len >= need);
+    let c_need = match m {
+        0 => Some(0),
+        _ => (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)),
+    }?;
+    let ok = ldc >= n
+        && fits(a.len(), m, k)
+        && fits(b.len(), k, n)
+        && c.len() >= c_need
+        && epi.bias.is_none_or(|b| b.len() >= m);
+    ok.then_some(c_need)
+}
+
 /// [`sgemm_strided`] with the rows of `C` split over `par`'s threads, in
 /// blocks of a multiple of 8 rows: every value is computed by the same tile
 /// code as with one thread, so the result is bit-identical.
@@ -172,12 +188,7 @@ pub(crate) fn sgemm_strided_par(
     if threads <= 1 || m < 16 {
         return sgemm_strided(m, k, n, a, b, c, ldc, epi);
     }
-    let c_need = (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n));
-    let ok_sizes = ldc >= n
-        && c_need.is_some_and(|need| c.len() >= need)
-        && m.checked_mul(k).is_some_and(|need| a.len() >= need)
-        && epi.bias.is_none_or(|b| b.len() >= m);
-    let Some(c_need) = c_need.filter(|_| ok_sizes) else {
+    let Some(c_need) = c_len_needed(m, k, n, a, b, c, ldc, epi) else {
         return false;
     };
     let rows = m.div_ceil(threads).div_ceil(8) * 8;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use sld_core::{Camera, Gate, Image, LocalizeError, Localizer, PixelFormat, PoseQuality};
+use sld_core::{Camera, Gate, Image, LocalizeError, Localizer, PixelFormat};
 
 use sld_train::data::indoor6::read_intrinsics;
 use sld_train::data::naming::sidecar_intrinsics;
@@ -113,7 +113,7 @@ fn localize_one(
                 "R": [&rows[0][..3], &rows[1][..3], &rows[2][..3]],
                 "t": [rows[0][3], rows[1][3], rows[2][3]],
                 "inliers": r.inliers, "detections": r.detections,
-                "quality": quality_json(&r.quality),
+                "quality": r.quality,
                 "times_us": {"preprocess": r.times.preprocess_us, "cnn": r.times.cnn_us,
                              "decode": r.times.decode_us, "pnp": r.times.pnp_us},
             })
@@ -121,21 +121,14 @@ fn localize_one(
         Err(e) => {
             let t = loc.last_times();
             let quality = match &e {
-                LocalizeError::Unreliable { quality, .. } => quality_json(quality),
-                _ => serde_json::Value::Null,
+                LocalizeError::Unreliable { quality, .. } => Some(*quality),
+                _ => None,
             };
             json!({"image": name, "ok": false, "error": e.to_string(), "quality": quality,
                    "times_us": {"preprocess": t.preprocess_us, "cnn": t.cnn_us,
                                 "decode": t.decode_us, "pnp": t.pnp_us}})
         }
     })
-}
-
-/// The evidence behind a pose, as `sld localize` prints it.
-fn quality_json(q: &PoseQuality) -> serde_json::Value {
-    json!({"inliers": q.inliers, "detections": q.detections, "inlier_ratio": q.inlier_ratio,
-           "inlier_confidence": q.inlier_confidence, "expected_visible": q.expected_visible,
-           "visible_fraction": q.visible_fraction, "rms_px": q.rms_px})
 }
 
 #[derive(clap::Args)]

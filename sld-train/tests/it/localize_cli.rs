@@ -8,6 +8,25 @@ fn sld() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sld"))
 }
 
+/// `sld synth` of a 4-image, one-session, 64×48 room into `scene`.
+fn tiny_scene(scene: &std::path::Path) -> Command {
+    let mut c = sld();
+    c.args([
+        "synth",
+        "--images",
+        "4",
+        "--sessions",
+        "1",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--out",
+    ])
+    .arg(scene);
+    c
+}
+
 #[test]
 fn random_model_info_and_localize_json_lines() {
     let dir = std::env::temp_dir().join(format!("sld-localize-cli-{}", std::process::id()));
@@ -105,20 +124,7 @@ fn eval_warns_when_the_model_is_not_this_scenes() {
     let scene = dir.join("scene");
     let model = dir.join("m.sld");
     let ok = |c: &mut Command| assert!(c.output().unwrap().status.success(), "{c:?}");
-    ok(sld()
-        .args([
-            "synth",
-            "--images",
-            "4",
-            "--sessions",
-            "1",
-            "--width",
-            "64",
-            "--height",
-            "48",
-            "--out",
-        ])
-        .arg(&scene));
+    ok(&mut tiny_scene(&scene));
     ok(sld()
         .args([
             "model",
@@ -161,22 +167,7 @@ fn absurd_training_sizes_fail_before_allocating() {
     let dir = std::env::temp_dir().join(format!("sld-absurd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let scene = dir.join("scene");
-    let st = sld()
-        .args([
-            "synth",
-            "--images",
-            "4",
-            "--sessions",
-            "1",
-            "--width",
-            "64",
-            "--height",
-            "48",
-            "--out",
-        ])
-        .arg(&scene)
-        .output()
-        .unwrap();
+    let st = tiny_scene(&scene).output().unwrap();
     assert!(st.status.success());
     let lm = dir.join("lm.txt");
     std::fs::write(&lm, "4\n0 0 0 3\n1 1 0 3\n2 0 1 3\n3 1 1 4\n").unwrap();
