@@ -4,13 +4,17 @@
 Usage (from the repository root):
     python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7] [--threads 1]
     SLD_CPU_LEVEL=avx2 python3 bench/forward_ort.py   # sld-core's AVX2 kernels on an AVX-512 host
+    python3 bench/forward_ort.py --rounds 5 --baseline /tmp/old/sld   # interleaved, against an older build
 
 Creates bench/.venv-ort with numpy, onnx and onnxruntime on first use, writes a
 random-weight EfficientNet-Lite0-s8 + ASPP model with `sld model random`,
 translates its graph (docs/model-format.md) into ONNX with the same weights,
 checks that ONNX Runtime and `sld model forward` give the same heatmaps
 (max abs diff <= 1e-4 x max |activation|), then reports the median
-single-thread forward time of each.
+single-thread forward time of each. With --rounds R the runtimes take turns R
+times (each turn the median of --repeats) and the median turn is reported, so
+a machine whose speed drifts affects all of them alike; --baseline adds a
+second `sld` binary (an older build) to the turns.
 """
 import argparse
 import json
@@ -118,6 +122,8 @@ def main():
     ap.add_argument("--height", type=int, default=352)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved turns; the median turn is reported")
+    ap.add_argument("--baseline", help="another sld binary (e.g. an older build) to time in the same turns")
     args = ap.parse_args()
     subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT)
     sld = os.path.join(ROOT, "target", "release", "sld")
@@ -129,11 +135,11 @@ def main():
     onnx_model = to_onnx(info, tensors)
     x = np.random.default_rng(0).random((1, 3, args.height, args.width), dtype=np.float32)
     x.tofile(os.path.join(tmp, "in.f32"))
-    out = subprocess.check_output([sld, "model", "forward", model, "--input", os.path.join(tmp, "in.f32"),
-                                   "--output", os.path.join(tmp, "out.f32"), "--repeats", str(args.repeats),
-                                   "--threads", str(args.threads)])
-    sld_ms = float(out.decode().split()[-1])
-    ours = np.fromfile(os.path.join(tmp, "out.f32"), dtype="<f4")
+    def sld_forward(binary, out_name):
+        out = subprocess.check_output([binary, "model", "forward", model, "--input", os.path.join(tmp, "in.f32"),
+                                       "--output", os.path.join(tmp, out_name), "--repeats", str(args.repeats),
+                                       "--threads", str(args.threads)])
+        return float(out.decode().split()[-1])
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
@@ -141,22 +147,42 @@ def main():
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(onnx_model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     import time
+
+    def ort_forward():
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            sess.run(None, {"image": x})
+            times.append((time.perf_counter() - t0) * 1e3)
+        return sorted(times)[len(times) // 2]
+
+    sld_runs, base_runs, ort_runs = [], [], []
+    for _ in range(max(1, args.rounds)):
+        sld_runs.append(sld_forward(sld, "out.f32"))
+        if args.baseline:
+            base_runs.append(sld_forward(args.baseline, "base.f32"))
+        ort_runs.append(ort_forward())
+    median = lambda v: sorted(v)[len(v) // 2]
+    sld_ms, ort_ms = median(sld_runs), median(ort_runs)
+    ours = np.fromfile(os.path.join(tmp, "out.f32"), dtype="<f4")
     ref = sess.run(None, {"image": x})[0].ravel()
     diff = float(np.abs(ref - ours).max())
     peak = float(np.abs(ref).max())
     assert diff <= 1e-4 * peak, f"outputs differ: max abs diff {diff} vs max |activation| {peak}"
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        sess.run(None, {"image": x})
-        times.append((time.perf_counter() - t0) * 1e3)
-    ort_ms = sorted(times)[len(times) // 2]
     print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, {args.threads} thread(s), "
-          f"median of {args.repeats}, sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}")
+          f"median of {args.repeats} x {max(1, args.rounds)} turn(s), sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}")
     print(f"max abs diff       {diff:.2e} (max |activation| {peak:.2f})")
     print(f"sld-core forward   {sld_ms:.1f} ms")
     print(f"ONNX Runtime {ort.__version__}  {ort_ms:.1f} ms")
     print(f"ratio sld/ORT      {sld_ms / ort_ms:.2f}")
+    if args.baseline:
+        base_ms = median(base_runs)
+        print(f"baseline forward   {base_ms:.1f} ms ({args.baseline})")
+        print(f"ratio baseline/ORT {base_ms / ort_ms:.2f}")
+    if args.rounds > 1:
+        print("turns (ms): sld " + " ".join(f"{v:.0f}" for v in sld_runs)
+              + (" | baseline " + " ".join(f"{v:.0f}" for v in base_runs) if base_runs else "")
+              + " | ORT " + " ".join(f"{v:.0f}" for v in ort_runs))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,17 @@ fn main() {
         (80, 480, 14080),
         (125, 320, 3520),
         (256, 256, 4096),
+        (672, 112, 14080),
+        (112, 672, 14080),
+        (1152, 192, 3520),
+        (192, 1152, 3520),
+        (80, 2880, 3520),
     ] {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0f32; m * n];
         let mut best = f64::INFINITY;
-        for _ in 0..5 {
+        for _ in 0..12 {
             let t = Instant::now();
             sgemm(m, k, n, &a, &b, &mut c, false);
             best = best.min(t.elapsed().as_secs_f64());

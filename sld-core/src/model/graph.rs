@@ -35,6 +35,18 @@ impl Activation {
             Activation::Silu => x / (1.0 + libm::expf(-x)),
         }
     }
+
+    /// [`Activation::apply`] over a slice, matched once so the loop
+    /// vectorises.
+    #[inline(always)]
+    pub fn apply_all(self, xs: &mut [f32]) {
+        match self {
+            Activation::None => {}
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Activation::Relu6 => xs.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
+            Activation::Silu => xs.iter_mut().for_each(|x| *x = Activation::Silu.apply(*x)),
+        }
+    }
 }
 
 /// A 2D convolution (cross-correlation, as in PyTorch and Candle) with

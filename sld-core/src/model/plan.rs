@@ -66,6 +66,9 @@ pub struct ConvStep {
     pub dilation: [usize; 2],
     /// Groups.
     pub groups: usize,
+    /// Tensor added after the bias and before the activation (a residual
+    /// connection fused by [`fuse_residuals`]; 1×1 convolutions only).
+    pub residual: Option<usize>,
     /// Fused activation.
     pub activation: Activation,
 }
@@ -93,6 +96,14 @@ pub enum Step {
     },
     /// Bilinear resampling to the output's `H × W`.
     Resize {
+        /// Input tensor id.
+        input: usize,
+        /// Output tensor id.
+        output: usize,
+    },
+    /// No work: `output` is `input` (an add fused into the convolution
+    /// that produced `input`; the two tensors share their arena block).
+    Alias {
         /// Input tensor id.
         input: usize,
         /// Output tensor id.
@@ -196,6 +207,7 @@ impl Plan {
             steps.push(step);
         }
         let (outputs, heatmap_hw) = resolve_outputs(info, &tensors)?;
+        fuse_residuals(&tensors, &mut steps, &outputs);
         let arena_len = place(&mut tensors, &steps, &outputs)?;
         let inp = &info.graph.input;
         scratch_len = scratch_len.max(inp.normalize.scratch_len(inp.width as usize, inp.height as usize));
@@ -342,18 +354,10 @@ fn conv_step(
         padding,
         dilation,
         groups,
+        residual: None,
         activation: cv.activation,
     };
-    let scratch = if needs_im2col(&step, ci) {
-        let rows = (ci / groups).saturating_mul(kh).saturating_mul(kw);
-        let chunk = shape[1].saturating_mul(shape[2]).min(IM2COL_CHUNK);
-        rows.saturating_mul(chunk)
-    } else if step.stride[1] == 2 {
-        // Strided depthwise de-interleaves one input plane.
-        h * w
-    } else {
-        0
-    };
+    let scratch = crate::nn::conv::scratch_len(&step, [ci, h, w], shape);
     Ok((Step::Conv(step), shape, scratch))
 }
 
@@ -473,19 +477,86 @@ fn check_size(name: &str, s: &Shape) -> Result<(), ModelError> {
 }
 
 /// First-fit placement by liveness; returns the arena length.
+/// Fuses each two-input add that directly follows the 1×1 convolution
+/// producing one of its inputs into that convolution's store (as ONNX
+/// Runtime's Conv + Sum): the convolution adds the other input before the
+/// add's activation, and the add becomes an [`Step::Alias`]. Only when the
+/// convolution has no activation of its own, its output is read by nothing
+/// else and is not a graph output, so the values are the same bits as
+/// running the two steps (`(a·b + bias) + r`, then the activation).
+fn fuse_residuals(tensors: &[TensorSlot], steps: &mut [Step], outputs: &[usize]) {
+    let mut readers = vec![0usize; tensors.len()];
+    for step in steps.iter() {
+        match step {
+            Step::Conv(c) => readers[c.input] += 1,
+            Step::Act { input, .. } | Step::Resize { input, .. } | Step::Alias { input, .. } => {
+                readers[*input] += 1
+            }
+            Step::Add { inputs, .. } | Step::Concat { inputs, .. } => {
+                inputs.iter().for_each(|&t| readers[t] += 1)
+            }
+        }
+    }
+    for i in 1..steps.len() {
+        // Step i - 1 produces tensor i; step i produces tensor i + 1.
+        let conv_out = i;
+        let Step::Add {
+            inputs,
+            output,
+            activation,
+        } = &steps[i]
+        else {
+            continue;
+        };
+        let (output, activation) = (*output, *activation);
+        let other = match inputs.as_slice() {
+            [a, b] if *a == conv_out && *b != conv_out => *b,
+            [a, b] if *b == conv_out && *a != conv_out => *a,
+            _ => continue,
+        };
+        if readers[conv_out] != 1 || outputs.contains(&conv_out) {
+            continue;
+        }
+        let Step::Conv(c) = &mut steps[i - 1] else {
+            continue;
+        };
+        let ci = tensors[c.input].shape[0];
+        let pointwise = !needs_im2col(c, ci) && c.groups == 1;
+        if !pointwise || c.activation != Activation::None || c.residual.is_some() {
+            continue;
+        }
+        c.residual = Some(other);
+        c.activation = activation;
+        steps[i] = Step::Alias {
+            input: conv_out,
+            output,
+        };
+    }
+}
+
 fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Result<usize, ModelError> {
     let n = tensors.len();
     let mut last_use = vec![0usize; n];
     for (i, step) in steps.iter().enumerate() {
         let mut touch = |t: usize| last_use[t] = last_use[t].max(i + 1);
         match step {
-            Step::Conv(c) => touch(c.input),
-            Step::Act { input, .. } | Step::Resize { input, .. } => touch(*input),
+            Step::Conv(c) => {
+                touch(c.input);
+                c.residual.into_iter().for_each(touch);
+            }
+            Step::Act { input, .. } | Step::Resize { input, .. } | Step::Alias { input, .. } => touch(*input),
             Step::Add { inputs, .. } | Step::Concat { inputs, .. } => inputs.iter().for_each(|&t| touch(t)),
         }
     }
     for &o in outputs {
         last_use[o] = usize::MAX;
+    }
+    // An alias keeps its input's block alive as long as itself (latest
+    // first, so chains of aliases extend all the way back).
+    for step in steps.iter().rev() {
+        if let Step::Alias { input, output } = *step {
+            last_use[input] = last_use[input].max(last_use[output]);
+        }
     }
     // Live blocks as (offset, len, tensor), sorted by offset.
     let mut live: Vec<(usize, usize, usize)> = Vec::new();
@@ -505,10 +576,13 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
     };
     // Time 0 produces the image; step i produces tensor i + 1 at time i + 1.
     tensors[0].offset = alloc_block(&mut live, 0, tensors[0].len());
-    for i in 0..steps.len() {
+    for (i, step) in steps.iter().enumerate() {
         let t = i + 1;
         let len = tensors[t].len();
-        tensors[t].offset = alloc_block(&mut live, t, len);
+        tensors[t].offset = match *step {
+            Step::Alias { input, .. } => tensors[input].offset,
+            _ => alloc_block(&mut live, t, len),
+        };
         // Free every tensor not read after this step.
         live.retain(|&(_, _, id)| last_use[id] > i + 1);
     }

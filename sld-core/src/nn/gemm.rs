@@ -1,20 +1,29 @@
-//! Single-precision matrix multiply `C = act(A·B (+ C) + bias)`, row-major, written
-//! here so the per-frame path never allocates (`matrixmultiply` allocates
-//! its packing buffer on every call; measured in the Localizer's
-//! counting-allocator test).
+//! Single-precision matrix multiply `C = act(A·B (+ C) + bias + residual)`,
+//! row-major, written here so the per-frame path never allocates
+//! (`matrixmultiply` allocates its packing buffer on every call; measured
+//! in the Localizer's counting-allocator test).
 //!
 //! Blocked loops around an MR×NR register tile that the compiler
-//! vectorises (4×16 portable and AVX2, 4×64 AVX-512; other shapes measured
-//! slower: 6×32 / 8×32 / 6×64 at 146–233 GFLOP/s vs 164–251 for 4×64). With the `std`
-//! feature on x86-64 the code is also compiled for AVX2 + FMA and for
-//! AVX-512 and chosen at run time from what the CPU has — the only
-//! `unsafe` calls in sld-core.
+//! vectorises (4×16 portable and AVX2, 4×64 AVX-512, 8×12 aarch64; other
+//! AVX-512 shapes measured slower: 6×32 / 8×32 / 6×64 / 12×32). B is packed
+//! one k-block × NR panel at a time; the panel stays in L1 (AVX-512: 128 ×
+//! 64 values, 32 KiB; 256 rows spilled to L2 and measured 20–30 % slower).
+//! B's rows may be placed by a [`RowMap`], which lets a stride-1
+//! convolution read its unfolded rows in place. With the `std` feature on
+//! x86-64 the code is also compiled for AVX2 + FMA and for AVX-512 and
+//! chosen at run time from what the CPU has.
 
 use crate::model::Activation;
 
 use super::pool::{Par, MAX_THREADS};
 
+/// Rows of B per packed panel (k-block) for the 16-wide tiles.
 const KC: usize = 256;
+
+/// Rows per panel for the AVX-512 4×64 tile: 128 × 64 values (32 KiB) stay
+/// in a 48 KiB L1.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const KC_AVX512: usize = 128;
 
 /// What happens to `C` around the product.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +32,9 @@ pub struct Epilogue<'a> {
     pub accumulate: bool,
     /// Per-row bias (`m` values), added after the product.
     pub bias: Option<&'a [f32]>,
+    /// A matrix laid out like `C` (row `i` at `i·ldc`), added after the
+    /// bias: a residual connection fused into its convolution.
+    pub residual: Option<&'a [f32]>,
     /// Activation applied last.
     pub activation: Activation,
 }
@@ -32,12 +44,15 @@ impl Epilogue<'_> {
     pub const NONE: Epilogue<'static> = Epilogue {
         accumulate: false,
         bias: None,
+        residual: None,
         activation: Activation::None,
     };
 
+    /// The epilogue of one value: `C[at]`, in row `row`.
     #[inline(always)]
-    fn finish(&self, row: usize, v: f32) -> f32 {
-        self.activation.apply(v + self.bias_at(row))
+    fn finish(&self, row: usize, at: usize, v: f32) -> f32 {
+        let r = self.residual.and_then(|r| r.get(at)).copied().unwrap_or(0.0);
+        self.activation.apply(v + self.bias_at(row) + r)
     }
 
     #[inline(always)]
@@ -45,16 +60,25 @@ impl Epilogue<'_> {
         self.bias.and_then(|b| b.get(row)).copied().unwrap_or(0.0)
     }
 
-    /// Bias + activation over one row segment, the activation matched
-    /// once so the loop vectorises.
+    /// Bias, residual and activation over the row segment `vs` = `C[at..]`
+    /// of row `row`, the activation matched once so the loop vectorises.
     #[inline(always)]
-    fn finish_row(&self, row: usize, vs: &mut [f32]) {
+    fn finish_row(&self, row: usize, at: usize, vs: &mut [f32]) {
         let b = self.bias_at(row);
-        match self.activation {
-            Activation::None => vs.iter_mut().for_each(|v| *v += b),
-            Activation::Relu => vs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-            Activation::Relu6 => vs.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
-            Activation::Silu => vs.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
+        let res = self.residual.and_then(|r| r.get(at..at + vs.len()));
+        match res {
+            Some(res) => {
+                for (v, r) in vs.iter_mut().zip(res) {
+                    *v = *v + b + r;
+                }
+                self.activation.apply_all(vs);
+            }
+            None => match self.activation {
+                Activation::None => vs.iter_mut().for_each(|v| *v += b),
+                Activation::Relu => vs.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Activation::Relu6 => vs.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+                Activation::Silu => vs.iter_mut().for_each(|v| *v = Activation::Silu.apply(*v + b)),
+            },
         }
     }
 }
@@ -97,11 +121,78 @@ pub fn sgemm_strided(
     ldc: usize,
     epi: &Epilogue<'_>,
 ) -> bool {
-    let Some(c_need) = c_len_needed(m, k, n, a, b, c, ldc, epi) else {
+    sgemm_rows(m, k, n, a, b, &RowMap::dense(n), c, ldc, epi)
+}
+
+/// Where each row of `B` starts in its slice: row `r` at
+/// `(r / period)·stride + taps[r mod period]`. Dense rows are the case
+/// `period = 1`, `taps = [0]`, `stride = n`; a stride-1 convolution reads
+/// its unfolded rows `(channel, tap)` in place from a padded input this
+/// way (no im2col copy).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowMap<'t> {
+    stride: usize,
+    taps: &'t [usize],
+}
+
+impl<'t> RowMap<'t> {
+    /// Rows `n` apart.
+    pub(crate) fn dense(n: usize) -> RowMap<'static> {
+        RowMap {
+            stride: n,
+            taps: &[0],
+        }
+    }
+
+    /// Row `(q, t)` (`r = q·taps.len() + t`) at `q·stride + taps[t]`.
+    pub(crate) fn taps(stride: usize, taps: &'t [usize]) -> RowMap<'t> {
+        RowMap { stride, taps }
+    }
+
+    /// Offset of row `r`.
+    #[inline(always)]
+    fn offset(&self, r: usize) -> usize {
+        let p = self.taps.len().max(1);
+        (r / p) * self.stride + self.taps.get(r % p).copied().unwrap_or(0)
+    }
+
+    /// Elements `B` needs so that rows `0..k` each have `n` values, or
+    /// `None` on overflow or an empty tap list.
+    fn b_len(&self, k: usize, n: usize) -> Option<usize> {
+        let last = k.checked_sub(1)?;
+        let p = self.taps.len();
+        let top = self.taps.iter().copied().max()?;
+        (last / p)
+            .checked_mul(self.stride)?
+            .checked_add(top)?
+            .checked_add(n)
+    }
+}
+
+/// [`sgemm_strided`] with `B`'s rows placed by `rows`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_rows(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    rows: &RowMap<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    epi: &Epilogue<'_>,
+) -> bool {
+    let Some(c_need) = c_len_needed(m, k, n, a, b, rows, c, ldc, epi) else {
         return false;
     };
-    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..c_need]);
-    let g = Geometry { m, k, n, ldc };
+    let (a, c) = (&a[..m * k], &mut c[..c_need]);
+    let g = Geometry {
+        m,
+        k,
+        n,
+        ldc,
+        rows: *rows,
+    };
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         use super::cpu::{level, Level};
@@ -152,6 +243,7 @@ fn c_len_needed(
     n: usize,
     a: &[f32],
     b: &[f32],
+    rows: &RowMap<'_>,
     c: &[f32],
     ldc: usize,
     epi: &Epilogue<'_>,
@@ -161,24 +253,27 @@ fn c_len_needed(
         0 => Some(0),
         _ => (m - 1).checked_mul(ldc).and_then(|v| v.checked_add(n)),
     }?;
+    let b_ok = k == 0 || rows.b_len(k, n).is_some_and(|need| b.len() >= need);
     let ok = ldc >= n
         && fits(a.len(), m, k)
-        && fits(b.len(), k, n)
+        && b_ok
         && c.len() >= c_need
+        && epi.residual.is_none_or(|r| r.len() >= c_need)
         && epi.bias.is_none_or(|b| b.len() >= m);
     ok.then_some(c_need)
 }
 
-/// [`sgemm_strided`] with the rows of `C` split over `par`'s threads, in
+/// [`sgemm_rows`] with the rows of `C` split over `par`'s threads, in
 /// blocks of a multiple of 8 rows: every value is computed by the same tile
 /// code as with one thread, so the result is bit-identical.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn sgemm_strided_par(
+pub(crate) fn sgemm_rows_par(
     m: usize,
     k: usize,
     n: usize,
     a: &[f32],
     b: &[f32],
+    rows: &RowMap<'_>,
     c: &mut [f32],
     ldc: usize,
     epi: &Epilogue<'_>,
@@ -186,12 +281,12 @@ pub(crate) fn sgemm_strided_par(
 ) -> bool {
     let threads = par.threads().min(MAX_THREADS);
     if threads <= 1 || m < 16 {
-        return sgemm_strided(m, k, n, a, b, c, ldc, epi);
+        return sgemm_rows(m, k, n, a, b, rows, c, ldc, epi);
     }
-    let Some(c_need) = c_len_needed(m, k, n, a, b, c, ldc, epi) else {
+    let Some(c_need) = c_len_needed(m, k, n, a, b, rows, c, ldc, epi) else {
         return false;
     };
-    let rows = m.div_ceil(threads).div_ceil(8) * 8;
+    let block = m.div_ceil(threads).div_ceil(8) * 8;
     let mut parts: [Option<(usize, usize, &mut [f32])>; MAX_THREADS] = Default::default();
     let mut rest = &mut c[..c_need];
     let mut r0 = 0;
@@ -199,7 +294,7 @@ pub(crate) fn sgemm_strided_par(
         if r0 >= m {
             break;
         }
-        let r1 = (r0 + rows).min(m);
+        let r1 = (r0 + block).min(m);
         let take = if r1 == m { rest.len() } else { (r1 - r0) * ldc };
         let (mine, tail) = rest.split_at_mut(take);
         *part = Some((r0, r1, mine));
@@ -210,41 +305,45 @@ pub(crate) fn sgemm_strided_par(
     par.for_parts(&mut parts, &|_, (r0, r1, cs): (usize, usize, &mut [f32])| {
         let e = Epilogue {
             bias: epi.bias.map(|b| &b[r0..r1]),
+            residual: epi.residual.map(|r| &r[r0 * ldc..]),
             ..*epi
         };
-        if !sgemm_strided(r1 - r0, k, n, &a[r0 * k..r1 * k], b, cs, ldc, &e) {
+        if !sgemm_rows(r1 - r0, k, n, &a[r0 * k..r1 * k], b, rows, cs, ldc, &e) {
             ok.store(false, core::sync::atomic::Ordering::Relaxed);
         }
     });
     ok.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// Matrix sizes: `C[m×n] (row stride ldc) = A[m×k] · B[k×n]`.
-struct Geometry {
+/// Matrix sizes: `C[m×n] (row stride ldc) = A[m×k] · B[k×n]`, `B`'s rows
+/// placed by `rows`.
+struct Geometry<'t> {
     m: usize,
     k: usize,
     n: usize,
     ldc: usize,
+    rows: RowMap<'t>,
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-fn gemm_avx2(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+fn gemm_avx2(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
     gemm::<4, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn gemm_avx512(g: &Geometry, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC * 64]);
+fn gemm_avx512(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
+    gemm::<4, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC_AVX512 * 64]);
 }
 
-/// The blocked multiply; slices have exactly `m·k`, `k·n`, `m·n` elements;
+/// The blocked multiply; `a` has exactly `m·k` elements, `b` every row
+/// `g.rows` places, `c` `(m − 1)·ldc + n`;
 /// `panel` (`KC × NR` values, on the caller's stack) holds the packed B panel.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
-    g: &Geometry,
+    g: &Geometry<'_>,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -252,10 +351,12 @@ fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
     panel: &mut [f32],
 ) {
     let (m, k, n, ldc) = (g.m, g.k, g.n, g.ldc);
+    // The k-block: as many rows as the panel holds.
+    let kc = (panel.len() / NR).max(1);
     if k == 0 {
         for i in 0..m {
-            for v in c[i * ldc..i * ldc + n].iter_mut() {
-                *v = epi.finish(i, if epi.accumulate { *v } else { 0.0 });
+            for (j, v) in c[i * ldc..i * ldc + n].iter_mut().enumerate() {
+                *v = epi.finish(i, i * ldc + j, if epi.accumulate { *v } else { 0.0 });
             }
         }
         return;
@@ -264,20 +365,29 @@ fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
     let m_full = m - m % MR;
     // Column tiles outermost: the C block (m × NR) of one column tile stays
     // in cache across all k-blocks instead of one pass over C per k-block.
+    // (Blocks of several column tiles, to read each k-slice of A once per
+    // block, measured no faster on the network's shapes.)
     let mut j0 = 0;
     while j0 < n_full {
         let mut k0 = 0;
         while k0 < k {
-            let k1 = (k0 + KC).min(k);
+            let k1 = (k0 + kc).min(k);
             // First block: start from C or from zero; last block: epilogue.
             let load = k0 > 0 || epi.accumulate;
             let last = k1 == k;
             // Pack the B panel contiguously (KC × NR) once for all row
             // blocks: +25–40 % GFLOP/s over reading B rows in place.
             let kb = k1 - k0;
+            // Row offsets walk the tap list instead of dividing per row.
+            let period = g.rows.taps.len().max(1);
+            let (mut q, mut t) = (k0 / period, k0 % period);
             for kk in 0..kb {
-                panel[kk * NR..(kk + 1) * NR]
-                    .copy_from_slice(&b[(k0 + kk) * n + j0..(k0 + kk) * n + j0 + NR]);
+                let row = q * g.rows.stride + g.rows.taps.get(t).copied().unwrap_or(0) + j0;
+                panel[kk * NR..(kk + 1) * NR].copy_from_slice(&b[row..row + NR]);
+                t += 1;
+                if t == period {
+                    (q, t) = (q + 1, 0);
+                }
             }
             let mut i0 = 0;
             while i0 < m_full {
@@ -292,8 +402,32 @@ fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
                 tile::<MR, NR, F>(k, a, &panel[..kb * NR], c, ldc, &t, epi);
                 i0 += MR;
             }
-            for i in m_full..m {
-                edge_row::<F>(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
+            if m_full < m {
+                // The last rows, fewer than MR, through a shorter tile on
+                // the same packed panel.
+                let t = Tile {
+                    i0: m_full,
+                    j0,
+                    k0,
+                    k1,
+                    load,
+                    last,
+                };
+                let p = &panel[..kb * NR];
+                match m - m_full {
+                    1 => tile::<1, NR, F>(k, a, p, c, ldc, &t, epi),
+                    2 => tile::<2, NR, F>(k, a, p, c, ldc, &t, epi),
+                    3 => tile::<3, NR, F>(k, a, p, c, ldc, &t, epi),
+                    4 => tile::<4, NR, F>(k, a, p, c, ldc, &t, epi),
+                    5 => tile::<5, NR, F>(k, a, p, c, ldc, &t, epi),
+                    6 => tile::<6, NR, F>(k, a, p, c, ldc, &t, epi),
+                    7 => tile::<7, NR, F>(k, a, p, c, ldc, &t, epi),
+                    rows => {
+                        for i in m - rows..m {
+                            edge_row::<F>(g, a, b, c, i, (j0, j0 + NR), (k0, k1), load, last, epi);
+                        }
+                    }
+                }
             }
             k0 = k1;
         }
@@ -302,7 +436,7 @@ fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
     if n_full < n {
         let mut k0 = 0;
         while k0 < k {
-            let k1 = (k0 + KC).min(k);
+            let k1 = (k0 + kc).min(k);
             let load = k0 > 0 || epi.accumulate;
             for i in 0..m {
                 edge_row::<F>(g, a, b, c, i, (n_full, n), (k0, k1), load, k1 == k, epi);
@@ -358,7 +492,11 @@ fn tile<const MR: usize, const NR: usize, F: MulAdd>(
     }
     if t.last {
         for r in 0..MR {
-            epi.finish_row(i0 + r, &mut c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR]);
+            epi.finish_row(
+                i0 + r,
+                (i0 + r) * n + j0,
+                &mut c[(i0 + r) * n + j0..(i0 + r) * n + j0 + NR],
+            );
         }
     }
 }
@@ -367,7 +505,7 @@ fn tile<const MR: usize, const NR: usize, F: MulAdd>(
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn edge_row<F: MulAdd>(
-    g: &Geometry,
+    g: &Geometry<'_>,
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -378,7 +516,7 @@ fn edge_row<F: MulAdd>(
     last: bool,
     epi: &Epilogue<'_>,
 ) {
-    let (k, n) = (g.k, g.n);
+    let k = g.k;
     let (j0, j1) = cols;
     let crow = &mut c[i * g.ldc + j0..i * g.ldc + j1];
     if !load {
@@ -386,13 +524,14 @@ fn edge_row<F: MulAdd>(
     }
     for kk in ks.0..ks.1 {
         let av = a[i * k + kk];
-        let brow = &b[kk * n + j0..kk * n + j1];
+        let r = g.rows.offset(kk);
+        let brow = &b[r + j0..r + j1];
         for (d, s) in crow.iter_mut().zip(brow) {
             *d = F::mul_add(av, *s, *d);
         }
     }
     if last {
-        epi.finish_row(i, crow);
+        epi.finish_row(i, i * g.ldc + j0, crow);
     }
 }
 

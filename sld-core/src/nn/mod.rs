@@ -172,7 +172,11 @@ fn run_steps<F: gemm::MulAdd>(
                 let b = c.bias.map(|r| weight(weights, r)).transpose()?;
                 let (lo, out, hi) = split(arena, ot)?;
                 let x = read(lo, hi, ot, it)?;
-                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, out, scratch, par) {
+                let r = match c.residual {
+                    Some(t) => Some(read(lo, hi, ot, &plan.tensors[t])?),
+                    None => None,
+                };
+                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, r, out, scratch, par) {
                     return Err(NnError::WeightsMismatch);
                 }
             }
@@ -214,6 +218,8 @@ fn run_steps<F: gemm::MulAdd>(
                 let (lo, out, hi) = split(arena, ot)?;
                 resize::bilinear(read(lo, hi, ot, it)?, it.shape, out, ot.shape);
             }
+            // The convolution before it already wrote this block.
+            Step::Alias { .. } => {}
             Step::Act {
                 input,
                 output,

@@ -60,6 +60,79 @@ fn compare(info: &sld_core::model::ModelInfo, tensors: &[NamedTensor], seed: u64
     (diff, peak)
 }
 
+/// Runs `info`'s graph in sld-core on a random input; returns the plan's
+/// steps and every output.
+fn run_sld(
+    info: &sld_core::model::ModelInfo,
+    tensors: &[NamedTensor],
+) -> (Vec<sld_core::model::Step>, Vec<Vec<f32>>) {
+    let bytes = to_sld_bytes(info, tensors, &random_landmarks(info.landmarks as usize)).unwrap();
+    let model = Model::load(bytes.as_slice()).unwrap();
+    let plan = model.plan();
+    let [c, h, w] = plan.tensors[0].shape;
+    let mut rng = SplitMix64::new(5);
+    let mut arena = vec![0f32; plan.arena_len];
+    let mut scratch = vec![0f32; plan.scratch_len];
+    for v in sld_core::nn::input_mut(plan, &mut arena)
+        .unwrap()
+        .iter_mut()
+        .take(c * h * w)
+    {
+        *v = rng.unit_f64() as f32;
+    }
+    sld_core::nn::run(plan, model.weights(), &mut arena, &mut scratch).unwrap();
+    let outs = (0..plan.outputs.len())
+        .map(|k| sld_core::nn::output(plan, &arena, k).unwrap().to_vec())
+        .collect();
+    (plan.steps.clone(), outs)
+}
+
+/// A residual add right after its 1×1 projection is fused into the
+/// projection's store (the add becomes an alias of the same arena block);
+/// the result is the same bits as the two steps run apart, which the
+/// same graph gives when the projection's output is also a graph output
+/// (then it cannot be fused).
+#[test]
+fn a_fused_residual_add_gives_the_same_bits_as_the_add() {
+    use sld_core::model::Step;
+    let build = |expose_projection: bool| {
+        let mut b = GraphBuilder::new(3, 21, 70, 1);
+        let stem = b.conv("stem", "image", ConvSpec::new(24, 3).act(Activation::Relu6));
+        let dw = b.conv("dw", &stem, ConvSpec::new(24, 3).groups(0).act(Activation::Relu6));
+        let pw = b.conv("pw", &dw, ConvSpec::new(24, 1));
+        let res = b.add("res", &[&stem, &pw], Activation::Relu);
+        // A later step that overwrites freed blocks, so a wrong alias shows.
+        let tail = b.conv("tail", &res, ConvSpec::new(10, 3).act(Activation::Silu));
+        let outs: Vec<&str> = if expose_projection {
+            vec![tail.as_str(), res.as_str(), pw.as_str()]
+        } else {
+            vec![tail.as_str(), res.as_str()]
+        };
+        b.finish(&outs, 1, "fusion")
+    };
+    let (info, tensors) = build(false);
+    let (steps, fused) = run_sld(&info, &tensors);
+    let (info2, tensors2) = build(true);
+    let (steps2, apart) = run_sld(&info2, &tensors2);
+    assert!(
+        steps.iter().any(|s| matches!(s, Step::Alias { .. })),
+        "the add was not fused: {steps:?}"
+    );
+    assert!(
+        steps2.iter().any(|s| matches!(s, Step::Add { .. })),
+        "an exposed projection must not be fused"
+    );
+    for (k, (a, b)) in fused.iter().zip(&apart).enumerate() {
+        assert_eq!(a.len(), b.len());
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "output {k} differs between fused and unfused runs");
+    }
+    assert!(
+        fused[1].iter().any(|v| *v > 0.0),
+        "degenerate test: the residual sum is all zero"
+    );
+}
+
 #[test]
 fn every_op_type_matches_candle() {
     // Stem: 3×3 stride 2 with TF-SAME (asymmetric) padding.
