@@ -4,10 +4,12 @@
 //! in the Localizer's counting-allocator test).
 //!
 //! Blocked loops around an MR×NR register tile that the compiler
-//! vectorises (4×16 portable and AVX2, 4×64 AVX-512, 8×12 aarch64; other
-//! AVX-512 shapes measured slower: 6×32 / 8×32 / 6×64 / 12×32). B is packed
-//! one k-block × NR panel at a time; the panel stays in L1 (AVX-512: 128 ×
-//! 64 values, 32 KiB; 256 rows spilled to L2 and measured 20–30 % slower).
+//! vectorises: 4×16 portable, 6×16 AVX2 (12 accumulators; 4×16, 8×16,
+//! 4×24 and 4×32 measured 10–20 % slower), 6×64 AVX-512 (24 accumulators;
+//! 4×64, 8×48, 6×48 and 12×32 measured 5–15 % slower), 8×12 aarch64. B is
+//! packed one k-block × NR panel at a time; the panel stays in L1 (AVX-512:
+//! 128 × 64 values, 32 KiB; 256 rows spilled to L2 and measured 20–30 %
+//! slower). Rows left over below MR go through a shorter tile.
 //! B's rows may be placed by a [`RowMap`], which lets a stride-1
 //! convolution read its unfolded rows in place. With the `std` feature on
 //! x86-64 the code is also compiled for AVX2 + FMA and for AVX-512 and
@@ -20,7 +22,7 @@ use super::pool::{Par, MAX_THREADS};
 /// Rows of B per packed panel (k-block) for the 16-wide tiles.
 const KC: usize = 256;
 
-/// Rows per panel for the AVX-512 4×64 tile: 128 × 64 values (32 KiB) stay
+/// Rows per panel for the AVX-512 6×64 tile: 128 × 64 values (32 KiB) stay
 /// in a 48 KiB L1.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 const KC_AVX512: usize = 128;
@@ -264,7 +266,7 @@ fn c_len_needed(
 }
 
 /// [`sgemm_rows`] with the rows of `C` split over `par`'s threads, in
-/// blocks of a multiple of 8 rows: every value is computed by the same tile
+/// blocks of a multiple of 24 rows: every value is computed by the same tile
 /// code as with one thread, so the result is bit-identical.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_rows_par(
@@ -286,7 +288,8 @@ pub(crate) fn sgemm_rows_par(
     let Some(c_need) = c_len_needed(m, k, n, a, b, rows, c, ldc, epi) else {
         return false;
     };
-    let block = m.div_ceil(threads).div_ceil(8) * 8;
+    // Multiples of 24 rows: whole tiles at every level's MR (4, 6, 8).
+    let block = m.div_ceil(threads).div_ceil(24) * 24;
     let mut parts: [Option<(usize, usize, &mut [f32])>; MAX_THREADS] = Default::default();
     let mut rest = &mut c[..c_need];
     let mut r0 = 0;
@@ -328,13 +331,13 @@ struct Geometry<'t> {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
+    gemm::<6, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn gemm_avx512(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<4, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC_AVX512 * 64]);
+    gemm::<6, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC_AVX512 * 64]);
 }
 
 /// The blocked multiply; `a` has exactly `m·k` elements, `b` every row
