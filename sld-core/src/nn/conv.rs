@@ -129,6 +129,20 @@ pub(crate) fn conv2d<F: MulAdd>(
     ok
 }
 
+/// The kernel path [`conv2d`] takes for this step on an input of
+/// `in_channels` channels: `"1x1 gemm"`, `"depthwise"`, `"implicit gemm"`
+/// (stride 1, read in place) or `"im2col gemm"`.
+pub fn path_name(st: &ConvStep, in_channels: usize) -> &'static str {
+    if !needs_im2col(st, in_channels) {
+        return if st.groups == 1 { "1x1 gemm" } else { "depthwise" };
+    }
+    if st.groups == 1 && st.stride == [1, 1] && st.kernel[0] * st.kernel[1] <= 64 {
+        "implicit gemm"
+    } else {
+        "im2col gemm"
+    }
+}
+
 /// Output columns the implicit GEMM rounds its width up to, so no
 /// column tile is partial (a multiple of every level's tile width except
 /// aarch64's 12, whose last tile then takes the edge path).

@@ -103,9 +103,46 @@ pub fn run_par(
     scratch: &mut [f32],
     par: Par<'_>,
 ) -> Result<(), NnError> {
+    run_range(plan, 0..plan.steps.len(), weights, arena, scratch, par)
+}
+
+/// [`run_par`] with each step timed: `seconds[i]` receives step `i`'s wall
+/// time in seconds (for profiling: `sld model forward --profile`). Fails
+/// with [`NnError::BufferTooSmall`] when `seconds` has fewer entries than
+/// the plan has steps.
+#[cfg(feature = "std")]
+pub fn run_par_timed(
+    plan: &Plan,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+    seconds: &mut [f64],
+) -> Result<(), NnError> {
+    if seconds.len() < plan.steps.len() {
+        return Err(NnError::BufferTooSmall);
+    }
+    for (i, s) in seconds.iter_mut().enumerate().take(plan.steps.len()) {
+        let t = std::time::Instant::now();
+        run_range(plan, i..i + 1, weights, arena, scratch, par)?;
+        *s = t.elapsed().as_secs_f64();
+    }
+    Ok(())
+}
+
+/// Steps `range` of `plan`, in the best kernel level the CPU has.
+fn run_range(
+    plan: &Plan,
+    range: core::ops::Range<usize>,
+    weights: &[f32],
+    arena: &mut [f32],
+    scratch: &mut [f32],
+    par: Par<'_>,
+) -> Result<(), NnError> {
     if arena.len() < plan.arena_len || scratch.len() < plan.scratch_len {
         return Err(NnError::BufferTooSmall);
     }
+    let steps = plan.steps.get(range).ok_or(NnError::BufferTooSmall)?;
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         use cpu::{level, Level};
@@ -113,20 +150,20 @@ pub fn run_par(
             // SAFETY: `level()` is Avx512 only when the CPU was detected to
             // have AVX-512F (+ AVX2/FMA); `run_avx512`'s body is safe.
             #[allow(unsafe_code)]
-            Level::Avx512 => return unsafe { run_avx512(plan, weights, arena, scratch, par) },
+            Level::Avx512 => return unsafe { run_avx512(plan, steps, weights, arena, scratch, par) },
             // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
             #[allow(unsafe_code)]
-            Level::Avx2 => return unsafe { run_avx2(plan, weights, arena, scratch, par) },
+            Level::Avx2 => return unsafe { run_avx2(plan, steps, weights, arena, scratch, par) },
             Level::Portable => {}
         }
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
     {
         // NEON and FMA are baseline on aarch64.
-        return run_steps::<gemm::Fused>(plan, weights, arena, scratch, par);
+        return run_steps::<gemm::Fused>(plan, steps, weights, arena, scratch, par);
     }
     #[allow(unreachable_code)]
-    run_steps::<gemm::Plain>(plan, weights, arena, scratch, par)
+    run_steps::<gemm::Plain>(plan, steps, weights, arena, scratch, par)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX-512.
@@ -134,12 +171,13 @@ pub fn run_par(
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn run_avx512(
     plan: &Plan,
+    steps: &[Step],
     weights: &[f32],
     arena: &mut [f32],
     scratch: &mut [f32],
     par: Par<'_>,
 ) -> Result<(), NnError> {
-    run_steps::<gemm::Fused>(plan, weights, arena, scratch, par)
+    run_steps::<gemm::Fused>(plan, steps, weights, arena, scratch, par)
 }
 
 /// [`run_steps`] with every kernel compiled for AVX2 + FMA.
@@ -147,24 +185,26 @@ fn run_avx512(
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2(
     plan: &Plan,
+    steps: &[Step],
     weights: &[f32],
     arena: &mut [f32],
     scratch: &mut [f32],
     par: Par<'_>,
 ) -> Result<(), NnError> {
-    run_steps::<gemm::Fused>(plan, weights, arena, scratch, par)
+    run_steps::<gemm::Fused>(plan, steps, weights, arena, scratch, par)
 }
 
 /// The interpreter loop; inlined into each feature-specific copy above.
 #[inline(always)]
 fn run_steps<F: gemm::MulAdd>(
     plan: &Plan,
+    steps: &[Step],
     weights: &[f32],
     arena: &mut [f32],
     scratch: &mut [f32],
     par: Par<'_>,
 ) -> Result<(), NnError> {
-    for step in &plan.steps {
+    for step in steps {
         match step {
             Step::Conv(c) => {
                 let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);

@@ -36,6 +36,11 @@ pub enum Command {
         /// bits for any count).
         #[arg(value_parser = super::args::int_in::<usize>(1, 16), long, default_value_t = 1)]
         threads: usize,
+        /// Also time every layer (--repeats more runs, one step at a time)
+        /// and print a table: median ms, share, GFLOP/s, and the kernel path
+        /// each convolution takes, then totals per path.
+        #[arg(long)]
+        profile: bool,
     },
     /// Write a known-answer kit for integration tests on a device or in C:
     /// DIR/model.sld (a hand-weighted detector of coloured dots, not
@@ -101,8 +106,9 @@ pub fn run(c: Command) -> Result<()> {
             output,
             repeats,
             threads,
+            profile,
         } => {
-            let ms = forward_raw(&model, &input, &output, repeats, threads)?;
+            let ms = forward_raw(&model, &input, &output, repeats, threads, profile)?;
             println!("forward_ms {ms:.3}");
         }
         Command::Beacons {
@@ -192,8 +198,16 @@ pub fn describe(model: &Path) -> Result<String> {
 }
 
 /// Runs the network on a raw f32 `[C, H, W]` input file, writes the raw
-/// f32 heatmaps, returns the median forward time in milliseconds.
-pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize, threads: usize) -> Result<f64> {
+/// f32 heatmaps, returns the median forward time in milliseconds. With
+/// `profile`, also prints the per-layer table (`sld model forward --profile`).
+pub fn forward_raw(
+    model: &Path,
+    input: &Path,
+    output: &Path,
+    repeats: usize,
+    threads: usize,
+    profile: bool,
+) -> Result<f64> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let m =
         sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
@@ -228,6 +242,20 @@ pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize, th
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    if profile {
+        let mut per_step = vec![Vec::with_capacity(repeats); plan.steps.len()];
+        let mut seconds = vec![0f64; plan.steps.len()];
+        for _ in 0..repeats {
+            sld_core::nn::input_mut(plan, &mut arena)
+                .context("arena")?
+                .copy_from_slice(&x);
+            sld_core::nn::run_par_timed(plan, m.weights(), &mut arena, &mut scratch, par, &mut seconds)?;
+            for (v, s) in per_step.iter_mut().zip(&seconds) {
+                v.push(*s * 1e3);
+            }
+        }
+        print!("{}", profile_table(plan, &per_step));
+    }
     let mut out = Vec::new();
     for k in 0..plan.outputs.len() {
         out.extend(
@@ -240,4 +268,82 @@ pub fn forward_raw(model: &Path, input: &Path, output: &Path, repeats: usize, th
     sld_train::io::atomic::write_atomic(output, &out)?;
     times.sort_by(f64::total_cmp);
     Ok(times.get(times.len() / 2).copied().unwrap_or(f64::NAN))
+}
+
+/// The `--profile` table: one line per step (median ms over the runs in
+/// `per_step`), then the totals per kernel path.
+fn profile_table(plan: &sld_core::model::Plan, per_step: &[Vec<f64>]) -> String {
+    use sld_core::model::Step;
+    use std::fmt::Write;
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let ms: Vec<f64> = per_step.iter().map(|v| median(v)).collect();
+    let total: f64 = ms.iter().sum();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>4} {:<28} {:<34} {:>16} {:>9} {:>6} {:>8}",
+        "step", "layer", "kernel", "output", "ms", "share", "GFLOP/s"
+    );
+    let mut by_path: Vec<(String, f64, f64)> = Vec::new();
+    for (i, (step, t)) in plan.steps.iter().zip(&ms).enumerate() {
+        let out_t = &plan.tensors[i + 1];
+        let (kind, path, flops) = match step {
+            Step::Conv(c) => {
+                let it = &plan.tensors[c.input];
+                let [co, ho, wo] = out_t.shape;
+                let flops =
+                    2.0 * (co * it.shape[0] / c.groups.max(1) * c.kernel[0] * c.kernel[1] * ho * wo) as f64;
+                let path = sld_core::nn::conv::path_name(c, it.shape[0]);
+                let fused = if c.residual.is_some() { " +residual" } else { "" };
+                let kind = format!(
+                    "{path} {}x{} s{} d{}{fused}",
+                    c.kernel[0], c.kernel[1], c.stride[0], c.dilation[0]
+                );
+                (kind, path.to_string(), flops)
+            }
+            Step::Add { .. } => ("add".into(), "add".into(), 0.0),
+            Step::Concat { .. } => ("concat".into(), "concat".into(), 0.0),
+            Step::Resize { .. } => ("resize".into(), "resize".into(), 0.0),
+            Step::Act { .. } => ("activation".into(), "activation".into(), 0.0),
+            Step::Alias { .. } => ("add (fused above)".into(), "fused add".into(), 0.0),
+        };
+        let rate = if flops > 0.0 && *t > 0.0 {
+            format!("{:.1}", flops / (t * 1e-3) / 1e9)
+        } else {
+            String::new()
+        };
+        let shape = format!("{:?}", out_t.shape);
+        let name: String = out_t.name.chars().take(28).collect();
+        let _ = writeln!(
+            out,
+            "{i:>4} {name:<28} {kind:<34} {shape:>16} {t:>9.3} {:>5.1}% {rate:>8}",
+            100.0 * t / total
+        );
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
+            Some(e) => {
+                e.1 += t;
+                e.2 += flops;
+            }
+            None => by_path.push((path, *t, flops)),
+        }
+    }
+    by_path.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let _ = writeln!(out, "totals per kernel path (sum of medians {total:.3} ms):");
+    for (path, t, flops) in by_path {
+        let rate = if flops > 0.0 && t > 0.0 {
+            format!("{:.1} GFLOP/s", flops / (t * 1e-3) / 1e9)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {path:<16} {t:>9.3} ms {:>5.1}%  {rate}",
+            100.0 * t / total
+        );
+    }
+    out
 }

@@ -133,6 +133,66 @@ fn a_fused_residual_add_gives_the_same_bits_as_the_add() {
     );
 }
 
+/// `sld model forward --profile` prints one line per plan step (the fused
+/// add and its projection named as such) and the totals per kernel path,
+/// and writes the same heatmaps as the library.
+#[test]
+fn model_forward_profile_lists_every_step() {
+    let mut b = GraphBuilder::new(3, 12, 40, 1);
+    let stem = b.conv("stem", "image", ConvSpec::new(8, 3).act(Activation::Relu6));
+    let pw = b.conv("pw", &stem, ConvSpec::new(8, 1));
+    let res = b.add("res", &[&stem, &pw], Activation::None);
+    let (info, tensors) = b.finish(&[&res], 1, "profile");
+    let (steps, outs) = run_sld(&info, &tensors);
+    let dir = std::env::temp_dir().join(format!("sld-profile-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.sld");
+    std::fs::write(
+        &model,
+        to_sld_bytes(&info, &tensors, &random_landmarks(8)).unwrap(),
+    )
+    .unwrap();
+    // The input run_sld used (seed 5).
+    let mut rng = SplitMix64::new(5);
+    let input: Vec<u8> = (0..3 * 12 * 40)
+        .flat_map(|_| (rng.unit_f64() as f32).to_le_bytes())
+        .collect();
+    std::fs::write(dir.join("in.f32"), input).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+        .args(["model", "forward", "--repeats", "2", "--profile", "--input"])
+        .arg(dir.join("in.f32"))
+        .arg("--output")
+        .arg(dir.join("out.f32"))
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|t| t.parse::<usize>().is_ok())
+        })
+        .collect();
+    assert_eq!(rows.len(), steps.len(), "{text}");
+    assert!(
+        rows[1].contains("1x1 gemm") && rows[1].contains("+residual"),
+        "{text}"
+    );
+    assert!(rows[2].contains("add (fused above)"), "{text}");
+    assert!(text.contains("totals per kernel path"), "{text}");
+    assert!(text.lines().last().unwrap().starts_with("forward_ms "), "{text}");
+    let written: Vec<f32> = std::fs::read(dir.join("out.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(written, outs[0]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn every_op_type_matches_candle() {
     // Stem: 3×3 stride 2 with TF-SAME (asymmetric) padding.
