@@ -9,6 +9,7 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let args = cli::Cli::parse();
     match cli::run(args.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -20,6 +21,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Gives SIGPIPE back its default action (Rust ignores it, so a write to a
+/// closed pipe, as in `sld model forward --profile | head`, would be an
+/// error that `println!` turns into a panic): the tool then ends quietly
+/// like any Unix filter.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread
+    // exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -190,6 +190,21 @@ fn model_forward_profile_lists_every_step() {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     assert_eq!(written, outs[0]);
+    // Into a pipe nobody reads (`sld … | head` after head exits): a quiet
+    // end, not a panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+        .args(["model", "forward", "--repeats", "1", "--profile", "--input"])
+        .arg(dir.join("in.f32"))
+        .arg("--output")
+        .arg(dir.join("out.f32"))
+        .arg(&model)
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
