@@ -5,7 +5,7 @@
 //!   and the activation applied in its store;
 //! - depthwise convolutions copy each channel once into scratch with its
 //!   zero padding (split into stride phases), then sum every tap over
-//!   contiguous runs, two output rows and a block of columns at a time;
+//!   contiguous runs, a block of output rows × columns at a time;
 //! - other stride-1 convolutions are one GEMM that reads the unfolded rows
 //!   `(c, ky, kx)` in place from a padded copy of the input (no im2col);
 //! - everything else is im2col in 256-pixel chunks + one GEMM per group
@@ -490,21 +490,6 @@ pub(crate) fn depthwise_scratch(st: &ConvStep, out_hw: [usize; 2]) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// Output columns computed together per tap (two output rows at a time,
-/// two partial sums each: 8 independent FMA chains at the level's vector
-/// width, 16 floats for AVX-512, 8 for AVX2 and NEON, 4 for SSE).
-/// Measured on one AVX-512 host: 2 rows × 32 columns ran 20–30 % faster
-/// than 1 × 64 or 4 × 16.
-fn depthwise_block() -> usize {
-    use super::cpu::{level, Level};
-    match level() {
-        Level::Avx512 => 32,
-        Level::Avx2 => 16,
-        Level::Portable if cfg!(target_arch = "aarch64") => 16,
-        Level::Portable => 8,
-    }
-}
-
 /// Depthwise convolution, one channel at a time: the channel's input is
 /// first copied into scratch with its zero padding (and split into stride
 /// phases), so every output row is `Σ_taps w·(contiguous run)` with no
@@ -522,10 +507,25 @@ fn depthwise<F: MulAdd>(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> bool {
-    match depthwise_block() {
-        32 => depthwise_blocks::<F, 2, 32>(st, in_shape, out_shape, input, weight, bias, out, scratch),
-        16 => depthwise_blocks::<F, 2, 16>(st, in_shape, out_shape, input, weight, bias, out, scratch),
-        _ => depthwise_blocks::<F, 2, 8>(st, in_shape, out_shape, input, weight, bias, out, scratch),
+    // Output rows × columns per block, two partial sums each: 8 independent
+    // FMA chains at the level's vector width. Measured on one AVX-512 host
+    // (bench/layer_ort.py): at AVX-512, 2 × 32 ran 20–30 % faster than
+    // 1 × 64 or 4 × 16; at AVX2, 1 × 32 ran 1.4–3× faster than 2 × 16, 4 × 8
+    // or 1 × 16. NEON and SSE take the same shape at their width, unmeasured.
+    use super::cpu::{level, Level};
+    match level() {
+        Level::Avx512 => {
+            depthwise_blocks::<F, 2, 32>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+        }
+        Level::Avx2 => {
+            depthwise_blocks::<F, 1, 32>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+        }
+        Level::Portable if cfg!(target_arch = "aarch64") => {
+            depthwise_blocks::<F, 2, 16>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+        }
+        Level::Portable => {
+            depthwise_blocks::<F, 2, 8>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+        }
     }
 }
 
