@@ -874,6 +874,7 @@ mod tests {
     fn every_conv_path_matches_the_direct_definition() {
         // (ci, co, groups, k, stride, padding [t, l, b, r], dilation, h, w, act)
         #[allow(clippy::type_complexity)]
+        #[rustfmt::skip]
         let cases: &[(
             usize,
             usize,
@@ -890,18 +891,7 @@ mod tests {
             (3, 70, 1, [1, 1], [1, 1], [0; 4], [1, 1], 5, 19, Activation::None),
             (8, 8, 8, [3, 3], [1, 1], [1; 4], [1, 1], 11, 17, Activation::Relu6),
             (6, 6, 6, [5, 5], [2, 2], [2; 4], [1, 1], 13, 21, Activation::None),
-            (
-                5,
-                5,
-                5,
-                [3, 3],
-                [2, 2],
-                [0, 0, 1, 1],
-                [1, 1],
-                10,
-                15,
-                Activation::Silu,
-            ),
+            (5, 5, 5, [3, 3], [2, 2], [0, 0, 1, 1], [1, 1], 10, 15, Activation::Silu),
             (4, 4, 4, [3, 3], [1, 1], [2; 4], [2, 2], 9, 12, Activation::None),
             (3, 24, 1, [3, 3], [2, 2], [1; 4], [1, 1], 17, 23, Activation::Relu),
             (16, 32, 2, [3, 3], [1, 1], [1; 4], [1, 1], 8, 9, Activation::None),
@@ -910,58 +900,14 @@ mod tests {
             // Depthwise rows wider than a block (with a partial last block),
             // stride 3, stride 2 with dilation, an odd output height.
             (3, 3, 3, [5, 5], [1, 1], [2; 4], [1, 1], 7, 150, Activation::Relu6),
-            (
-                2,
-                2,
-                2,
-                [3, 3],
-                [3, 3],
-                [1, 0, 1, 2],
-                [1, 1],
-                10,
-                77,
-                Activation::None,
-            ),
+            (2, 2, 2, [3, 3], [3, 3], [1, 0, 1, 2], [1, 1], 10, 77, Activation::None),
             (3, 3, 3, [3, 3], [2, 2], [2; 4], [2, 2], 9, 70, Activation::Relu),
-            (
-                2,
-                2,
-                2,
-                [1, 7],
-                [1, 1],
-                [0, 3, 0, 3],
-                [1, 1],
-                5,
-                9,
-                Activation::None,
-            ),
+            (2, 2, 2, [1, 7], [1, 1], [0, 3, 0, 3], [1, 1], 5, 9, Activation::None),
             // Stride-1 convolutions read in place (implicit GEMM): 5×5,
             // asymmetric padding, no padding, wide rows, 1×3.
-            (
-                5,
-                7,
-                1,
-                [5, 5],
-                [1, 1],
-                [2, 1, 2, 3],
-                [1, 1],
-                9,
-                11,
-                Activation::Relu6,
-            ),
+            (5, 7, 1, [5, 5], [1, 1], [2, 1, 2, 3], [1, 1], 9, 11, Activation::Relu6),
             (6, 4, 1, [3, 3], [1, 1], [0; 4], [1, 1], 8, 70, Activation::None),
-            (
-                3,
-                5,
-                1,
-                [1, 3],
-                [1, 1],
-                [0, 1, 0, 1],
-                [1, 3],
-                4,
-                66,
-                Activation::Relu,
-            ),
+            (3, 5, 1, [1, 3], [1, 1], [0, 1, 0, 1], [1, 3], 4, 66, Activation::Relu),
         ];
         let mut rng = SplitMix64::new(7);
         for &(ci, co, groups, kernel, stride, padding, dilation, h, w, activation) in cases {

@@ -158,14 +158,17 @@ fn model_forward_profile_lists_every_step() {
         .flat_map(|_| (rng.unit_f64() as f32).to_le_bytes())
         .collect();
     std::fs::write(dir.join("in.f32"), input).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
-        .args(["model", "forward", "--repeats", "2", "--profile", "--input"])
-        .arg(dir.join("in.f32"))
-        .arg("--output")
-        .arg(dir.join("out.f32"))
-        .arg(&model)
-        .output()
-        .unwrap();
+    // `sld model forward --profile` on the model and input above.
+    let forward = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_sld"));
+        c.args(["model", "forward", "--repeats", "2", "--profile", "--input"])
+            .arg(dir.join("in.f32"))
+            .arg("--output")
+            .arg(dir.join("out.f32"))
+            .arg(&model);
+        c
+    };
+    let out = forward().output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<&str> = text
@@ -194,15 +197,7 @@ fn model_forward_profile_lists_every_step() {
     // end, not a panic.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
-        .args(["model", "forward", "--repeats", "1", "--profile", "--input"])
-        .arg(dir.join("in.f32"))
-        .arg("--output")
-        .arg(dir.join("out.f32"))
-        .arg(&model)
-        .stdout(writer)
-        .output()
-        .unwrap();
+    let out = forward().stdout(writer).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
