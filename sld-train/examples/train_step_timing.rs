@@ -36,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         depth_variant: None,
         loss: Default::default(),
         heads: 1,
+        device: sld_train::device::DeviceChoice::Cpu,
     };
     let Network {
         info, tensors: init, ..

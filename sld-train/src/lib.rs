@@ -14,6 +14,7 @@
 //! | [`eval`] | localising a scene's split through sld-core and scoring it |
 //! | [`simulate`] | decode + PnP on heatmaps simulated from ground truth |
 //! | [`depth`] | depth fill from monocular estimates |
+//! | [`device`] | the compute device training runs on (`--device cpu\|cuda[:N]`) |
 //! | [`beacon`] | the known-answer kit for integration tests |
 //! | [`align`], [`plot`], [`faults`], [`util`] | Umeyama alignment, training plots, fault injection, small helpers |
 
@@ -23,6 +24,7 @@ pub mod align;
 pub mod beacon;
 pub mod data;
 pub mod depth;
+pub mod device;
 pub mod eval;
 pub mod faults;
 pub mod imagenet;

@@ -10,6 +10,7 @@ use clap::Args;
 use sld_train::depth::fit::{FitOptions, Method};
 use sld_train::depth::holdout::Hide;
 use sld_train::depth::MdeKind;
+use sld_train::device::DeviceChoice;
 use sld_train::net::arch::Arch;
 use sld_train::train::{Control, InputMode, Loss, TrainOptions};
 
@@ -203,6 +204,11 @@ pub struct TrainArgs {
     /// Seed of weights, shuffling and augmentation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Where Candle trains: cpu, cuda (the first GPU), cuda:N, or auto (a
+    /// GPU when this sld was built with `--features cuda` and one answers,
+    /// else the CPU). A checkpoint resumes on any device.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
     /// Gaussian σ of the targets, heatmap cells (default: 0.5 for
     /// `--loss softmax`, 1.5 for `--loss mse`; EXPERIMENTS.md).
     #[arg(value_parser = real_in::<f32>(0.05, 64.0), long)]
@@ -301,6 +307,7 @@ impl TrainArgs {
             loss: self.loss,
             heads: self.heads,
             input: self.input,
+            device: self.device,
         }
     }
 }
@@ -353,6 +360,10 @@ pub struct DepthInputs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where the MLP method trains: cpu, cuda (the first GPU), cuda:N, or
+    /// auto (a GPU when this sld was built with `cuda` and one answers).
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: DeviceChoice,
 }
 
 impl DepthInputs {
@@ -363,6 +374,7 @@ impl DepthInputs {
             smoothness: self.smoothness,
             residual_radius: self.residual_radius,
             seed: self.seed,
+            device: self.device,
             ..Default::default()
         }
     }

@@ -183,8 +183,15 @@ pub fn run(c: Command) -> Result<()> {
 fn run_fill(inputs: &DepthInputs, out: &Path, preview: Option<&Path>, method: Method) -> Result<()> {
     let o = inputs.fit_options();
     let l = load(&inputs.mde, &inputs.depth, inputs.image.as_deref())?;
-    if method == Method::Mlp && l.rgb.is_none() {
-        eprintln!("note: no --image: the MLP's colour features are zero");
+    if method == Method::Mlp {
+        let device = sld_train::device::open(o.device)?;
+        eprintln!(
+            "sld depth fill: the MLP trains on {}",
+            sld_train::device::describe(&device)
+        );
+        if l.rgb.is_none() {
+            eprintln!("note: no --image: the MLP's colour features are zero");
+        }
     }
     let (filled, s) = fill(&l, inputs.mde_kind, method, &o)?;
     write_map(out, &filled)?;

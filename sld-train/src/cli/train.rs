@@ -56,6 +56,11 @@ pub struct RecipeArgs {
     /// Continue from OUT/checkpoint.safetensors.
     #[arg(long)]
     pub resume: bool,
+    /// Where Candle trains: cpu, cuda (the first GPU), cuda:N, or auto (a
+    /// GPU when this sld was built with `--features cuda` and one answers,
+    /// else the CPU). A checkpoint resumes on any device.
+    #[arg(long, default_value = "auto", value_name = "DEVICE")]
+    pub device: sld_train::device::DeviceChoice,
 }
 
 #[derive(clap::Subcommand)]
@@ -201,7 +206,8 @@ fn run_recipe(a: &RecipeArgs) -> Result<()> {
         None => only_landmarks_file(scene)?,
     };
     let trunk = sld_train::train::recipe::write_trunk(out)?;
-    let o = sld_train::train::recipe::options(landmarks, trunk, a.epochs, a.seed);
+    let mut o = sld_train::train::recipe::options(landmarks, trunk, a.epochs, a.seed);
+    o.device = a.device;
     o.check()?;
     eprintln!(
         "sld train: the recommended recipe (scene head on XFeat's frozen trunk, {}×{}, {} epochs, {} buffer copies)",

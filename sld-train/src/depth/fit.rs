@@ -78,6 +78,8 @@ pub struct FitOptions {
     pub mlp_max_epochs: usize,
     /// Seed of every random choice.
     pub seed: u64,
+    /// Where Candle trains the MLP.
+    pub device: crate::device::DeviceChoice,
 }
 
 impl Default for FitOptions {
@@ -89,6 +91,7 @@ impl Default for FitOptions {
             mlp_samples: 20_000,
             mlp_max_epochs: 1000,
             seed: 42,
+            device: Default::default(),
         }
     }
 }

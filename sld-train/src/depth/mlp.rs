@@ -2,7 +2,7 @@
 //! ReLU) in Candle on `(m, x/W, y/H, r, g, b)`, standardised.
 
 use anyhow::Result;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
 use sld_core::rng::SplitMix64;
 
@@ -70,20 +70,21 @@ pub fn mlp(inputs: Inputs<'_>, depth: &DepthMap, px: Pixels<'_>, o: &FitOptions)
         .max(1e-9);
     let scale =
         |f: [f32; 6]| -> [f32; 6] { std::array::from_fn(|c| ((f[c] as f64 - mean[c]) / sd[c]) as f32) };
+    let dev = crate::device::open(o.device)?;
     let tensor_x = |idx: &[u32]| -> Result<Tensor> {
         let v: Vec<f32> = idx.iter().flat_map(|&i| scale(features(i))).collect();
-        Ok(Tensor::from_vec(v, (idx.len(), 6), &Device::Cpu)?)
+        Ok(Tensor::from_vec(v, (idx.len(), 6), &dev)?)
     };
     let tensor_y = |idx: &[u32]| -> Result<Tensor> {
         let v: Vec<f32> = idx
             .iter()
             .map(|&i| ((depth.data[i as usize] as f64 - zm) / zsd) as f32)
             .collect();
-        Ok(Tensor::from_vec(v, (idx.len(), 1), &Device::Cpu)?)
+        Ok(Tensor::from_vec(v, (idx.len(), 1), &dev)?)
     };
 
     let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
     let l1 = candle_nn::linear(6, 100, vb.pp("l1"))?;
     let l2 = candle_nn::linear(100, 50, vb.pp("l2"))?;
     let l3 = candle_nn::linear(50, 1, vb.pp("l3"))?;

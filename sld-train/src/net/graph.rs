@@ -34,11 +34,34 @@ fn subsample(x: &Tensor, dim: usize, s: usize) -> Result<Tensor> {
     Ok(x.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)?)
 }
 
+thread_local! {
+    static GENERIC_OPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the CPU-only custom ops ([`Unfold`], [`BiasAct`]) serve tensors
+/// on `device`: on the CPU, unless [`with_generic_ops`] is in force.
+fn cpu_ops(device: &candle_core::Device) -> bool {
+    device.is_cpu() && !GENERIC_OPS.with(|g| g.get())
+}
+
+/// Runs `f` with the CPU's custom ops replaced, on this thread, by the
+/// Candle ops every other device (CUDA) runs: Candle's `conv2d` for dense
+/// k×k convolutions and a broadcast add for biases. Tests compare the two
+/// on the CPU; `scripts/gpu-check.sh` compares the CPU with CUDA.
+pub fn with_generic_ops<T>(f: impl FnOnce() -> T) -> T {
+    let before = GENERIC_OPS.with(|g| g.replace(true));
+    let r = f();
+    GENERIC_OPS.with(|g| g.set(before));
+    r
+}
+
 /// Convolution of `x` (`[B, C, H, W]`) with `w` (`[O, C/groups, k, k]`),
 /// zero padding `[top, left, bottom, right]`, no bias. On the CPU, dense
-/// convolutions run as [`Unfold`] + one matrix product and depthwise ones
-/// as `k²` shifted multiply-adds: both have cheap gradients, unlike
-/// Candle's CPU convolution (slow backward, one conv per group).
+/// k×k convolutions run as [`Unfold`] + one matrix product (Candle's CPU
+/// convolution has a slow backward); elsewhere as Candle's `conv2d`.
+/// On every device 1×1 convolutions are one matrix product and depthwise
+/// ones `k²` shifted multiply-adds (Candle runs a grouped convolution as
+/// one convolution per group).
 pub fn conv2d(
     x: &Tensor,
     w: &Tensor,
@@ -64,7 +87,7 @@ pub fn conv2d(
     let Some((ho, wo)) = u.out_hw(h, wd) else {
         return fallback();
     };
-    if k != k2 || !x.device().is_cpu() {
+    if k != k2 {
         return fallback();
     }
     if groups == 1 && ci == c {
@@ -72,6 +95,9 @@ pub fn conv2d(
         if k == 1 && stride == 1 && pad == [0; 4] {
             let y = w.reshape((o, c))?.broadcast_matmul(&x.reshape((b, c, h * wd))?)?;
             return Ok(y.reshape((b, o, ho, wo))?);
+        }
+        if !cpu_ops(x.device()) {
+            return fallback();
         }
         let cols = x.apply_op1(u)?;
         let y = w.reshape((o, c * k * k))?.broadcast_matmul(&cols)?;
@@ -164,7 +190,7 @@ pub fn forward(graph: &Graph, weights: &HashMap<String, Tensor>, image: &Tensor)
                 )?;
                 let fused = matches!(c.activation, Activation::None | Activation::Relu);
                 match &c.bias {
-                    Some(bn) if fused && y.device().is_cpu() => {
+                    Some(bn) if fused && cpu_ops(y.device()) => {
                         let bias = weights.get(bn).with_context(|| format!("bias '{bn}'"))?;
                         let relu = c.activation == Activation::Relu;
                         y.contiguous()?.apply_op2(&bias.contiguous()?, BiasAct { relu })?

@@ -264,6 +264,14 @@ pub fn train_backbone(
     control: &Control,
 ) -> Result<BackboneOutcome> {
     ensure!(!scenes.is_empty(), "no scenes given (--scene, once per scene)");
+    // The device first: one that cannot be had leaves OUT untouched.
+    let device = crate::device::open(o.device)?;
+    if progress {
+        eprintln!(
+            "sld train backbone: training on {}",
+            crate::device::describe(&device)
+        );
+    }
     epochs::setup(out, o)?;
     let opened = scenes
         .iter()
@@ -303,7 +311,7 @@ pub fn train_backbone(
     let head_inits: Vec<Vec<NamedTensor>> = nets.iter().map(|n| split(&n.tensors).1).collect();
 
     let (backbone, heads, start_epoch) = if resume {
-        let ck = Checkpoint::read(out)?;
+        let ck = Checkpoint::read(out, &device)?;
         ck.check_network(o)?;
         let saved_scenes: Vec<BackboneScene> =
             serde_json::from_str(ck.meta.get("scenes").map_or("[]", |s| s))?;
@@ -333,9 +341,9 @@ pub fn train_backbone(
     } else {
         let heads = head_inits
             .iter()
-            .map(|h| fresh_adamw(h, o.lr))
+            .map(|h| fresh_adamw(h, o.lr, &device))
             .collect::<Result<Vec<_>>>()?;
-        (fresh_adamw(&bb_init, o.lr)?, heads, 0)
+        (fresh_adamw(&bb_init, o.lr, &device)?, heads, 0)
     };
     epochs::begin(out, resume, start_epoch, o)?;
 

@@ -50,19 +50,15 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Reads `OUT/checkpoint.safetensors` (for `--resume`).
-    pub fn read(out: &Path) -> Result<Self> {
+    /// Reads `OUT/checkpoint.safetensors` (for `--resume`), its tensors
+    /// onto `device` (a checkpoint written on one device resumes on any).
+    pub fn read(out: &Path, device: &Device) -> Result<Self> {
         let path = checkpoint_path(out);
         let st = crate::io::safetensors::read(&path).context("--resume")?;
         let tensors = st
             .tensors
             .into_values()
-            .map(|t| {
-                Ok((
-                    t.name,
-                    Tensor::from_vec(t.data, t.shape.as_slice(), &Device::Cpu)?,
-                ))
-            })
+            .map(|t| Ok((t.name, Tensor::from_vec(t.data, t.shape.as_slice(), device)?)))
             .collect::<Result<HashMap<_, _>>>()?;
         let meta = st.meta;
         Ok(Self { path, tensors, meta })
@@ -143,18 +139,14 @@ impl Checkpoint {
     }
 }
 
-/// A fresh optimiser over `init`.
-pub fn fresh_adamw(init: &[NamedTensor], lr: f64) -> Result<AdamW> {
+/// A fresh optimiser over `init`, its variables on `device`.
+pub fn fresh_adamw(init: &[NamedTensor], lr: f64, device: &Device) -> Result<AdamW> {
     let vars = init
         .iter()
         .map(|t| {
             Ok((
                 t.name.clone(),
-                Var::from_tensor(&Tensor::from_vec(
-                    t.data.clone(),
-                    t.shape.as_slice(),
-                    &Device::Cpu,
-                )?)?,
+                Var::from_tensor(&Tensor::from_vec(t.data.clone(), t.shape.as_slice(), device)?)?,
             ))
         })
         .collect::<Result<Vec<_>>>()?;

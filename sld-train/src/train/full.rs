@@ -197,6 +197,11 @@ pub fn train_full(
     progress: bool,
     control: &Control,
 ) -> Result<TrainOutcome> {
+    // The device first: one that cannot be had leaves OUT untouched.
+    let device = crate::device::open(o.device)?;
+    if progress {
+        eprintln!("sld train: training on {}", crate::device::describe(&device));
+    }
     epochs::setup(out, o)?;
     let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
     let Network {
@@ -227,13 +232,13 @@ pub fn train_full(
         train_graph = hb.finish(&refs, 1, &ts.name).0.graph;
     }
 
-    // Variables: fresh, or from the checkpoint.
+    // Variables: fresh, or from the checkpoint, on the training device.
     let (opt, start_epoch) = if resume {
-        let ck = Checkpoint::read(out)?;
+        let ck = Checkpoint::read(out, &device)?;
         ck.check_network(o)?;
         (ck.adamw("", &init, ck.get("step")?, o.lr)?, ck.get("epoch")?)
     } else {
-        (fresh_adamw(&init, o.lr)?, 0)
+        (fresh_adamw(&init, o.lr, &device)?, 0)
     };
     epochs::begin(out, resume, start_epoch, o)?;
 

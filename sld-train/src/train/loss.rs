@@ -21,7 +21,14 @@ pub fn batch_loss(
     rng: &mut SplitMix64,
     epoch: usize,
 ) -> Result<(Tensor, f64)> {
-    let (x, t, m) = samples::batch(batch, &graph.input, bo, Some(rng), &Device::Cpu)?;
+    // The batch goes where the variables live (the training device).
+    let device = vars
+        .iter()
+        .flat_map(|v| v.first())
+        .map(|(_, v, _, _)| v.device().clone())
+        .next()
+        .unwrap_or(Device::Cpu);
+    let (x, t, m) = samples::batch(batch, &graph.input, bo, Some(rng), &device)?;
     let weights: HashMap<String, Tensor> = vars
         .iter()
         .flat_map(|v| v.iter())

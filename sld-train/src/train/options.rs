@@ -89,6 +89,9 @@ pub struct TrainOptions {
     /// What the network sees of an image (and how training augments it).
     #[serde(default)]
     pub input: InputMode,
+    /// Where Candle trains (not saved: a checkpoint resumes on any device).
+    #[serde(skip)]
+    pub device: crate::device::DeviceChoice,
 }
 
 /// What the network sees of an image. The `.sld` file records it (input

@@ -59,6 +59,7 @@ pub fn options(landmarks: PathBuf, backbone: PathBuf, epochs: usize, seed: u64) 
         loss: Loss::Softmax,
         heads: 1,
         input: InputMode::Rgb,
+        device: Default::default(),
     }
 }
 

@@ -51,6 +51,7 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
         depth_variant: None,
         loss: Loss::Softmax,
         heads: 1,
+        device: sld_train::device::DeviceChoice::Cpu,
     };
     let run: PathBuf = dir.join("run");
     let t = std::time::Instant::now();

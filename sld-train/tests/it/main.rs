@@ -7,6 +7,7 @@ mod bad_input_matrix;
 mod colmap;
 mod crash_resume;
 mod depth;
+mod device;
 mod imagenet;
 mod indoor6;
 mod localize_cli;

@@ -66,6 +66,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         depth_variant: None,
         loss: Default::default(),
         heads: 1,
+        device: sld_train::device::DeviceChoice::Cpu,
     }
 }
 

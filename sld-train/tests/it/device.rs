@@ -1,0 +1,283 @@
+//! `--device`: the choice is reported, a device that cannot be had is a
+//! clear error that leaves the output folder untouched, and the device is
+//! not part of a checkpoint (a run resumes on another device, bit for bit
+//! the same on the CPU). On a build without `cuda` (this one, in CI) every
+//! choice resolves to the CPU, so what runs here is the device-generic
+//! path; `scripts/gpu-check.sh` runs the CUDA side where there is a GPU.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sld() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sld"))
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A 16-image 96×64 scene with 8 landmarks: (scene, landmarks file).
+fn scene(dir: &Path) -> (PathBuf, PathBuf) {
+    let _ = std::fs::remove_dir_all(dir);
+    let s = dir.join("scene");
+    run(sld()
+        .args([
+            "synth",
+            "--images",
+            "16",
+            "--sessions",
+            "1",
+            "--width",
+            "96",
+            "--height",
+            "64",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&s));
+    run(sld()
+        .args(["landmarks", "--count", "8", "--min-track", "3", "--scene"])
+        .arg(&s));
+    (s.clone(), s.join("landmarks/landmarks-8.txt"))
+}
+
+fn train(scene: &Path, lm: &Path, out: &Path, epochs: u32, device: &str, resume: bool) -> Command {
+    let mut c = sld();
+    c.args([
+        "train",
+        "full",
+        "--arch",
+        "small",
+        "--width",
+        "8",
+        "--head-channels",
+        "8",
+    ])
+    .args([
+        "--input-width",
+        "96",
+        "--input-height",
+        "64",
+        "--batch",
+        "4",
+        "--seed",
+        "3",
+    ])
+    .args([
+        "--validate-every",
+        "0",
+        "--epochs",
+        &epochs.to_string(),
+        "--device",
+        device,
+    ])
+    .arg("--scene")
+    .arg(scene)
+    .arg("--landmarks")
+    .arg(lm)
+    .arg("--out")
+    .arg(out);
+    if resume {
+        c.arg("--resume");
+    }
+    c
+}
+
+#[test]
+fn the_device_is_reported_checked_first_and_not_saved_in_checkpoints() {
+    let dir = std::env::temp_dir().join(format!("sld-device-{}", std::process::id()));
+    let (s, lm) = scene(&dir);
+    let cuda_built = sld_train::device::CUDA_BUILT;
+
+    // A device this build cannot have: a clear error, nothing written.
+    if !cuda_built {
+        let out = dir.join("refused");
+        let o = train(&s, &lm, &out, 1, "cuda:1", false).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("--device cuda:1")
+                && err.contains("built without CUDA")
+                && err.contains("--features cuda"),
+            "{err}"
+        );
+        assert!(!out.exists(), "a refused device must leave no output folder");
+    }
+    let bad = train(&s, &lm, &dir.join("bad"), 1, "cuda:x", false)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("give cpu, cuda"));
+
+    // Two epochs on the CPU in one go, against one epoch on the CPU and a
+    // resume with `auto` (the CPU here): the same weights, bit for bit.
+    let straight = dir.join("straight");
+    let o = run(&mut train(&s, &lm, &straight, 2, "cpu", false));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("training on cpu"));
+    let split = dir.join("split");
+    run(&mut train(&s, &lm, &split, 1, "cpu", false));
+    let o = run(&mut train(&s, &lm, &split, 2, "auto", true));
+    let said = String::from_utf8_lossy(&o.stderr);
+    let want = if cuda_built {
+        "training on "
+    } else {
+        "training on cpu"
+    };
+    assert!(said.contains(want), "{said}");
+    if !cuda_built {
+        let a = std::fs::read(straight.join("model.sld")).unwrap();
+        let b = std::fs::read(split.join("model.sld")).unwrap();
+        let tensors = |bytes: &[u8]| -> std::collections::BTreeMap<String, Vec<u8>> {
+            let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+            st.tensors()
+                .into_iter()
+                .map(|(n, v)| (n, v.data().to_vec()))
+                .collect()
+        };
+        assert_eq!(tensors(&a), tensors(&b));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Loss `Σ y² / 2 + Σ y·r` over every output map `y` (`r` a fixed random
+/// map, so no gradient is symmetric by accident) and its gradient for
+/// every weight, with the CPU's custom ops or, under `generic`, the Candle
+/// ops CUDA runs.
+fn loss_and_gradients(
+    net: &sld_train::net::arch::Network,
+    input: &[usize; 4],
+    generic: bool,
+) -> (f64, std::collections::BTreeMap<String, Vec<f32>>) {
+    use candle_core::{Device, Tensor, Var};
+    use sld_train::net::graph::{forward, with_generic_ops};
+    let dev = Device::Cpu;
+    let mut rng = sld_core::rng::SplitMix64::new(11);
+    let mut noise = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.unit_f64() as f32 * 2.0 - 1.0).collect() };
+    let vars: Vec<(String, Var)> = net
+        .tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                Var::from_vec(t.data.clone(), t.shape.as_slice(), &dev).unwrap(),
+            )
+        })
+        .collect();
+    let weights = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    let x = Tensor::from_vec(noise(input.iter().product()), input.as_slice(), &dev).unwrap();
+    let run = || forward(&net.info.graph, &weights, &x).unwrap();
+    let ys = if generic { with_generic_ops(run) } else { run() };
+    let mut loss = Tensor::new(0f32, &dev).unwrap();
+    for y in &ys {
+        let r = Tensor::from_vec(noise(y.elem_count()), y.dims(), &dev).unwrap();
+        let term = ((y.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap()
+            + (y * r).unwrap().sum_all().unwrap())
+        .unwrap();
+        loss = (loss + term).unwrap();
+    }
+    let grads = loss.backward().unwrap();
+    let g = vars
+        .iter()
+        .map(|(n, v)| {
+            let g = grads
+                .get(v.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {n}"));
+            (n.clone(), g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        })
+        .collect();
+    (loss.to_scalar::<f32>().unwrap() as f64, g)
+}
+
+/// What CUDA runs instead of the CPU's custom ops (Candle's `conv2d` for
+/// k×k convolutions, a broadcast bias add) gives the same loss and every
+/// gradient within 1e-4 relative, on the networks of each training mode:
+/// full (small backbone + scene head; Lite0 + ASPP), head (the scene and
+/// wide heads on backbone features), backbone (two light heads). The
+/// custom ops' own gradients are checked against finite differences in
+/// `net::unfold` and `net::bias`; this checks the switch between them.
+#[test]
+fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
+    use sld_train::net::arch::add_heads;
+    use sld_train::net::arch::{build, BackboneKind, HeadKind, NetSpec};
+    use sld_train::net::builder::GraphBuilder;
+    let spec = |heads: usize| NetSpec {
+        input_width: 48,
+        input_height: 32,
+        head_channels: 8,
+        heads,
+        seed: 4,
+        heatmaps: Default::default(),
+        input: Default::default(),
+    };
+    // Head mode trains the head alone on backbone features (16 channels
+    // at 1/8 of 96×64 here).
+    let head_only = |kind: HeadKind| {
+        let mut b = GraphBuilder::new(16, 8, 12, 5);
+        let outs = add_heads(&mut b, kind, sld_core::model::INPUT, 8, 5, 1);
+        let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+        let (info, tensors) = b.finish(&refs, 1, "p");
+        sld_train::net::arch::Network {
+            info,
+            tensors,
+            feature_channels: 16,
+        }
+    };
+    let cases = [
+        (
+            "full, small + scene",
+            build(
+                BackboneKind::Small { width: 8 },
+                HeadKind::Scene,
+                &spec(1),
+                5,
+                "p",
+            ),
+        ),
+        (
+            "full, lite0 + aspp",
+            build(BackboneKind::Lite0S8, HeadKind::Aspp, &spec(1), 5, "p"),
+        ),
+        ("head, scene", head_only(HeadKind::Scene)),
+        ("head, wide", head_only(HeadKind::Wide)),
+        (
+            "backbone, small + 2 light heads",
+            build(
+                BackboneKind::Small { width: 8 },
+                HeadKind::Light,
+                &spec(2),
+                6,
+                "p",
+            ),
+        ),
+    ];
+    for (what, net) in cases {
+        let g = &net.info.graph.input;
+        let input = [2, g.channels as usize, g.height as usize, g.width as usize];
+        let (la, ga) = loss_and_gradients(&net, &input, false);
+        let (lb, gb) = loss_and_gradients(&net, &input, true);
+        assert!(
+            (la - lb).abs() <= 1e-4 * la.abs().max(1.0),
+            "{what}: loss {la} against {lb}"
+        );
+        assert_eq!(ga.len(), net.tensors.len());
+        for (name, a) in &ga {
+            let b = &gb[name];
+            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{what}: gradient of {name} differs by {worst} (scale {scale})"
+            );
+        }
+    }
+}
