@@ -6,6 +6,10 @@
 # cargo-fuzz 0.13's defaults (src/project.rs, `FuzzProject::cargo`).
 # FUZZ_CODEGEN_UNITS (default 1, as cargo-fuzz) trades fuzzing speed for
 # build time: the CI smoke run, 10 s a target, builds with 16.
+# FUZZ_INSTRUMENT=ours (default all) instruments only this repository's
+# crates, not Candle and the other dependencies (fuzz/rustc-ours.sh): the
+# CI smoke run's build, about half the time. A campaign keeps the default,
+# whose coverage inside the third-party parsers found two of their panics.
 # Binaries: fuzz/target/x86_64-unknown-linux-gnu/release/TARGET.
 # Usage: fuzz/build.sh [cargo build args...]
 set -euo pipefail
@@ -18,11 +22,19 @@ if rustc +nightly -C help 2>/dev/null | grep -q -- '-C *sanitizer'; then
 else
   SAN="-Zsanitizer=address"
 fi
-export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+INSTRUMENT="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
---cfg fuzzing $SAN -Cllvm-args=-sanitizer-coverage-stack-depth \
--Cdebug-assertions -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1} ${RUSTFLAGS:-}"
+$SAN -Cllvm-args=-sanitizer-coverage-stack-depth"
+COMMON="--cfg fuzzing -Cdebug-assertions -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1}"
+case "${FUZZ_INSTRUMENT:-all}" in
+  all) export RUSTFLAGS="$INSTRUMENT $COMMON ${RUSTFLAGS:-}" ;;
+  ours)
+    # Only this repository's crates instrumented (fuzz/rustc-ours.sh).
+    export RUSTFLAGS="$COMMON ${RUSTFLAGS:-}" FUZZ_OURS_FLAGS="$INSTRUMENT"
+    export RUSTC_WRAPPER="$PWD/rustc-ours.sh" ;;
+  *) echo "FUZZ_INSTRUMENT is all or ours, not '$FUZZ_INSTRUMENT'" >&2; exit 2 ;;
+esac
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
 export CARGO_FUZZ=1 CARGO_FUZZ_MANIFEST_DIR="$PWD/Cargo.toml"
 exec cargo +nightly build --manifest-path Cargo.toml --target "$TRIPLE" --release \
