@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         loss: Default::default(),
         heads: 1,
         device: sld_train::device::DeviceChoice::Cpu,
+        devices: vec![],
     };
     let Network {
         info, tensors: init, ..

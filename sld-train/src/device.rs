@@ -29,16 +29,20 @@ pub enum DeviceChoice {
 impl FromStr for DeviceChoice {
     type Err = String;
 
-    /// Parses `auto`, `cpu`, `cuda` (= `cuda:0`) or `cuda:N`.
+    /// Parses `auto`, `cpu`, `cuda` (= `cuda:0`), `cuda:N` or `N` (= `cuda:N`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            _ if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+                .parse()
+                .map(Self::Cuda)
+                .map_err(|_| format!("GPU number '{s}' is too large")),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(n)) => Ok(Self::Cuda(n)),
                 _ => Err(format!(
-                    "unknown device '{s}': give cpu, cuda (the first GPU), cuda:N or auto"
+                    "unknown device '{s}': give cpu, cuda (the first GPU), cuda:N (or N) or auto"
                 )),
             },
         }
@@ -100,6 +104,24 @@ fn cuda(n: usize) -> Result<Device> {
     }
 }
 
+/// The devices of a run: `devices` (data-parallel ranks, rank 0 first)
+/// when given, else `device` alone. CUDA ordinals may not repeat; the CPU
+/// may (ranks on the CPU check the data-parallel code, they add no speed).
+pub fn open_all(device: DeviceChoice, devices: &[DeviceChoice]) -> Result<Vec<Device>> {
+    if devices.is_empty() {
+        return Ok(vec![open(device)?]);
+    }
+    for (i, d) in devices.iter().enumerate() {
+        if matches!(d, DeviceChoice::Cuda(_)) && devices[..i].contains(d) {
+            bail!("--devices names {d} twice (one rank per GPU)");
+        }
+        if *d == DeviceChoice::Auto {
+            bail!("--devices takes cpu, cuda:N or N, not auto");
+        }
+    }
+    devices.iter().map(|&d| open(d)).collect()
+}
+
 /// A device's name for progress lines: `cpu` or `cuda:N`.
 pub fn describe(device: &Device) -> String {
     match device.location() {
@@ -120,6 +142,7 @@ mod tests {
             ("auto", DeviceChoice::Auto),
             ("cuda", DeviceChoice::Cuda(0)),
             ("cuda:3", DeviceChoice::Cuda(3)),
+            ("2", DeviceChoice::Cuda(2)),
         ] {
             assert_eq!(s.parse::<DeviceChoice>(), Ok(d));
         }

@@ -209,6 +209,13 @@ pub struct TrainArgs {
     /// else the CPU). A checkpoint resumes on any device.
     #[arg(long, default_value = "auto", value_name = "DEVICE")]
     pub device: DeviceChoice,
+    /// Data-parallel training, one rank per device, e.g. `--devices 0,1`
+    /// (GPUs 0 and 1): each batch is split between the ranks and their
+    /// gradients summed, so a run gives the weights one device would, to
+    /// float rounding. Replaces --device. `cpu,cpu` runs two ranks on the
+    /// CPU (a check of the mechanism, no faster).
+    #[arg(long, value_delimiter = ',', value_name = "DEVICES")]
+    pub devices: Vec<DeviceChoice>,
     /// Gaussian σ of the targets, heatmap cells (default: 0.5 for
     /// `--loss softmax`, 1.5 for `--loss mse`; EXPERIMENTS.md).
     #[arg(value_parser = real_in::<f32>(0.05, 64.0), long)]
@@ -308,6 +315,7 @@ impl TrainArgs {
             heads: self.heads,
             input: self.input,
             device: self.device,
+            devices: self.devices.clone(),
         }
     }
 }

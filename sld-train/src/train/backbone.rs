@@ -31,6 +31,7 @@ use super::checkpoint::{export, fresh_adamw, named_tensors, save_checkpoint, Che
 use super::epochs::{self, EpochEnd};
 use super::loss::batch_loss;
 use super::options::{Control, TrainOptions};
+use super::parallel::{self, Peers, Vars};
 use super::samples::{BatchOptions, Sample};
 use super::scene::TrainScene;
 use crate::eval::{evaluate, EvalOptions};
@@ -131,6 +132,9 @@ struct Shared<'a> {
     kind: BackboneKind,
     backbone: AdamW,
     heads: Vec<AdamW>,
+    /// Data-parallel ranks beyond the first (`--devices`): each holds the
+    /// backbone's optimiser, then every scene head's.
+    peers: Option<Peers>,
     samples: Vec<Vec<Sample>>,
     val: Vec<Vec<usize>>,
     bo: BatchOptions,
@@ -157,6 +161,9 @@ impl epochs::Mode for Shared<'_> {
     fn set_lr(&mut self, lr: f64) {
         self.backbone.params.lr = lr;
         self.heads.iter_mut().for_each(|h| h.params.lr = lr);
+        if let Some(p) = &mut self.peers {
+            p.set_lr(lr);
+        }
     }
 
     fn batches(&self, batch: usize, rng: &mut SplitMix64) -> Vec<(usize, Vec<usize>)> {
@@ -165,16 +172,17 @@ impl epochs::Mode for Shared<'_> {
     }
 
     fn step(&mut self, k: usize, idx: &[usize], rng: &mut SplitMix64, epoch: usize) -> Result<f64> {
-        let batch: Vec<&Sample> = idx.iter().map(|&i| &self.samples[k][i]).collect();
-        let graph = &self.nets[k].info.graph;
-        let (loss, lv) = batch_loss(
-            graph,
-            &[&self.backbone.vars, &self.heads[k].vars],
-            &batch,
-            &self.bo,
-            rng,
-            epoch,
-        )?;
+        let (samples, graph, bo) = (&self.samples[k], &self.nets[k].info.graph, &self.bo);
+        let loss = |vars: &[&Vars], shard: &[usize], rng: &mut SplitMix64| {
+            let batch: Vec<&Sample> = shard.iter().map(|&i| &samples[i]).collect();
+            batch_loss(graph, vars, &batch, bo, rng, epoch)
+        };
+        if let Some(peers) = &mut self.peers {
+            // Each peer's list: the backbone's optimiser, then the heads'.
+            let mut mine = [&mut self.backbone, &mut self.heads[k]];
+            return parallel::step(&mut mine, peers, &[0, 1 + k], idx, rng, loss);
+        }
+        let (loss, lv) = loss(&[&self.backbone.vars, &self.heads[k].vars], idx, rng)?;
         // One backward pass feeds the backbone's and this scene's AdamW.
         let grads = loss.backward()?;
         self.backbone.apply(&grads)?;
@@ -265,12 +273,11 @@ pub fn train_backbone(
 ) -> Result<BackboneOutcome> {
     ensure!(!scenes.is_empty(), "no scenes given (--scene, once per scene)");
     // The device first: one that cannot be had leaves OUT untouched.
-    let device = crate::device::open(o.device)?;
+    let devices = crate::device::open_all(o.device, &o.devices)?;
+    let device = devices[0].clone();
     if progress {
-        eprintln!(
-            "sld train backbone: training on {}",
-            crate::device::describe(&device)
-        );
+        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
+        eprintln!("sld train backbone: training on {}", names.join(", "));
     }
     epochs::setup(out, o)?;
     let opened = scenes
@@ -376,7 +383,11 @@ pub fn train_backbone(
         .iter()
         .map(|ts| out.join(format!("{}.sld", ts.name)))
         .collect();
+    let mut all: Vec<&AdamW> = vec![&backbone];
+    all.extend(heads.iter());
+    let peers = Peers::new(&all, &devices)?;
     let mut mode = Shared {
+        peers,
         o,
         out,
         scenes,

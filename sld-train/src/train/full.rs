@@ -18,6 +18,7 @@ use super::checkpoint::{export, fresh_adamw, save_checkpoint, Checkpoint};
 use super::epochs::{self, EpochEnd};
 use super::loss::batch_loss;
 use super::options::{Control, TrainOptions};
+use super::parallel::{self, Peers, Vars};
 use super::samples::{BatchOptions, Sample};
 use super::scene::TrainScene;
 use crate::eval::{evaluate, EvalOptions};
@@ -105,6 +106,8 @@ struct Single<'a> {
     frozen: Vec<NamedTensor>,
     train_graph: Graph,
     opt: AdamW,
+    /// Data-parallel ranks beyond `opt`'s (`--devices`).
+    peers: Option<Peers>,
     samples: Vec<Sample>,
     bo: BatchOptions,
     val: Vec<usize>,
@@ -123,6 +126,9 @@ impl epochs::Mode for Single<'_> {
 
     fn set_lr(&mut self, lr: f64) {
         self.opt.params.lr = lr;
+        if let Some(p) = &mut self.peers {
+            p.set_lr(lr);
+        }
     }
 
     fn batches(&self, batch: usize, rng: &mut SplitMix64) -> Vec<(usize, Vec<usize>)> {
@@ -131,9 +137,16 @@ impl epochs::Mode for Single<'_> {
     }
 
     fn step(&mut self, _: usize, idx: &[usize], rng: &mut SplitMix64, epoch: usize) -> Result<f64> {
-        let batch: Vec<&Sample> = idx.iter().map(|&i| &self.samples[i]).collect();
-        let (loss, lv) = batch_loss(&self.train_graph, &[&self.opt.vars], &batch, &self.bo, rng, epoch)?;
-        self.opt.backward_step(&loss)?;
+        let (samples, graph, bo) = (&self.samples, &self.train_graph, &self.bo);
+        let loss = |vars: &[&Vars], shard: &[usize], rng: &mut SplitMix64| {
+            let batch: Vec<&Sample> = shard.iter().map(|&i| &samples[i]).collect();
+            batch_loss(graph, vars, &batch, bo, rng, epoch)
+        };
+        if let Some(peers) = &mut self.peers {
+            return parallel::step(&mut [&mut self.opt], peers, &[0], idx, rng, loss);
+        }
+        let (l, lv) = loss(&[&self.opt.vars], idx, rng)?;
+        self.opt.backward_step(&l)?;
         Ok(lv)
     }
 
@@ -197,10 +210,12 @@ pub fn train_full(
     progress: bool,
     control: &Control,
 ) -> Result<TrainOutcome> {
-    // The device first: one that cannot be had leaves OUT untouched.
-    let device = crate::device::open(o.device)?;
+    // The devices first: one that cannot be had leaves OUT untouched.
+    let devices = crate::device::open_all(o.device, &o.devices)?;
+    let device = devices[0].clone();
     if progress {
-        eprintln!("sld train: training on {}", crate::device::describe(&device));
+        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
+        eprintln!("sld train: training on {}", names.join(", "));
     }
     epochs::setup(out, o)?;
     let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
@@ -267,7 +282,9 @@ pub fn train_full(
     } else {
         o.batch_options(o.jitter, o.geometric_aug || o.rotation_aug || o.novel_view_aug)
     };
+    let peers = Peers::new(&[&opt], &devices)?;
     let mut mode = Single {
+        peers,
         o,
         out,
         ts: &ts,

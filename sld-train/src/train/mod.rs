@@ -17,6 +17,7 @@
 //! continues exactly.
 
 pub mod adamw;
+pub mod allreduce;
 pub mod backbone;
 pub mod buffer;
 pub mod checkpoint;
@@ -25,6 +26,7 @@ pub mod full;
 pub mod loss;
 pub mod novel_view;
 pub mod options;
+pub mod parallel;
 pub mod recipe;
 pub mod samples;
 pub mod scene;

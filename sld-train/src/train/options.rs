@@ -92,6 +92,10 @@ pub struct TrainOptions {
     /// Where Candle trains (not saved: a checkpoint resumes on any device).
     #[serde(skip)]
     pub device: crate::device::DeviceChoice,
+    /// Data-parallel ranks, one per device, rank 0 first ([`super::parallel`]);
+    /// empty: one rank on `device`. Not saved either.
+    #[serde(skip)]
+    pub devices: Vec<crate::device::DeviceChoice>,
 }
 
 /// What the network sees of an image. The `.sld` file records it (input

@@ -60,6 +60,7 @@ pub fn options(landmarks: PathBuf, backbone: PathBuf, epochs: usize, seed: u64) 
         heads: 1,
         input: InputMode::Rgb,
         device: Default::default(),
+        devices: vec![],
     }
 }
 

@@ -23,9 +23,9 @@ fn run(c: &mut Command) -> Output {
 }
 
 /// A 16-image 96×64 scene with 8 landmarks: (scene, landmarks file).
-fn scene(dir: &Path) -> (PathBuf, PathBuf) {
+fn scene(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let _ = std::fs::remove_dir_all(dir);
-    let s = dir.join("scene");
+    let s = dir.join(name);
     run(sld()
         .args([
             "synth",
@@ -93,7 +93,7 @@ fn train(scene: &Path, lm: &Path, out: &Path, epochs: u32, device: &str, resume:
 #[test]
 fn the_device_is_reported_checked_first_and_not_saved_in_checkpoints() {
     let dir = std::env::temp_dir().join(format!("sld-device-{}", std::process::id()));
-    let (s, lm) = scene(&dir);
+    let (s, lm) = scene(&dir, "scene");
     let cuda_built = sld_train::device::CUDA_BUILT;
 
     // A device this build cannot have: a clear error, nothing written.
@@ -148,16 +148,17 @@ fn the_device_is_reported_checked_first_and_not_saved_in_checkpoints() {
 
 /// Loss `Σ y² / 2 + Σ y·r` over every output map `y` (`r` a fixed random
 /// map, so no gradient is symmetric by accident) and its gradient for
-/// every weight, with the CPU's custom ops or, under `generic`, the Candle
-/// ops CUDA runs.
+/// every weight, on `dev`: on the CPU with its custom ops or, under
+/// `generic`, the Candle ops CUDA runs.
 fn loss_and_gradients(
     net: &sld_train::net::arch::Network,
     input: &[usize; 4],
+    dev: &candle_core::Device,
     generic: bool,
 ) -> (f64, std::collections::BTreeMap<String, Vec<f32>>) {
-    use candle_core::{Device, Tensor, Var};
+    use candle_core::{Tensor, Var};
     use sld_train::net::graph::{forward, with_generic_ops};
-    let dev = Device::Cpu;
+    let dev = dev.clone();
     let mut rng = sld_core::rng::SplitMix64::new(11);
     let mut noise = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.unit_f64() as f32 * 2.0 - 1.0).collect() };
     let vars: Vec<(String, Var)> = net
@@ -198,17 +199,11 @@ fn loss_and_gradients(
     (loss.to_scalar::<f32>().unwrap() as f64, g)
 }
 
-/// What CUDA runs instead of the CPU's custom ops (Candle's `conv2d` for
-/// k×k convolutions, a broadcast bias add) gives the same loss and every
-/// gradient within 1e-4 relative, on the networks of each training mode:
-/// full (small backbone + scene head; Lite0 + ASPP), head (the scene and
-/// wide heads on backbone features), backbone (two light heads). The
-/// custom ops' own gradients are checked against finite differences in
-/// `net::unfold` and `net::bias`; this checks the switch between them.
-#[test]
-fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
-    use sld_train::net::arch::add_heads;
-    use sld_train::net::arch::{build, BackboneKind, HeadKind, NetSpec};
+/// The networks of each training mode: full (small backbone + scene head;
+/// Lite0 + ASPP), head (the scene and wide heads on backbone features),
+/// backbone (two light heads), at 48×32.
+fn mode_networks() -> Vec<(&'static str, sld_train::net::arch::Network)> {
+    use sld_train::net::arch::{add_heads, build, BackboneKind, HeadKind, NetSpec};
     use sld_train::net::builder::GraphBuilder;
     let spec = |heads: usize| NetSpec {
         input_width: 48,
@@ -232,7 +227,7 @@ fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
             feature_channels: 16,
         }
     };
-    let cases = [
+    vec![
         (
             "full, small + scene",
             build(
@@ -259,12 +254,18 @@ fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
                 "p",
             ),
         ),
-    ];
-    for (what, net) in cases {
+    ]
+}
+
+/// One training step's loss and every gradient on the CPU with its custom
+/// ops against `(dev, generic)`, within 1e-4 relative (gradients: of the
+/// tensor's largest magnitude).
+fn assert_step_parity(dev: &candle_core::Device, generic: bool) {
+    for (what, net) in mode_networks() {
         let g = &net.info.graph.input;
         let input = [2, g.channels as usize, g.height as usize, g.width as usize];
-        let (la, ga) = loss_and_gradients(&net, &input, false);
-        let (lb, gb) = loss_and_gradients(&net, &input, true);
+        let (la, ga) = loss_and_gradients(&net, &input, &candle_core::Device::Cpu, false);
+        let (lb, gb) = loss_and_gradients(&net, &input, dev, generic);
         assert!(
             (la - lb).abs() <= 1e-4 * la.abs().max(1.0),
             "{what}: loss {la} against {lb}"
@@ -280,4 +281,149 @@ fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
             );
         }
     }
+}
+
+/// What CUDA runs instead of the CPU's custom ops (Candle's `conv2d` for
+/// k×k convolutions, a broadcast bias add) gives the same loss and every
+/// gradient within 1e-4 relative, on the networks of each training mode.
+/// The custom ops' own gradients are checked against finite differences
+/// in `net::unfold` and `net::bias`; this checks the switch between them.
+#[test]
+fn the_ops_cuda_runs_give_the_cpu_ops_loss_and_gradients() {
+    assert_step_parity(&candle_core::Device::Cpu, true);
+}
+
+/// The same step on the first CUDA GPU against the CPU (run by
+/// `scripts/gpu-check.sh`; needs a `cuda` build and a GPU).
+#[test]
+#[cfg_attr(
+    not(feature = "cuda"),
+    ignore = "needs --features cuda and a GPU: scripts/gpu-check.sh"
+)]
+fn a_cuda_training_step_gives_the_cpu_loss_and_gradients() {
+    let dev = sld_train::device::open(sld_train::device::DeviceChoice::Cuda(0))
+        .unwrap_or_else(|e| panic!("this check needs a CUDA GPU: {e}"));
+    assert_step_parity(&dev, false);
+}
+
+/// Every tensor of a `.sld` (safetensors) file as `f32`, by name.
+fn weights(path: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let d = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (n, d)
+        })
+        .collect()
+}
+
+/// The largest difference between two weight sets, relative to each
+/// tensor's largest magnitude.
+fn worst_relative(
+    a: &std::collections::BTreeMap<String, Vec<f32>>,
+    b: &std::collections::BTreeMap<String, Vec<f32>>,
+) -> f32 {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    a.iter()
+        .map(|(n, x)| {
+            let scale = x.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            x.iter().zip(&b[n]).fold(0f32, |m, (p, q)| m.max((p - q).abs())) / scale
+        })
+        .fold(0f32, f32::max)
+}
+
+/// `--devices cpu,cpu[,cpu]`: N ranks, each computing its shard of every
+/// batch of 4 and summing gradients through the in-process all-reduce,
+/// give the weights one rank gives with the whole batch, to float
+/// rounding, in full and in backbone mode. Three ranks split a batch of 4
+/// unevenly (1, 1, 2) and the epoch's last, short batch leaves a rank
+/// empty. (No augmentation: each rank draws its own stream.)
+#[test]
+fn n_ranks_on_shards_give_the_weights_of_one_rank_on_the_whole_batch() {
+    let dir = std::env::temp_dir().join(format!("sld-ranks-{}", std::process::id()));
+    let (s, lm) = scene(&dir.join("a"), "room-a");
+    let (s2, lm2) = scene(&dir.join("b"), "room-b");
+    let full = |out: &Path, devices: Option<&str>| {
+        let mut c = train(&s, &lm, out, 3, "cpu", false);
+        c.args(["--jitter", "0"]);
+        if let Some(d) = devices {
+            c.args(["--devices", d]);
+        }
+        run(&mut c);
+        weights(&out.join("model.sld"))
+    };
+    let one = full(&dir.join("one"), None);
+    for (devices, ranks) in [("cpu,cpu", 2), ("cpu,cpu,cpu", 3)] {
+        let got = full(&dir.join(format!("ranks{ranks}")), Some(devices));
+        let worst = worst_relative(&one, &got);
+        assert!(
+            worst < 1e-4,
+            "full, {ranks} ranks: weights differ by {worst} relative"
+        );
+    }
+
+    let backbone = |out: &Path, devices: Option<&str>| {
+        let mut c = sld();
+        c.args([
+            "train",
+            "backbone",
+            "--arch",
+            "small",
+            "--width",
+            "8",
+            "--head-channels",
+            "8",
+        ])
+        .args([
+            "--input-width",
+            "96",
+            "--input-height",
+            "64",
+            "--batch",
+            "4",
+            "--seed",
+            "3",
+            "--jitter",
+            "0",
+        ])
+        .args(["--validate-every", "0", "--epochs", "2"])
+        .arg("--scene")
+        .arg(&s)
+        .arg("--scene")
+        .arg(&s2)
+        .arg("--landmarks")
+        .arg(&lm)
+        .arg("--landmarks")
+        .arg(&lm2)
+        .arg("--out")
+        .arg(out);
+        if let Some(d) = devices {
+            c.args(["--devices", d]);
+        }
+        run(&mut c);
+        weights(&out.join("backbone.safetensors"))
+    };
+    let one = backbone(&dir.join("bb-one"), None);
+    let two = backbone(&dir.join("bb-two"), Some("cpu,cpu"));
+    let worst = worst_relative(&one, &two);
+    assert!(
+        worst < 1e-4,
+        "backbone, 2 ranks: weights differ by {worst} relative"
+    );
+
+    // A GPU named twice is refused before anything is written.
+    let out = dir.join("twice");
+    let o = train(&s, &lm, &out, 1, "cpu", false)
+        .args(["--devices", "cuda:0,0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -67,6 +67,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         loss: Default::default(),
         heads: 1,
         device: sld_train::device::DeviceChoice::Cpu,
+        devices: vec![],
     }
 }
 

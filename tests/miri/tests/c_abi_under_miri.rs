@@ -12,9 +12,14 @@ use sld::*;
 use std::ffi::CStr;
 use std::ptr;
 
-const MODEL: &[u8] = include_bytes!("../fixtures/model.sld");
-const PPM: &[u8] = include_bytes!("../fixtures/image.ppm");
-const TRUTH: &str = include_str!("../fixtures/truth.txt");
+// The smallest beacon kit (`sld model beacons --width 64 --height 64
+// --landmarks 4`): under Miri, the GEMM of the forward pass is most of
+// the time, and every byte of the image is interpreted.
+const MODEL: &[u8] = include_bytes!("../fixtures/small/model.sld");
+const PPM: &[u8] = include_bytes!("../fixtures/small/image.ppm");
+const TRUTH: &str = include_str!("../fixtures/small/truth.txt");
+/// Landmarks (beacons) of the kit.
+const L: usize = 4;
 
 /// `(width, height, rgb)` of the binary P6 fixture.
 fn image() -> (u32, u32, &'static [u8]) {
@@ -72,7 +77,7 @@ fn new_localizer(bytes: &[u8], borrowed: bool) -> (SldStatus, *mut SldLocalizer)
         }
     };
     if st == SldStatus::Ok {
-        // The kit has 5 beacons, below the default gate's 10 inliers (a
+        // The kit has 4 beacons, below the default gate's 10 inliers (a
         // real map has hundreds): lower that threshold only, through the
         // gate API, which Miri then checks too.
         let mut g = std::mem::MaybeUninit::<SldGate>::uninit();
@@ -81,7 +86,7 @@ fn new_localizer(bytes: &[u8], borrowed: bool) -> (SldStatus, *mut SldLocalizer)
         unsafe {
             assert_eq!(sld_localizer_gate(h, g.as_mut_ptr()), SldStatus::Ok);
             let g = SldGate {
-                min_inliers: 5,
+                min_inliers: L as u32,
                 ..g.assume_init()
             };
             assert_eq!(sld_localizer_set_gate(h, &g), SldStatus::Ok);
@@ -150,19 +155,19 @@ fn beacon_kit_end_to_end() {
         assert_eq!(unsafe { sld_localizer_info(h, info.as_mut_ptr()) }, SldStatus::Ok);
         // SAFETY: written on success.
         let info = unsafe { info.assume_init() };
-        assert_eq!(info.landmarks, 5);
+        assert_eq!(info.landmarks as usize, L);
         if borrowed {
             assert!(info.zero_copy, "aligned borrowed weights are read in place");
         }
 
-        let mut xyz = [0.0f64; 15];
-        // SAFETY: 15 writable doubles.
+        let mut xyz = [0.0f64; 3 * L];
+        // SAFETY: 3L writable doubles.
         assert_eq!(
-            unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 5) },
+            unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), L) },
             SldStatus::Ok
         );
         assert_eq!(
-            unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 4) },
+            unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), L - 1) },
             SldStatus::BufferTooSmall
         );
 
@@ -173,7 +178,7 @@ fn beacon_kit_end_to_end() {
             "{}",
             message(unsafe { sld_localizer_last_error(h) })
         );
-        assert_eq!(out.inliers, 5);
+        assert_eq!(out.inliers as usize, L);
         assert_pose(&out);
 
         // A padded stride gives the same pose (skipped under Miri: the
@@ -189,11 +194,11 @@ fn beacon_kit_end_to_end() {
             assert_eq!(out2.pose.rotation, out.pose.rotation);
         }
 
-        let mut dets = [SldDetection::default(); 5];
+        let mut dets = [SldDetection::default(); L];
         let mut count = 0;
-        // SAFETY: 5 writable detections, writable count.
-        let st = unsafe { sld_localizer_detections(h, dets.as_mut_ptr(), 5, &mut count) };
-        assert_eq!((st, count), (SldStatus::Ok, 5));
+        // SAFETY: L writable detections, writable count.
+        let st = unsafe { sld_localizer_detections(h, dets.as_mut_ptr(), L, &mut count) };
+        assert_eq!((st, count as usize), (SldStatus::Ok, L));
 
         // Bad calls leave the handle usable.
         let (st, _) = localize(h, 3 * w as usize - 1, rgb, &cam);
@@ -395,9 +400,9 @@ fn two_handles_on_two_threads_match_sequential_use() {
                 s.spawn(move || {
                     let (st, h) = new_localizer(MODEL, t == 1);
                     assert_eq!(st, SldStatus::Ok);
-                    let mut xyz = [0.0f64; 15];
+                    let mut xyz = [0.0f64; 3 * L];
                     assert_eq!(
-                        unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), 5) },
+                        unsafe { sld_localizer_landmarks(h, xyz.as_mut_ptr(), L) },
                         SldStatus::Ok
                     );
                     // A different failure on each thread.

@@ -1,0 +1,170 @@
+//! Summing gradients over the ranks of a data-parallel run: the
+//! [`AllReduce`] trait, and [`LocalGroup`], its in-process implementation
+//! (one thread per rank, host memory), which serves ranks on the CPU and on
+//! the GPUs of one machine alike.
+//!
+//! A collective library slots in behind the same trait: NCCL (cudarc's
+//! bindings, Candle's `nccl` feature) sums on the GPUs themselves, and
+//! across machines bootstraps from the environment the way `torchrun` sets
+//! it (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`/`MASTER_PORT` to exchange the
+//! NCCL unique id), one process per GPU.
+
+use std::sync::{Arc, Barrier, Mutex};
+
+use anyhow::{bail, ensure, Result};
+
+/// One rank's handle on a group that sums buffers element-wise.
+pub trait AllReduce: Send {
+    /// This rank, `0..world_size()`.
+    fn rank(&self) -> usize;
+    /// Ranks in the group.
+    fn world_size(&self) -> usize;
+    /// Replaces `data`, on every rank, by the element-wise sum over all
+    /// ranks' `data` (same length everywhere). Every rank must call it,
+    /// the same number of times; it returns when all have.
+    fn sum(&mut self, data: &mut [f32]) -> Result<()>;
+}
+
+struct Shared {
+    barrier: Barrier,
+    slots: Vec<Mutex<Vec<f32>>>,
+    failed: Mutex<Option<String>>,
+}
+
+/// A rank of an in-process group ([`LocalGroup::new`]).
+pub struct LocalGroup {
+    rank: usize,
+    shared: Arc<Shared>,
+}
+
+impl LocalGroup {
+    /// The `world` handles of a new group, rank order; give each to its
+    /// own thread.
+    pub fn new(world: usize) -> Vec<LocalGroup> {
+        let shared = Arc::new(Shared {
+            barrier: Barrier::new(world.max(1)),
+            slots: (0..world.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
+            failed: Mutex::new(None),
+        });
+        (0..world.max(1))
+            .map(|rank| LocalGroup {
+                rank,
+                shared: shared.clone(),
+            })
+            .collect()
+    }
+}
+
+impl AllReduce for LocalGroup {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn world_size(&self) -> usize {
+        self.shared.slots.len()
+    }
+
+    /// Each rank posts its buffer, then every rank adds all the buffers in
+    /// rank order, so every rank gets the same bits whatever the threads'
+    /// timing.
+    fn sum(&mut self, data: &mut [f32]) -> Result<()> {
+        let s = &*self.shared;
+        {
+            let mut mine = s.slots[self.rank].lock().unwrap_or_else(|p| p.into_inner());
+            mine.clear();
+            mine.extend_from_slice(data);
+        }
+        s.barrier.wait();
+        let mut bad = None;
+        for (r, slot) in s.slots.iter().enumerate() {
+            let other = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if other.len() != data.len() {
+                bad = Some(format!(
+                    "all-reduce: rank {r} gave {} values, rank {} gave {}",
+                    other.len(),
+                    self.rank,
+                    data.len()
+                ));
+                break;
+            }
+            if r == 0 {
+                data.copy_from_slice(&other);
+            } else {
+                data.iter_mut().zip(other.iter()).for_each(|(d, o)| *d += o);
+            }
+        }
+        if let Some(b) = bad {
+            *s.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(b);
+        }
+        // Nobody refills a slot before every rank has read them all.
+        s.barrier.wait();
+        if let Some(b) = s.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            bail!(b);
+        }
+        ensure!(
+            data.iter().all(|v| v.is_finite()),
+            "all-reduce: a summed gradient is not finite"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rank_gets_the_same_sum_in_rank_order() {
+        for world in 1..=4 {
+            let handles = LocalGroup::new(world);
+            let results: Vec<Vec<f32>> = std::thread::scope(|s| {
+                let joins: Vec<_> = handles
+                    .into_iter()
+                    .map(|mut h| {
+                        s.spawn(move || {
+                            let r = h.rank() as f32;
+                            // Two rounds: the slots are reused safely.
+                            let mut a = vec![r, 1.0, 1e8, -1e8 * (r + 1.0)];
+                            h.sum(&mut a).unwrap();
+                            let mut b = vec![0.1 * r; 3];
+                            h.sum(&mut b).unwrap();
+                            a.extend(b);
+                            a
+                        })
+                    })
+                    .collect();
+                joins.into_iter().map(|j| j.join().unwrap()).collect()
+            });
+            let n = world as f32;
+            let mut want = vec![(0..world).map(|r| r as f32).sum::<f32>(), n, 1e8 * n, 0.0];
+            // Rank order, as the sum runs it.
+            want[3] = (0..world).fold(0f32, |acc, r| acc + -1e8 * (r as f32 + 1.0));
+            let b = (0..world).fold(0f32, |acc, r| acc + 0.1 * r as f32);
+            want.extend([b; 3]);
+            for got in &results {
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unequal_lengths_are_an_error_on_every_rank() {
+        let handles = LocalGroup::new(2);
+        let errs: Vec<String> = std::thread::scope(|s| {
+            let joins: Vec<_> = handles
+                .into_iter()
+                .map(|mut h| {
+                    s.spawn(move || {
+                        let mut v = vec![1.0; 2 + h.rank()];
+                        h.sum(&mut v).unwrap_err().to_string()
+                    })
+                })
+                .collect();
+            joins.into_iter().map(|j| j.join().unwrap()).collect()
+        });
+        assert!(errs.iter().all(|e| e.contains("all-reduce: rank")), "{errs:?}");
+    }
+}
