@@ -22,7 +22,7 @@ OUT=${1:-target/gpu-check}
 # (every "CUDA" run on the CPU, no cuda build, small images). Checks the
 # script, measures nothing.
 DRY=${GPU_CHECK_DRY:-0}
-if [ "$DRY" = 1 ]; then GPU=cpu; IMAGES=8; BW=160; BH=96; else GPU=cuda; IMAGES=48; BW=640; BH=352; fi
+if [ "$DRY" = 1 ]; then GPU=cpu; IMAGES=12; BW=160; BH=96; LMK=12; else GPU=cuda; IMAGES=48; BW=640; BH=352; LMK=125; fi
 # The device of each side of a comparison.
 dev() { if [ "$1" = cpu ]; then echo cpu; else echo "$GPU"; fi; }
 mkdir -p "$OUT"
@@ -75,7 +75,7 @@ grep -q "test result: ok. 1 passed" "$OUT/step-parity.log" || { echo "gpu-check:
 # --- 3. a 3-epoch head training on each device ----------------------------------
 W="$OUT/work"; rm -rf "$W"; mkdir -p "$W"
 "$SLD" synth --out "$W/room" --images "$IMAGES" --sessions 1 --width 320 --height 176 --seed 7 >/dev/null
-"$SLD" landmarks --scene "$W/room" --count 60 >/dev/null
+"$SLD" landmarks --scene "$W/room" --count 60 --min-track 3 >/dev/null
 LM=$(ls "$W"/room/landmarks/landmarks-*.txt | head -1)
 small=(--input-width 320 --input-height 176 --batch 4 --seed 3 --validate-every 0)
 "$SLD" train backbone --scene "$W/room" --out "$W/bb" --arch small --epochs 1 --device cpu "${small[@]}" >/dev/null 2>&1
@@ -105,10 +105,10 @@ EOF
 # --- 4. epoch times at 640×352 --------------------------------------------------
 "$SLD" synth --out "$W/big" --images "$IMAGES" --sessions 1 --width "$BW" --height "$BH" --seed 8 >/dev/null
 "$SLD" synth --out "$W/big2" --images "$IMAGES" --sessions 1 --width "$BW" --height "$BH" --seed 9 >/dev/null
-for s in big big2; do "$SLD" landmarks --scene "$W/$s" --count 125 >/dev/null; done
+for s in big big2; do "$SLD" landmarks --scene "$W/$s" --count "$LMK" --min-track 3 --min-span 0.2 >/dev/null; done
 big=(--input-width "$BW" --input-height "$BH" --batch 8 --seed 3 --validate-every 0 --epochs 1)
 # Seconds of the epoch's training steps (metrics.jsonl's train_seconds).
-seconds() { python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["train_seconds"])' "$1/metrics.jsonl"; }
+seconds() { python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print("%.1f" % d["train_seconds"])' "$1/metrics.jsonl"; }
 {
   echo "## One epoch at ${BW}×${BH} ($IMAGES images; $gpu; $(nproc) CPU cores)"
   echo
