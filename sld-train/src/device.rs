@@ -87,9 +87,12 @@ pub fn open(choice: DeviceChoice) -> Result<Device> {
 
 /// CUDA device `n`. The driver library is looked up when first used; where
 /// it is missing, that lookup panics inside cudarc, so the call is guarded
-/// and the panic becomes this error.
+/// (with the panic message silenced) and the panic becomes this error.
 fn cuda(n: usize) -> Result<Device> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let opened = std::panic::catch_unwind(|| Device::new_cuda(n));
+    std::panic::set_hook(hook);
     match opened {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => bail!("no CUDA GPU {n} ({e})"),
@@ -99,7 +102,13 @@ fn cuda(n: usize) -> Result<Device> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            bail!("no usable NVIDIA driver (libcuda could not be loaded: {msg})")
+            // cudarc's message lists every file name it tried: keep its
+            // first clause.
+            let first = msg.split(" - ").next().unwrap_or_default();
+            bail!(
+                "no usable NVIDIA driver ({first}); install the driver, or add the folder \
+                 of libcuda.so.1 to LD_LIBRARY_PATH"
+            )
         }
     }
 }
