@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles sld-train with `--features cuda` on a machine without a GPU or
-# driver (CI). A CUDA 13 toolkit comes from PyPI wheels into
+# driver (CI), NCCL included. A CUDA 13 toolkit comes from PyPI wheels into
 # target/cuda-toolkit (nvcc, headers, cccl; ~650 MB download, once):
 # CUDA 12's wheels ship no nvcc, and Debian's archive has no toolkit that
 # targets sm_90. Then `cargo check`: every crate type-checked with the
@@ -20,4 +20,4 @@ CR=$(ls -d "$V"/lib/python3*/site-packages/nvidia/cu13)
 export PATH="$PWD/$CR/bin:$PATH" CUDA_HOME="$PWD/$CR"
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90} CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(nproc)}
 nvcc --version | tail -1
-cargo check -p sld-train --features cuda --all-targets "$@"
+cargo check -p sld-train --features cuda,nccl --all-targets "$@"

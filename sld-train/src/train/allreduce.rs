@@ -1,13 +1,15 @@
 //! Summing gradients over the ranks of a data-parallel run: the
-//! [`AllReduce`] trait, and [`LocalGroup`], its in-process implementation
-//! (one thread per rank, host memory), which serves ranks on the CPU and on
-//! the GPUs of one machine alike.
+//! [`AllReduce`] trait; [`LocalGroup`], its in-process implementation (one
+//! thread per rank, host memory), which serves ranks on the CPU (the
+//! tests) and any mix of devices; and, with the `nccl` feature, `NcclRank`
+//! for ranks that are all CUDA GPUs of this machine (NCCL through cudarc,
+//! Candle's `nccl` feature).
 //!
-//! A collective library slots in behind the same trait: NCCL (cudarc's
-//! bindings, Candle's `nccl` feature) sums on the GPUs themselves, and
-//! across machines bootstraps from the environment the way `torchrun` sets
-//! it (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`/`MASTER_PORT` to exchange the
-//! NCCL unique id), one process per GPU.
+//! Across machines the same trait takes an NCCL communicator made with
+//! `Comm::from_rank`: one process per GPU, `RANK` and `WORLD_SIZE` from the
+//! environment as `torchrun` sets them, rank 0 creating the NCCL unique id
+//! and handing it to the others over `MASTER_ADDR:MASTER_PORT`. Not built
+//! yet.
 
 use std::sync::{Arc, Barrier, Mutex};
 
@@ -101,6 +103,65 @@ impl AllReduce for LocalGroup {
         if let Some(b) = s.failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             bail!(b);
         }
+        ensure!(
+            data.iter().all(|v| v.is_finite()),
+            "all-reduce: a summed gradient is not finite"
+        );
+        Ok(())
+    }
+}
+
+/// A rank of an NCCL group over the CUDA devices of this process
+/// (`ncclCommInitAll`; the `nccl` feature). Each call stages `data` on
+/// the rank's GPU, sums it there with NCCL's ring all-reduce (every rank
+/// receives the same bits) and copies it back.
+#[cfg(feature = "nccl")]
+pub struct NcclRank {
+    comm: candle_core::cuda_backend::cudarc::nccl::Comm,
+}
+
+// SAFETY: NCCL allows a communicator to be used from any thread as long as
+// no two threads use it at once; a rank's handle is moved to its own
+// thread for a step and used by that thread alone (`parallel::step`).
+#[cfg(feature = "nccl")]
+unsafe impl Send for NcclRank {}
+
+#[cfg(feature = "nccl")]
+impl NcclRank {
+    /// One rank per device of `devices` (all CUDA, distinct), rank order.
+    pub fn group(devices: &[candle_core::Device]) -> Result<Vec<NcclRank>> {
+        let streams = devices
+            .iter()
+            .map(|d| Ok(d.as_cuda_device()?.cuda_stream()))
+            .collect::<Result<Vec<_>>>()?;
+        let comms = candle_core::cuda_backend::cudarc::nccl::Comm::from_devices(streams)
+            .map_err(|e| anyhow::anyhow!("NCCL: cannot create the communicators ({e:?})"))?;
+        Ok(comms.into_iter().map(|comm| NcclRank { comm }).collect())
+    }
+}
+
+#[cfg(feature = "nccl")]
+impl AllReduce for NcclRank {
+    fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+
+    fn world_size(&self) -> usize {
+        self.comm.world_size()
+    }
+
+    fn sum(&mut self, data: &mut [f32]) -> Result<()> {
+        use candle_core::cuda_backend::cudarc::nccl::ReduceOp;
+        let stream = self.comm.stream();
+        let mut buf = stream
+            .clone_htod(data)
+            .map_err(|e| anyhow::anyhow!("NCCL: staging on the GPU ({e:?})"))?;
+        self.comm
+            .all_reduce_in_place(&mut buf, &ReduceOp::Sum)
+            .map_err(|e| anyhow::anyhow!("NCCL all-reduce ({e:?})"))?;
+        stream
+            .memcpy_dtoh(&buf, data)
+            .map_err(|e| anyhow::anyhow!("NCCL: copying the sum back ({e:?})"))?;
         ensure!(
             data.iter().all(|v| v.is_finite()),
             "all-reduce: a summed gradient is not finite"

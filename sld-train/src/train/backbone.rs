@@ -275,10 +275,6 @@ pub fn train_backbone(
     // The device first: one that cannot be had leaves OUT untouched.
     let devices = crate::device::open_all(o.device, &o.devices)?;
     let device = devices[0].clone();
-    if progress {
-        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
-        eprintln!("sld train backbone: training on {}", names.join(", "));
-    }
     epochs::setup(out, o)?;
     let opened = scenes
         .iter()
@@ -370,6 +366,10 @@ pub fn train_backbone(
         // Leave no empty output folder behind (a resumed run's is not empty).
         let _ = std::fs::remove_dir(out);
     })?;
+    if progress {
+        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
+        eprintln!("sld train backbone: training on {}", names.join(", "));
+    }
     let samples = opened
         .iter()
         .zip(&nets)

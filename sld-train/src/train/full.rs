@@ -213,10 +213,6 @@ pub fn train_full(
     // The devices first: one that cannot be had leaves OUT untouched.
     let devices = crate::device::open_all(o.device, &o.devices)?;
     let device = devices[0].clone();
-    if progress {
-        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
-        eprintln!("sld train: training on {}", names.join(", "));
-    }
     epochs::setup(out, o)?;
     let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
     let Network {
@@ -273,6 +269,10 @@ pub fn train_full(
         // Leave no empty output folder behind (a resumed run's is not empty).
         let _ = std::fs::remove_dir(out);
     })?;
+    if progress {
+        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
+        eprintln!("sld train: training on {}", names.join(", "));
+    }
     let mut samples = ts.training_samples(o, &info.graph.input, progress)?;
     let bo = if o.backbone.is_some() {
         samples = super::buffer::fill_feature_buffer(&info, &frozen, feature_channels, samples, o, progress)?;

@@ -39,10 +39,7 @@ impl Peers {
             .iter()
             .map(|d| opts.iter().map(|o| copy_to(o, d)).collect::<Result<Vec<_>>>())
             .collect::<Result<Vec<_>>>()?;
-        let comms = LocalGroup::new(devices.len())
-            .into_iter()
-            .map(|g| Box::new(g) as Box<dyn AllReduce>)
-            .collect();
+        let comms = group(devices)?;
         Ok(Some(Self { ranks, comms }))
     }
 
@@ -55,6 +52,22 @@ impl Peers {
     pub fn set_lr(&mut self, lr: f64) {
         self.ranks.iter_mut().flatten().for_each(|o| o.params.lr = lr);
     }
+}
+
+/// The all-reduce handles for `devices`: NCCL when they are all CUDA GPUs
+/// and the `nccl` feature is built, else the in-process group.
+fn group(devices: &[Device]) -> Result<Vec<Box<dyn AllReduce>>> {
+    #[cfg(feature = "nccl")]
+    if devices.iter().all(Device::is_cuda) {
+        return Ok(super::allreduce::NcclRank::group(devices)?
+            .into_iter()
+            .map(|g| Box::new(g) as Box<dyn AllReduce>)
+            .collect());
+    }
+    Ok(LocalGroup::new(devices.len())
+        .into_iter()
+        .map(|g| Box::new(g) as Box<dyn AllReduce>)
+        .collect())
 }
 
 /// `o`'s variables and moments copied onto `device` (same step and
