@@ -97,11 +97,7 @@ fn cuda(n: usize) -> Result<Device> {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => bail!("no CUDA GPU {n} ({e})"),
         Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let msg = crate::util::panic::message(&*p);
             // cudarc's message lists every file name it tried: keep its
             // first clause.
             let first = msg.split(" - ").next().unwrap_or_default();

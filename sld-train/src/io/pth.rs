@@ -47,11 +47,7 @@ fn guard_candle_pickle<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let msg = crate::util::panic::message(&*p);
             bail!("malformed {what} pickle (the pickle reader failed: {msg})")
         }
     }
