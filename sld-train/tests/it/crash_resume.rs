@@ -35,28 +35,7 @@ fn ok(c: &mut Command) {
 
 /// A 24-image 96×64 scene with 12 landmarks; returns (scene, landmarks file).
 fn scene(dir: &Path) -> (PathBuf, PathBuf) {
-    let _ = std::fs::remove_dir_all(dir);
-    let s = dir.join("scene");
-    ok(sld()
-        .args([
-            "synth",
-            "--images",
-            "24",
-            "--sessions",
-            "1",
-            "--width",
-            "96",
-            "--height",
-            "64",
-            "--seed",
-            "2",
-            "--out",
-        ])
-        .arg(&s));
-    ok(sld()
-        .args(["landmarks", "--count", "12", "--min-track", "3", "--scene"])
-        .arg(&s));
-    (s.clone(), s.join("landmarks/landmarks-12.txt"))
+    super::common::small_scene(dir, "scene", 24, 12, 2)
 }
 
 /// Every tensor of a safetensors file, by name (metadata ignored: it holds

@@ -6,84 +6,51 @@
 //! path; `scripts/gpu-check.sh` runs the CUDA side where there is a GPU.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn sld() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sld"))
-}
+use super::common::{f32_tensors, run, sld, small_scene};
 
-fn run(c: &mut Command) -> Output {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A 16-image 96×64 scene with 8 landmarks: (scene, landmarks file).
+/// A 16-image 96×64 scene with 8 landmarks named `name`: (scene, landmarks file).
 fn scene(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let _ = std::fs::remove_dir_all(dir);
-    let s = dir.join(name);
-    run(sld()
-        .args([
-            "synth",
-            "--images",
-            "16",
-            "--sessions",
-            "1",
-            "--width",
-            "96",
-            "--height",
-            "64",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&s));
-    run(sld()
-        .args(["landmarks", "--count", "8", "--min-track", "3", "--scene"])
-        .arg(&s));
-    (s.clone(), s.join("landmarks/landmarks-8.txt"))
+    small_scene(dir, name, 16, 8, 5)
 }
+
+/// The small network, input and batch of every run here.
+const SMALL: [&str; 14] = [
+    "--arch",
+    "small",
+    "--width",
+    "8",
+    "--head-channels",
+    "8",
+    "--input-width",
+    "96",
+    "--input-height",
+    "64",
+    "--batch",
+    "4",
+    "--seed",
+    "3",
+];
 
 fn train(scene: &Path, lm: &Path, out: &Path, epochs: u32, device: &str, resume: bool) -> Command {
     let mut c = sld();
-    c.args([
-        "train",
-        "full",
-        "--arch",
-        "small",
-        "--width",
-        "8",
-        "--head-channels",
-        "8",
-    ])
-    .args([
-        "--input-width",
-        "96",
-        "--input-height",
-        "64",
-        "--batch",
-        "4",
-        "--seed",
-        "3",
-    ])
-    .args([
-        "--validate-every",
-        "0",
-        "--epochs",
-        &epochs.to_string(),
-        "--device",
-        device,
-    ])
-    .arg("--scene")
-    .arg(scene)
-    .arg("--landmarks")
-    .arg(lm)
-    .arg("--out")
-    .arg(out);
+    c.args(["train", "full"])
+        .args(SMALL)
+        .args([
+            "--validate-every",
+            "0",
+            "--epochs",
+            &epochs.to_string(),
+            "--device",
+            device,
+        ])
+        .arg("--scene")
+        .arg(scene)
+        .arg("--landmarks")
+        .arg(lm)
+        .arg("--out")
+        .arg(out);
     if resume {
         c.arg("--resume");
     }
@@ -308,19 +275,7 @@ fn a_cuda_training_step_gives_the_cpu_loss_and_gradients() {
 
 /// Every tensor of a `.sld` (safetensors) file as `f32`, by name.
 fn weights(path: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| {
-            let d = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (n, d)
-        })
-        .collect()
+    f32_tensors(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// The largest difference between two weight sets, relative to each
@@ -370,39 +325,20 @@ fn n_ranks_on_shards_give_the_weights_of_one_rank_on_the_whole_batch() {
 
     let backbone = |out: &Path, devices: Option<&str>| {
         let mut c = sld();
-        c.args([
-            "train",
-            "backbone",
-            "--arch",
-            "small",
-            "--width",
-            "8",
-            "--head-channels",
-            "8",
-        ])
-        .args([
-            "--input-width",
-            "96",
-            "--input-height",
-            "64",
-            "--batch",
-            "4",
-            "--seed",
-            "3",
-            "--jitter",
-            "0",
-        ])
-        .args(["--validate-every", "0", "--epochs", "2"])
-        .arg("--scene")
-        .arg(&s)
-        .arg("--scene")
-        .arg(&s2)
-        .arg("--landmarks")
-        .arg(&lm)
-        .arg("--landmarks")
-        .arg(&lm2)
-        .arg("--out")
-        .arg(out);
+        c.args(["train", "backbone"])
+            .args(SMALL)
+            .args(["--jitter", "0"])
+            .args(["--validate-every", "0", "--epochs", "2"])
+            .arg("--scene")
+            .arg(&s)
+            .arg("--scene")
+            .arg(&s2)
+            .arg("--landmarks")
+            .arg(&lm)
+            .arg("--landmarks")
+            .arg(&lm2)
+            .arg("--out")
+            .arg(out);
         if let Some(d) = devices {
             c.args(["--devices", d]);
         }

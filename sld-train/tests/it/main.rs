@@ -5,6 +5,7 @@
 
 mod bad_input_matrix;
 mod colmap;
+mod common;
 mod crash_resume;
 mod depth;
 mod device;

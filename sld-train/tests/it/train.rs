@@ -214,19 +214,8 @@ fn labels_fall_back_to_the_visibility_file() {
 }
 
 /// Reads every f32 tensor of a safetensors buffer by name.
-fn tensors_of(bytes: &[u8]) -> std::collections::HashMap<String, Vec<f32>> {
-    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, v)| {
-            let d = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (n, d)
-        })
-        .collect()
+fn tensors_of(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<f32>> {
+    super::common::f32_tensors(bytes)
 }
 
 /// Backbone mode on two rooms: every scene's exported model carries the one
