@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         heads: 1,
         device: sld_train::device::DeviceChoice::Cpu,
         devices: vec![],
+        world: None,
     };
     let Network {
         info, tensors: init, ..

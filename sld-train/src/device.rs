@@ -12,6 +12,8 @@ use std::str::FromStr;
 use anyhow::{bail, Result};
 use candle_core::Device;
 
+use crate::train::world::World;
+
 /// A device as the user names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeviceChoice {
@@ -112,7 +114,28 @@ fn cuda(n: usize) -> Result<Device> {
 /// The devices of a run: `devices` (data-parallel ranks, rank 0 first)
 /// when given, else `device` alone. CUDA ordinals may not repeat; the CPU
 /// may (ranks on the CPU check the data-parallel code, they add no speed).
-pub fn open_all(device: DeviceChoice, devices: &[DeviceChoice]) -> Result<Vec<Device>> {
+///
+/// In a multi-process run (`world`) each process is one rank on one
+/// device: `--devices` is refused, and `auto` means GPU `LOCAL_RANK` when
+/// this build has CUDA and that GPU answers, else the CPU.
+pub fn open_all(
+    device: DeviceChoice,
+    devices: &[DeviceChoice],
+    world: Option<&World>,
+) -> Result<Vec<Device>> {
+    if let Some(w) = world {
+        if !devices.is_empty() {
+            bail!(
+                "WORLD_SIZE={} is set, so this process is one rank (RANK={}): give it --device, not --devices",
+                w.size,
+                w.rank
+            );
+        }
+        if device == DeviceChoice::Auto {
+            let local = if CUDA_BUILT { cuda(w.local_rank).ok() } else { None };
+            return Ok(vec![local.unwrap_or(Device::Cpu)]);
+        }
+    }
     if devices.is_empty() {
         return Ok(vec![open(device)?]);
     }
@@ -125,6 +148,27 @@ pub fn open_all(device: DeviceChoice, devices: &[DeviceChoice]) -> Result<Vec<De
         }
     }
     devices.iter().map(|&d| open(d)).collect()
+}
+
+/// The progress line saying where this process trains: `training on
+/// cpu`, `training on cuda:0, cuda:1` (ranks of this process), or `rank 1
+/// of 4, training on cuda:1 (rank 0 writes the output)`.
+pub fn placement(devices: &[Device], world: Option<&World>) -> String {
+    let names: Vec<String> = devices.iter().map(describe).collect();
+    match world {
+        None => format!("training on {}", names.join(", ")),
+        Some(w) => format!(
+            "rank {} of {}, training on {}{}",
+            w.rank,
+            w.size,
+            names.join(", "),
+            if w.writes() {
+                ""
+            } else {
+                " (rank 0 writes the output)"
+            }
+        ),
+    }
 }
 
 /// A device's name for progress lines: `cpu` or `cuda:N`.

@@ -214,6 +214,13 @@ pub struct TrainArgs {
     /// gradients summed, so a run gives the weights one device would, to
     /// float rounding. Replaces --device. `cpu,cpu` runs two ranks on the
     /// CPU (a check of the mechanism, no faster).
+    ///
+    /// Across processes or machines, start the same command once per rank
+    /// with RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set (LOCAL_RANK
+    /// picks the GPU for --device auto), e.g. on each of two machines:
+    /// `torchrun --nnodes 2 --nproc-per-node 4 --node-rank N
+    /// --master-addr HOST --master-port 29500 --no-python sld train full …`.
+    /// Rank 0 writes OUT; the others write nothing.
     #[arg(long, value_delimiter = ',', value_name = "DEVICES")]
     pub devices: Vec<DeviceChoice>,
     /// Gaussian σ of the targets, heatmap cells (default: 0.5 for
@@ -316,6 +323,7 @@ impl TrainArgs {
             input: self.input,
             device: self.device,
             devices: self.devices.clone(),
+            world: None,
         }
     }
 }

@@ -7,8 +7,9 @@ use sld_train::data::naming::only_landmarks_file;
 use sld_train::io::safetensors::read_metadata;
 use sld_train::train::backbone::{train_backbone, BackboneScene};
 use sld_train::train::checkpoint::checkpoint_path;
-use sld_train::train::options::HeadChoice;
+use sld_train::train::options::{HeadChoice, TrainOptions};
 use sld_train::train::train_full;
+use sld_train::train::world::World;
 
 use super::args::{ctrlc_control, TrainArgs};
 use super::Interrupted;
@@ -151,13 +152,25 @@ pub fn run(t: TrainCmd) -> Result<()> {
     }
 }
 
+/// The last line of a rank other than 0 of a multi-process run (which
+/// wrote nothing); `None` for the process that wrote OUT.
+fn rank_done(o: &TrainOptions) -> Option<String> {
+    let w = o.world.as_ref().filter(|w| !w.writes())?;
+    Some(format!(
+        "sld train: rank {} of {} done; rank 0 wrote the output",
+        w.rank, w.size
+    ))
+}
+
 /// What `--resume` means for OUT: with no checkpoint yet (a run stopped
 /// before its first epoch ended) training starts fresh, and says so; on a
 /// checkpoint that already holds `epochs` epochs there is nothing to do
-/// (`None`, said on stderr, exit 0). Otherwise whether to resume.
-fn resume_from(out: &Path, resume: bool, epochs: usize) -> Result<Option<bool>> {
+/// (`None`, said on stderr, exit 0). Otherwise whether to resume. Ranks
+/// other than 0 of a multi-process run never read OUT: rank 0's state,
+/// resumed or not, reaches them when training starts.
+fn resume_from(out: &Path, resume: bool, epochs: usize, o: &TrainOptions) -> Result<Option<bool>> {
     let ck = checkpoint_path(out);
-    if !resume {
+    if !resume || o.world.as_ref().is_some_and(|w| !w.writes()) {
         return Ok(Some(false));
     }
     if !ck.exists() {
@@ -208,17 +221,22 @@ fn run_recipe(a: &RecipeArgs) -> Result<()> {
     let trunk = sld_train::train::recipe::write_trunk(out)?;
     let mut o = sld_train::train::recipe::options(landmarks, trunk, a.epochs, a.seed);
     o.device = a.device;
+    o.world = World::from_env()?;
     o.check()?;
     eprintln!(
         "sld train: the recommended recipe (scene head on XFeat's frozen trunk, {}×{}, {} epochs, {} buffer copies)",
         o.input_width, o.input_height, o.epochs, o.buffer_copies
     );
-    let Some(resume) = resume_from(out, a.resume, a.epochs)? else {
+    let Some(resume) = resume_from(out, a.resume, a.epochs, &o)? else {
         return Ok(());
     };
     let r = train_full(scene, out, &o, resume, true, &ctrlc_control())?;
     if r.interrupted {
         return Err(interrupted(out));
+    }
+    if let Some(line) = rank_done(&o) {
+        eprintln!("{line}");
+        return Ok(());
     }
     eprintln!(
         "sld train: {} epochs in {:.1} s (final loss {:.3}) → {}",
@@ -247,12 +265,17 @@ fn run_single(
     };
     let mut o = a.options(landmarks, backbone, buffer_copies);
     o.head = head;
-    let Some(resume) = resume_from(&a.out, a.resume, a.epochs)? else {
+    o.world = World::from_env()?;
+    let Some(resume) = resume_from(&a.out, a.resume, a.epochs, &o)? else {
         return Ok(());
     };
     let r = train_full(scene, &a.out, &o, resume, true, &ctrlc_control())?;
     if r.interrupted {
         return Err(interrupted(&a.out));
+    }
+    if let Some(line) = rank_done(&o) {
+        eprintln!("{line}");
+        return Ok(());
     }
     let last = r.epochs.last();
     eprintln!(
@@ -291,13 +314,18 @@ fn run_backbone(a: &TrainArgs, init_backbone: Option<PathBuf>) -> Result<()> {
         })
         .collect();
     let first = scenes[0].landmarks.clone();
-    let o = a.options(first, init_backbone, 1);
-    let Some(resume) = resume_from(&a.out, a.resume, a.epochs)? else {
+    let mut o = a.options(first, init_backbone, 1);
+    o.world = World::from_env()?;
+    let Some(resume) = resume_from(&a.out, a.resume, a.epochs, &o)? else {
         return Ok(());
     };
     let r = train_backbone(&scenes, &a.out, &o, resume, true, &ctrlc_control())?;
     if r.interrupted {
         return Err(interrupted(&a.out));
+    }
+    if let Some(line) = rank_done(&o) {
+        eprintln!("{line}");
+        return Ok(());
     }
     eprintln!(
         "sld train backbone: {} scenes, {} epochs in {:.1} s (final loss {:.3}) → {}",

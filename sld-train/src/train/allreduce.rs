@@ -5,11 +5,12 @@
 //! for ranks that are all CUDA GPUs of this machine (NCCL through cudarc,
 //! Candle's `nccl` feature).
 //!
-//! Across machines the same trait takes an NCCL communicator made with
-//! `Comm::from_rank`: one process per GPU, `RANK` and `WORLD_SIZE` from the
-//! environment as `torchrun` sets them, rank 0 creating the NCCL unique id
-//! and handing it to the others over `MASTER_ADDR:MASTER_PORT`. Not built
-//! yet.
+//! Across processes and machines ([`super::world::World`]: `RANK`,
+//! `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT` as `torchrun` sets them) the
+//! trait is served by [`super::tcp_group::TcpGroup`], or, when every rank
+//! is a CUDA GPU, by `NcclRank::join`: an NCCL communicator made with
+//! `ncclCommInitRank`, rank 0 creating NCCL's unique id and the TCP group
+//! handing it to the others.
 
 use std::sync::{Arc, Barrier, Mutex};
 
@@ -137,6 +138,35 @@ impl NcclRank {
         let comms = candle_core::cuda_backend::cudarc::nccl::Comm::from_devices(streams)
             .map_err(|e| anyhow::anyhow!("NCCL: cannot create the communicators ({e:?})"))?;
         Ok(comms.into_iter().map(|comm| NcclRank { comm }).collect())
+    }
+}
+
+#[cfg(feature = "nccl")]
+impl NcclRank {
+    /// This process's rank of an NCCL group spanning processes (and
+    /// machines): rank 0 makes NCCL's unique id, `tcp` hands it to every
+    /// rank, and each joins with its GPU `device`. Blocks until all have.
+    pub fn join(tcp: &mut super::tcp_group::TcpGroup, device: &candle_core::Device) -> Result<NcclRank> {
+        use candle_core::cuda_backend::cudarc::nccl::{Comm, Id};
+        let mut bytes = Vec::new();
+        if tcp.rank() == 0 {
+            let id = Id::new().map_err(|e| anyhow::anyhow!("NCCL: cannot make a unique id ({e:?})"))?;
+            bytes = id.internal().iter().map(|&c| c as u8).collect();
+        }
+        tcp.share(&mut bytes)?;
+        let mut raw: [core::ffi::c_char; 128] = [0; 128];
+        ensure!(
+            bytes.len() == raw.len(),
+            "NCCL: rank 0 sent a {}-byte id",
+            bytes.len()
+        );
+        raw.iter_mut()
+            .zip(&bytes)
+            .for_each(|(r, &b)| *r = b as core::ffi::c_char);
+        let stream = device.as_cuda_device()?.cuda_stream();
+        let comm = Comm::from_rank(stream, tcp.rank(), tcp.world_size(), Id::uninit(raw))
+            .map_err(|e| anyhow::anyhow!("NCCL: cannot join the group ({e:?})"))?;
+        Ok(NcclRank { comm })
     }
 }
 

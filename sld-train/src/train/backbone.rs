@@ -34,6 +34,7 @@ use super::options::{Control, TrainOptions};
 use super::parallel::{self, Peers, Vars};
 use super::samples::{BatchOptions, Sample};
 use super::scene::TrainScene;
+use super::world::{run_fingerprint, World};
 use crate::eval::{evaluate, EvalOptions};
 use crate::io::atomic::write_atomic;
 use crate::io::safetensors::{Metadata, NamedTensor};
@@ -194,6 +195,10 @@ impl epochs::Mode for Shared<'_> {
         &self.opened[k].name
     }
 
+    fn writes(&self) -> bool {
+        self.peers.as_ref().is_none_or(Peers::writes)
+    }
+
     fn end_epoch(&mut self, e: &EpochEnd, loss_sums: &[f64], validate: bool) -> Result<BackboneEpoch> {
         let bb_now = named_tensors(&self.backbone.vars)?;
         write_backbone(&self.backbone_path, self.kind, &bb_now)?;
@@ -273,9 +278,10 @@ pub fn train_backbone(
 ) -> Result<BackboneOutcome> {
     ensure!(!scenes.is_empty(), "no scenes given (--scene, once per scene)");
     // The device first: one that cannot be had leaves OUT untouched.
-    let devices = crate::device::open_all(o.device, &o.devices)?;
+    let devices = crate::device::open_all(o.device, &o.devices, o.world.as_ref())?;
     let device = devices[0].clone();
-    epochs::setup(out, o)?;
+    let writes = o.world.as_ref().is_none_or(World::writes);
+    epochs::setup(out, o, writes)?;
     let opened = scenes
         .iter()
         .map(|s| TrainScene::open(&s.root, &s.landmarks, o))
@@ -313,7 +319,24 @@ pub fn train_backbone(
     }
     let head_inits: Vec<Vec<NamedTensor>> = nets.iter().map(|n| split(&n.tensors).1).collect();
 
-    let (backbone, heads, start_epoch) = if resume {
+    // Several processes: meet the other ranks now, before anything slow.
+    let mut peers = match &o.world {
+        Some(w) => {
+            let counts = opened
+                .iter()
+                .map(|ts| Ok((ts.scene.part("train")?.len(), ts.landmarks.len())))
+                .collect::<Result<Vec<_>>>()?;
+            let shapes: Vec<_> = nets
+                .iter()
+                .flat_map(|n| n.tensors.iter().map(|t| (&t.name, &t.shape)))
+                .collect();
+            let what = (counts, shapes);
+            Some(Peers::join(w, &device, run_fingerprint(o, &what)?, progress)?)
+        }
+        None => None,
+    };
+    // Other ranks of a multi-process run get rank 0's state below.
+    let (mut backbone, mut heads, mut start_epoch) = if resume && writes {
         let ck = Checkpoint::read(out, &device)?;
         ck.check_network(o)?;
         let saved_scenes: Vec<BackboneScene> =
@@ -348,7 +371,14 @@ pub fn train_backbone(
             .collect::<Result<Vec<_>>>()?;
         (fresh_adamw(&bb_init, o.lr, &device)?, heads, 0)
     };
-    epochs::begin(out, resume, start_epoch, o)?;
+    if writes {
+        epochs::begin(out, resume, start_epoch, o)?;
+    }
+    if let Some(p) = &mut peers {
+        let mut all: Vec<&mut AdamW> = vec![&mut backbone];
+        all.extend(heads.iter_mut());
+        p.sync_from_rank0(&mut all, &mut start_epoch)?;
+    }
 
     // Refuse what cannot fit before loading anything (all scenes' samples
     // stay in memory together).
@@ -364,12 +394,18 @@ pub fn train_backbone(
     )
     .inspect_err(|_| {
         // Leave no empty output folder behind (a resumed run's is not empty).
-        let _ = std::fs::remove_dir(out);
+        if writes {
+            let _ = std::fs::remove_dir(out);
+        }
     })?;
     if progress {
-        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
-        eprintln!("sld train backbone: training on {}", names.join(", "));
+        eprintln!(
+            "sld train backbone: {}",
+            crate::device::placement(&devices, o.world.as_ref())
+        );
     }
+    // Other ranks of a multi-process run show no progress bar of their own.
+    let progress = progress && writes;
     let samples = opened
         .iter()
         .zip(&nets)
@@ -385,7 +421,9 @@ pub fn train_backbone(
         .collect();
     let mut all: Vec<&AdamW> = vec![&backbone];
     all.extend(heads.iter());
-    let peers = Peers::new(&all, &devices)?;
+    if peers.is_none() {
+        peers = Peers::new(&all, &devices)?;
+    }
     let mut mode = Shared {
         peers,
         o,

@@ -45,6 +45,11 @@ pub trait Mode {
     fn save_checkpoint(&self, epoch: usize) -> Result<()>;
     /// Lines printed above the progress bar after a validated epoch.
     fn report(&self, metrics: &Self::Metrics) -> Vec<String>;
+    /// False on the ranks of a multi-process run other than rank 0: they
+    /// train but write nothing (no model, metrics or checkpoint).
+    fn writes(&self) -> bool {
+        true
+    }
 }
 
 /// What the loop knows when an epoch ends.
@@ -72,10 +77,14 @@ pub struct Outcome<M> {
 }
 
 /// What every mode does first: checks the options, tunes the allocator
-/// for Candle, and creates `out`.
-pub fn setup(out: &Path, o: &TrainOptions) -> Result<()> {
+/// for Candle, and creates `out` (when this process `writes` it: every
+/// process but rank 0's of a multi-process run leaves it alone).
+pub fn setup(out: &Path, o: &TrainOptions, writes: bool) -> Result<()> {
     o.check()?;
     crate::util::malloc::tune_for_training();
+    if !writes {
+        return Ok(());
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
 }
 
@@ -138,6 +147,9 @@ pub fn run<M: Mode>(
         }
         let secs = t0.elapsed().as_secs_f64();
         total += secs;
+        if !mode.writes() {
+            continue;
+        }
         let last = epoch + 1 == o.epochs;
         let validate = last || (o.validate_every > 0 && (epoch + 1) % o.validate_every == 0);
         let end = EpochEnd {

@@ -21,6 +21,7 @@ use super::options::{Control, TrainOptions};
 use super::parallel::{self, Peers, Vars};
 use super::samples::{BatchOptions, Sample};
 use super::scene::TrainScene;
+use super::world::{digest, run_fingerprint, World};
 use crate::eval::{evaluate, EvalOptions};
 use crate::io::atomic::write_atomic;
 use crate::io::safetensors::NamedTensor;
@@ -154,6 +155,10 @@ impl epochs::Mode for Single<'_> {
         ""
     }
 
+    fn writes(&self) -> bool {
+        self.peers.as_ref().is_none_or(Peers::writes)
+    }
+
     fn end_epoch(&mut self, e: &EpochEnd, loss_sums: &[f64], validate: bool) -> Result<EpochMetrics> {
         let bytes = export(&self.info, &self.frozen, &self.opt.vars, &self.ts.landmarks)?;
         write_atomic(&self.out.join("model.sld"), &bytes)?;
@@ -211,9 +216,10 @@ pub fn train_full(
     control: &Control,
 ) -> Result<TrainOutcome> {
     // The devices first: one that cannot be had leaves OUT untouched.
-    let devices = crate::device::open_all(o.device, &o.devices)?;
+    let devices = crate::device::open_all(o.device, &o.devices, o.world.as_ref())?;
     let device = devices[0].clone();
-    epochs::setup(out, o)?;
+    let writes = o.world.as_ref().is_none_or(World::writes);
+    epochs::setup(out, o, writes)?;
     let ts = TrainScene::open(scene_root, &o.landmarks, o)?;
     let Network {
         mut info,
@@ -243,15 +249,37 @@ pub fn train_full(
         train_graph = hb.finish(&refs, 1, &ts.name).0.graph;
     }
 
-    // Variables: fresh, or from the checkpoint, on the training device.
-    let (opt, start_epoch) = if resume {
+    // Several processes: meet the other ranks now, before anything slow.
+    let mut peers = match &o.world {
+        Some(w) => {
+            let what = (
+                ts.scene.part("train")?.len(),
+                ts.landmarks.len(),
+                init.iter().map(|t| (&t.name, &t.shape)).collect::<Vec<_>>(),
+                frozen
+                    .iter()
+                    .map(|t| (&t.name, digest(&t.data)))
+                    .collect::<Vec<_>>(),
+            );
+            Some(Peers::join(w, &device, run_fingerprint(o, &what)?, progress)?)
+        }
+        None => None,
+    };
+    // Variables: fresh, or from the checkpoint, on the training device
+    // (other ranks of a multi-process run get rank 0's below).
+    let (mut opt, mut start_epoch) = if resume && writes {
         let ck = Checkpoint::read(out, &device)?;
         ck.check_network(o)?;
         (ck.adamw("", &init, ck.get("step")?, o.lr)?, ck.get("epoch")?)
     } else {
         (fresh_adamw(&init, o.lr, &device)?, 0)
     };
-    epochs::begin(out, resume, start_epoch, o)?;
+    if writes {
+        epochs::begin(out, resume, start_epoch, o)?;
+    }
+    if let Some(p) = &mut peers {
+        p.sync_from_rank0(&mut [&mut opt], &mut start_epoch)?;
+    }
 
     let val = ts.scene.part("val")?;
     // Refuse what cannot fit before loading anything.
@@ -267,12 +295,18 @@ pub fn train_full(
     )
     .inspect_err(|_| {
         // Leave no empty output folder behind (a resumed run's is not empty).
-        let _ = std::fs::remove_dir(out);
+        if writes {
+            let _ = std::fs::remove_dir(out);
+        }
     })?;
     if progress {
-        let names: Vec<String> = devices.iter().map(crate::device::describe).collect();
-        eprintln!("sld train: training on {}", names.join(", "));
+        eprintln!(
+            "sld train: {}",
+            crate::device::placement(&devices, o.world.as_ref())
+        );
     }
+    // Other ranks of a multi-process run show no progress bar of their own.
+    let progress = progress && writes;
     let mut samples = ts.training_samples(o, &info.graph.input, progress)?;
     let bo = if o.backbone.is_some() {
         samples = super::buffer::fill_feature_buffer(&info, &frozen, feature_channels, samples, o, progress)?;
@@ -282,7 +316,9 @@ pub fn train_full(
     } else {
         o.batch_options(o.jitter, o.geometric_aug || o.rotation_aug || o.novel_view_aug)
     };
-    let peers = Peers::new(&[&opt], &devices)?;
+    if peers.is_none() {
+        peers = Peers::new(&[&opt], &devices)?;
+    }
     let mut mode = Single {
         peers,
         o,

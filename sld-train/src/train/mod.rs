@@ -31,6 +31,8 @@ pub mod recipe;
 pub mod samples;
 pub mod scene;
 pub mod targets;
+pub mod tcp_group;
+pub mod world;
 
 pub use full::{train_full, EpochMetrics, TrainOutcome};
 pub use options::{Control, InputMode, Loss, TrainOptions};

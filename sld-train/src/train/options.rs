@@ -96,6 +96,11 @@ pub struct TrainOptions {
     /// empty: one rank on `device`. Not saved either.
     #[serde(skip)]
     pub devices: Vec<crate::device::DeviceChoice>,
+    /// This process's place in a multi-process run (one rank per
+    /// process, [`super::world`]); `None`: every rank is in this process.
+    /// The command line reads it from `torchrun`'s environment variables.
+    #[serde(skip)]
+    pub world: Option<super::world::World>,
 }
 
 /// What the network sees of an image. The `.sld` file records it (input

@@ -7,6 +7,12 @@
 //! copies stay equal and rank 0's is the one exported and checkpointed.
 //! The result is the full batch's gradient, as one rank would compute it,
 //! to float rounding (a test checks N ranks against one).
+//!
+//! The ranks may also be processes, on one machine or several
+//! ([`World`], as `torchrun` describes them): each process then holds one
+//! rank, [`Peers::join`] connects it to the others, and
+//! [`Peers::sync_from_rank0`] gives every rank rank 0's starting state
+//! (fresh or resumed), so only rank 0 reads and writes `OUT`.
 
 use anyhow::{anyhow, Result};
 use candle_core::{Device, Tensor, Var};
@@ -14,18 +20,29 @@ use sld_core::rng::SplitMix64;
 
 use super::adamw::AdamW;
 use super::allreduce::{AllReduce, LocalGroup};
+use super::tcp_group::TcpGroup;
+use super::world::World;
+
+/// How long ranks wait for each other to start (rank 0 for the others,
+/// the others for rank 0).
+pub const RENDEZVOUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The optimiser variables of one rank, as [`super::loss::batch_loss`] takes them.
 pub type Vars = [(String, Var, Tensor, Tensor)];
 
-/// The ranks beyond the first: their optimisers (in the order of rank
-/// 0's, which the training mode holds itself) and every rank's all-reduce
-/// handle.
+/// The ranks of this process beyond its first: their optimisers (in the
+/// order of the first's, which the training mode holds itself) and every
+/// local rank's all-reduce handle.
 pub struct Peers {
-    /// Ranks 1.., each with its copies of the mode's optimisers.
+    /// This process's ranks after its first, each with its copies of the
+    /// mode's optimisers (none when each process holds one rank).
     pub ranks: Vec<Vec<AdamW>>,
-    /// All-reduce handles, rank 0 first.
+    /// All-reduce handles of this process's ranks, its first rank first.
     pub comms: Vec<Box<dyn AllReduce>>,
+    /// The global rank of this process's first rank.
+    pub first: usize,
+    /// Ranks in the whole run, over every process.
+    pub world: usize,
 }
 
 impl Peers {
@@ -40,12 +57,108 @@ impl Peers {
             .map(|d| opts.iter().map(|o| copy_to(o, d)).collect::<Result<Vec<_>>>())
             .collect::<Result<Vec<_>>>()?;
         let comms = group(devices)?;
-        Ok(Some(Self { ranks, comms }))
+        Ok(Some(Self {
+            ranks,
+            comms,
+            first: 0,
+            world: devices.len(),
+        }))
     }
 
-    /// Ranks, the first included.
+    /// Joins the multi-process run `world` as its rank `world.rank`,
+    /// training on `device`: over NCCL when every rank is a CUDA GPU (and
+    /// the `nccl` feature is built), else over TCP ([`TcpGroup`]). Every
+    /// rank passes the same `fingerprint` of its options and data, or the
+    /// group is refused. `log` prints the waiting lines.
+    pub fn join(world: &World, device: &Device, fingerprint: u64, log: bool) -> Result<Self> {
+        #[allow(unused_mut)]
+        let mut tcp = TcpGroup::join(world, fingerprint, RENDEZVOUS_TIMEOUT, log)?;
+        #[cfg(feature = "nccl")]
+        let comm: Box<dyn AllReduce> = {
+            let mut gpus = [f32::from(u8::from(device.is_cuda()))];
+            tcp.sum(&mut gpus)?;
+            if gpus[0] as usize == world.size {
+                Box::new(super::allreduce::NcclRank::join(&mut tcp, device)?)
+            } else {
+                Box::new(tcp)
+            }
+        };
+        #[cfg(not(feature = "nccl"))]
+        let comm: Box<dyn AllReduce> = {
+            let _ = device;
+            Box::new(tcp)
+        };
+        Ok(Self {
+            ranks: Vec::new(),
+            comms: vec![comm],
+            first: world.rank,
+            world: world.size,
+        })
+    }
+
+    /// Ranks in the whole run, every process's.
     pub fn world_size(&self) -> usize {
-        self.ranks.len() + 1
+        self.world
+    }
+
+    /// True for the process holding rank 0, which writes the output.
+    pub fn writes(&self) -> bool {
+        self.first == 0
+    }
+
+    /// Gives every process rank 0's `opts` (variables, moments, step
+    /// counts) and `epoch`: rank 0's may come from a checkpoint the others
+    /// cannot read. Every process calls it once, before the first step.
+    /// (A sum in which the other ranks add zeros: every bit of rank 0's
+    /// state arrives unchanged, integers as 16-bit pieces.)
+    pub fn sync_from_rank0(&mut self, opts: &mut [&mut AdamW], epoch: &mut usize) -> Result<()> {
+        let mine = self.first == 0;
+        let mut flat: Vec<f32> = Vec::new();
+        for o in opts.iter() {
+            for (_, v, m, s) in &o.vars {
+                for t in [v.as_tensor(), m, s] {
+                    if mine {
+                        flat.extend(t.flatten_all()?.to_vec1::<f32>()?);
+                    } else {
+                        flat.extend(std::iter::repeat_n(0.0, t.elem_count()));
+                    }
+                }
+            }
+        }
+        let ints: Vec<u64> = opts.iter().map(|o| o.step).chain([*epoch as u64]).collect();
+        for i in &ints {
+            let i = if mine { *i } else { 0 };
+            flat.extend((0..4).map(|k| ((i >> (16 * k)) & 0xffff) as f32));
+        }
+        let comm = self.comms.first_mut().ok_or_else(|| anyhow!("no ranks"))?;
+        comm.sum(&mut flat)?;
+        let mut at = 0;
+        let mut take = |t: &Tensor| -> Result<Tensor> {
+            let n = t.elem_count();
+            let r = Tensor::from_slice(&flat[at..at + n], t.dims(), t.device())?;
+            at += n;
+            Ok(r)
+        };
+        for o in opts.iter_mut() {
+            for (_, v, m, s) in &mut o.vars {
+                v.set(&take(v.as_tensor())?)?;
+                *m = take(m)?;
+                *s = take(s)?;
+            }
+        }
+        let ints: Vec<u64> = flat[at..]
+            .chunks_exact(4)
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .fold(0u64, |a, (k, &v)| a | ((v as u64) << (16 * k)))
+            })
+            .collect();
+        for (o, &st) in opts.iter_mut().zip(&ints) {
+            o.step = st;
+        }
+        *epoch = ints.last().copied().unwrap_or(0) as usize;
+        Ok(())
     }
 
     /// Sets every peer optimiser's learning rate (the mode sets rank 0's).
@@ -109,17 +222,20 @@ where
     L: Fn(&[&Vars], &[usize], &mut SplitMix64) -> Result<(Tensor, f64)> + Sync,
 {
     let n = peers.world_size();
+    let first = peers.first;
+    // Global rank `r`'s shard.
     let shard = |r: usize| &idx[r * idx.len() / n..(r + 1) * idx.len() / n];
     // Each rank's augmentation stream, drawn in rank order.
     let seeds: Vec<u64> = (0..n).map(|_| rng.next_u64()).collect();
     let total = idx.len() as f64;
-    let Peers { ranks, comms } = peers;
+    let Peers { ranks, comms, .. } = peers;
     let (comm0, comm_rest) = comms.split_first_mut().ok_or_else(|| anyhow!("no ranks"))?;
     let loss = &loss;
     let results: Vec<Result<f64>> = std::thread::scope(|s| {
         let mut joins = Vec::with_capacity(n - 1);
         for (r, (opts, comm)) in ranks.iter_mut().zip(comm_rest.iter_mut()).enumerate() {
-            let (r, seed, sh) = (r + 1, seeds[r + 1], shard(r + 1));
+            let r = first + r + 1;
+            let (seed, sh) = (seeds[r], shard(r));
             joins.push(s.spawn(move || {
                 let mut mine: Vec<&mut AdamW> = opts
                     .iter_mut()
@@ -131,8 +247,8 @@ where
                     .map_err(|e| e.context(format!("rank {r}")))
             }));
         }
-        let first = rank_step(rank0, comm0.as_mut(), shard(0), total, seeds[0], loss);
-        let mut all = vec![first];
+        let mine = rank_step(rank0, comm0.as_mut(), shard(first), total, seeds[first], loss);
+        let mut all = vec![mine];
         all.extend(
             joins
                 .into_iter()
@@ -140,16 +256,21 @@ where
         );
         all
     });
+    // Every rank returns the batch loss (it is part of the sum).
     let mut lv = 0.0;
-    for r in results {
-        lv += r?;
+    for (k, r) in results.into_iter().enumerate() {
+        let v = r?;
+        if k == 0 {
+            lv = v;
+        }
     }
     Ok(lv)
 }
 
 /// One rank's part: its shard's loss and gradients, weighted by the
 /// shard's share of the batch, summed over the ranks, then applied.
-/// Returns the weighted shard loss.
+/// Returns the batch loss (the weighted shard losses, summed with the
+/// gradients).
 fn rank_step<L>(
     opts: &mut [&mut AdamW],
     comm: &mut dyn AllReduce,
@@ -191,7 +312,9 @@ where
         }
     }
     flat.extend(&has);
+    flat.push(lv as f32);
     comm.sum(&mut flat)?;
+    let lv = f64::from(flat.pop().unwrap_or(0.0));
     // Rebuild a gradient store: rank 0's, or (empty shard) a fresh one
     // from a zero loss, with the summed gradients.
     let mut store = match grads {

@@ -61,6 +61,7 @@ pub fn options(landmarks: PathBuf, backbone: PathBuf, epochs: usize, seed: u64) 
         input: InputMode::Rgb,
         device: Default::default(),
         devices: vec![],
+        world: None,
     }
 }
 

@@ -57,6 +57,33 @@ fn train(scene: &Path, lm: &Path, out: &Path, epochs: u32, device: &str, resume:
     c
 }
 
+/// `sld train backbone` on two scenes for 2 epochs, without augmentation.
+fn train_backbone(scenes: [(&Path, &Path); 2], out: &Path) -> Command {
+    let mut c = sld();
+    c.args(["train", "backbone"]).args(SMALL).args([
+        "--jitter",
+        "0",
+        "--validate-every",
+        "0",
+        "--epochs",
+        "2",
+    ]);
+    for (s, _) in scenes {
+        c.arg("--scene").arg(s);
+    }
+    for (_, lm) in scenes {
+        c.arg("--landmarks").arg(lm);
+    }
+    c.arg("--out").arg(out);
+    c
+}
+
+/// A TCP port nobody listens on now, for a run's MASTER_PORT.
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port().to_string()
+}
+
 #[test]
 fn the_device_is_reported_checked_first_and_not_saved_in_checkpoints() {
     let dir = std::env::temp_dir().join(format!("sld-device-{}", std::process::id()));
@@ -324,21 +351,7 @@ fn n_ranks_on_shards_give_the_weights_of_one_rank_on_the_whole_batch() {
     }
 
     let backbone = |out: &Path, devices: Option<&str>| {
-        let mut c = sld();
-        c.args(["train", "backbone"])
-            .args(SMALL)
-            .args(["--jitter", "0"])
-            .args(["--validate-every", "0", "--epochs", "2"])
-            .arg("--scene")
-            .arg(&s)
-            .arg("--scene")
-            .arg(&s2)
-            .arg("--landmarks")
-            .arg(&lm)
-            .arg("--landmarks")
-            .arg(&lm2)
-            .arg("--out")
-            .arg(out);
+        let mut c = train_backbone([(&s, &lm), (&s2, &lm2)], out);
         if let Some(d) = devices {
             c.args(["--devices", d]);
         }
@@ -361,5 +374,140 @@ fn n_ranks_on_shards_give_the_weights_of_one_rank_on_the_whole_batch() {
         .unwrap();
     assert!(!o.status.success());
     assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Ranks as processes (`RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`,
+/// as torchrun sets them), their gradients summed over TCP: two processes
+/// give the bits two in-process ranks (`--devices cpu,cpu`) give, which
+/// the test above ties to one rank. Only rank 0 writes OUT. A resumed run
+/// whose rank 1 has no checkpoint (another machine's empty OUT) gets rank
+/// 0's state and ends where an uninterrupted run ends. A rank started with
+/// other options is refused on both ranks; `--devices` with WORLD_SIZE is
+/// refused.
+#[test]
+fn processes_as_ranks_give_the_in_process_ranks_bits_and_only_rank_0_writes() {
+    let dir = std::env::temp_dir().join(format!("sld-procs-{}", std::process::id()));
+    let (s, lm) = scene(&dir.join("a"), "room-a");
+    let local = |out: &Path, epochs: u32, resume: bool| {
+        let mut c = train(&s, &lm, out, epochs, "cpu", resume);
+        run(c.args(["--jitter", "0", "--devices", "cpu,cpu"]));
+        weights(&out.join("model.sld"))
+    };
+    // Both ranks' commands; `outs[r]` is rank r's OUT, `extra[r]` its own flags.
+    let ranks = |outs: [&Path; 2], epochs: u32, resume: bool, extra: [&[&str]; 2]| {
+        let port = free_port();
+        let children: Vec<_> = (0..2)
+            .map(|r| {
+                let mut c = train(&s, &lm, outs[r], epochs, "cpu", resume);
+                c.args(["--jitter", "0"])
+                    .args(extra[r])
+                    .env("RANK", r.to_string())
+                    .env("WORLD_SIZE", "2")
+                    .env("MASTER_ADDR", "127.0.0.1")
+                    .env("MASTER_PORT", &port)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| {
+                let o = c.wait_with_output().unwrap();
+                (
+                    o.status.success(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Same OUT on both ranks, as torchrun starts them on one machine.
+    let out = dir.join("procs");
+    let got = ranks([&out, &out], 3, false, [&[], &[]]);
+    assert!(got.iter().all(|(ok, _)| *ok), "{got:?}");
+    assert!(got[1].1.contains("rank 1 of 2 done"), "{}", got[1].1);
+    let want = local(&dir.join("local"), 3, false);
+    let procs = weights(&out.join("model.sld"));
+    assert_eq!(want.keys().collect::<Vec<_>>(), procs.keys().collect::<Vec<_>>());
+    for (n, w) in &want {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(w) == bits(&procs[n]), "{n}: processes and threads differ");
+    }
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3,
+        "one metrics line per epoch, rank 0's only"
+    );
+
+    // Resume to 5 epochs; rank 1's OUT is elsewhere and stays unwritten.
+    let elsewhere = dir.join("rank1-machine");
+    let got = ranks([&out, &elsewhere], 5, true, [&[], &[]]);
+    assert!(got.iter().all(|(ok, _)| *ok), "{got:?}");
+    assert!(!elsewhere.exists(), "rank 1 wrote its OUT");
+    let want = local(&dir.join("local"), 5, true);
+    let worst = worst_relative(&want, &weights(&out.join("model.sld")));
+    assert!(worst < 1e-6, "resumed processes differ by {worst} relative");
+    // Not a test that cannot fail: 3 epochs of training moved the weights.
+    assert!(worst_relative(&want, &procs) > 1e-3);
+
+    // Another learning rate on rank 1: refused on both ranks, nothing trained.
+    let bad = dir.join("bad");
+    let got = ranks([&bad, &bad], 1, false, [&[], &["--lr", "0.0123"]]);
+    for (r, (ok, err)) in got.iter().enumerate() {
+        assert!(!ok && err.contains("other training options"), "rank {r}: {err}");
+    }
+    assert!(!bad.join("model.sld").exists());
+
+    // Backbone mode (two scenes, the backbone's and each head's optimiser
+    // synchronised): processes give the in-process ranks' bits too.
+    let (s2, lm2) = scene(&dir.join("b"), "room-b");
+    let backbone = |out: &Path, env: Option<(usize, &str)>| {
+        let mut c = train_backbone([(&s, &lm), (&s2, &lm2)], out);
+        c.args(["--device", "cpu"]);
+        match env {
+            None => {
+                c.args(["--devices", "cpu,cpu"]);
+            }
+            Some((r, port)) => {
+                c.env("RANK", r.to_string())
+                    .env("WORLD_SIZE", "2")
+                    .env("MASTER_ADDR", "localhost")
+                    .env("MASTER_PORT", port);
+            }
+        }
+        c
+    };
+    let port = free_port();
+    let bb = dir.join("bb-procs");
+    let kids: Vec<_> = (0..2)
+        .map(|r| {
+            let mut c = backbone(&bb, Some((r, &port)));
+            c.stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    run(&mut backbone(&dir.join("bb-threads"), None));
+    let (a, b) = (
+        weights(&bb.join("backbone.safetensors")),
+        weights(&dir.join("bb-threads/backbone.safetensors")),
+    );
+    assert!(a == b, "backbone: processes and threads differ");
+
+    let o = train(&s, &lm, &dir.join("both"), 1, "cpu", false)
+        .args(["--devices", "cpu,cpu"])
+        .env("RANK", "0")
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not --devices"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

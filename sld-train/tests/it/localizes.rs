@@ -53,6 +53,7 @@ fn a_model_trained_here_localizes_most_held_out_images_within_5cm_5deg() {
         heads: 1,
         device: sld_train::device::DeviceChoice::Cpu,
         devices: vec![],
+        world: None,
     };
     let run: PathBuf = dir.join("run");
     let t = std::time::Instant::now();

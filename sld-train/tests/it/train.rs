@@ -68,6 +68,7 @@ fn options(landmarks: PathBuf, epochs: usize) -> TrainOptions {
         heads: 1,
         device: sld_train::device::DeviceChoice::Cpu,
         devices: vec![],
+        world: None,
     }
 }
 
