@@ -91,15 +91,10 @@ pub fn open(choice: DeviceChoice) -> Result<Device> {
 /// it is missing, that lookup panics inside cudarc, so the call is guarded
 /// (with the panic message silenced) and the panic becomes this error.
 fn cuda(n: usize) -> Result<Device> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let opened = std::panic::catch_unwind(|| Device::new_cuda(n));
-    std::panic::set_hook(hook);
-    match opened {
+    match crate::util::panic::quietly(|| Device::new_cuda(n)) {
         Ok(Ok(d)) => Ok(d),
         Ok(Err(e)) => bail!("no CUDA GPU {n} ({e})"),
-        Err(p) => {
-            let msg = crate::util::panic::message(&*p);
+        Err(msg) => {
             // cudarc's message lists every file name it tried: keep its
             // first clause.
             let first = msg.split(" - ").next().unwrap_or_default();

@@ -135,7 +135,7 @@ impl NcclRank {
             .iter()
             .map(|d| Ok(d.as_cuda_device()?.cuda_stream()))
             .collect::<Result<Vec<_>>>()?;
-        let comms = candle_core::cuda_backend::cudarc::nccl::Comm::from_devices(streams)
+        let comms = nccl(|| candle_core::cuda_backend::cudarc::nccl::Comm::from_devices(streams))?
             .map_err(|e| anyhow::anyhow!("NCCL: cannot create the communicators ({e:?})"))?;
         Ok(comms.into_iter().map(|comm| NcclRank { comm }).collect())
     }
@@ -150,7 +150,7 @@ impl NcclRank {
         use candle_core::cuda_backend::cudarc::nccl::{Comm, Id};
         let mut bytes = Vec::new();
         if tcp.rank() == 0 {
-            let id = Id::new().map_err(|e| anyhow::anyhow!("NCCL: cannot make a unique id ({e:?})"))?;
+            let id = nccl(Id::new)?.map_err(|e| anyhow::anyhow!("NCCL: cannot make a unique id ({e:?})"))?;
             bytes = id.internal().iter().map(|&c| c as u8).collect();
         }
         tcp.share(&mut bytes)?;
@@ -164,10 +164,24 @@ impl NcclRank {
             .zip(&bytes)
             .for_each(|(r, &b)| *r = b as core::ffi::c_char);
         let stream = device.as_cuda_device()?.cuda_stream();
-        let comm = Comm::from_rank(stream, tcp.rank(), tcp.world_size(), Id::uninit(raw))
+        let (rank, size) = (tcp.rank(), tcp.world_size());
+        let comm = nccl(|| Comm::from_rank(stream, rank, size, Id::uninit(raw)))?
             .map_err(|e| anyhow::anyhow!("NCCL: cannot join the group ({e:?})"))?;
         Ok(NcclRank { comm })
     }
+}
+
+/// Runs an NCCL call that loads the library first: cudarc panics where
+/// `libnccl.so.2` cannot be loaded, and that becomes an error saying so.
+#[cfg(feature = "nccl")]
+fn nccl<T>(f: impl FnOnce() -> T) -> Result<T> {
+    crate::util::panic::quietly(f).map_err(|msg| {
+        let first = msg.split(" - ").next().unwrap_or_default().to_string();
+        anyhow::anyhow!(
+            "NCCL could not be loaded ({first}); install NCCL (libnccl.so.2) or add its folder \
+             to LD_LIBRARY_PATH, or train these ranks without the `nccl` feature (over TCP)"
+        )
+    })
 }
 
 #[cfg(feature = "nccl")]
