@@ -11,6 +11,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::graph::{Activation, Conv2d, Normalize, Op, Shape, INPUT};
+pub use super::layout::Layout;
+use super::layout::BLOCK;
 use super::{ModelError, ModelInfo};
 
 /// A weight tensor's position in [`super::Model::weights`], in f32 units.
@@ -29,14 +31,20 @@ pub struct TensorSlot {
     pub name: String,
     /// `[C, H, W]`.
     pub shape: Shape,
-    /// Offset in the arena, in f32 elements.
+    /// Offset in the arena, in f32 elements (a multiple of 16: 64 bytes).
     pub offset: usize,
+    /// Order of the values ([`Layout::Blocked`]: channels padded to 16).
+    pub layout: Layout,
 }
 
 impl TensorSlot {
-    /// Number of elements.
+    /// Number of elements, padding channels included.
     pub fn len(&self) -> usize {
-        self.shape[0] * self.shape[1] * self.shape[2]
+        let c = match self.layout {
+            Layout::Planar => self.shape[0],
+            Layout::Blocked => self.shape[0].div_ceil(BLOCK) * BLOCK,
+        };
+        c * self.shape[1] * self.shape[2]
     }
 
     /// True when the tensor has no elements (never, after validation).
@@ -71,6 +79,11 @@ pub struct ConvStep {
     pub residual: Option<usize>,
     /// Fused activation.
     pub activation: Activation,
+    /// The weights packed for channel-blocked kernels, in
+    /// [`Plan::packed`] (`[⌈C_out/64⌉, C_in, 64]` for 1×1,
+    /// `[⌈C/16⌉, kh·kw, 16]` for depthwise); set when the convolution
+    /// reads or writes a [`Layout::Blocked`] tensor.
+    pub packed: Option<WeightRange>,
 }
 
 /// One executable step.
@@ -121,7 +134,7 @@ pub enum Step {
 }
 
 /// The resolved, placed graph.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// Tensors; id 0 is the input image.
     pub tensors: Vec<TensorSlot>,
@@ -135,6 +148,10 @@ pub struct Plan {
     pub scratch_len: usize,
     /// Heatmap grid `[H, W]`.
     pub heatmap_hw: [usize; 2],
+    /// Weights packed for the channel-blocked convolutions
+    /// ([`ConvStep::packed`] ranges count from the first 64-byte aligned
+    /// element); empty when no tensor is blocked.
+    pub packed: Vec<f32>,
 }
 
 /// Output pixels unfolded per im2col chunk: the unfolded block stays in
@@ -203,6 +220,7 @@ impl Plan {
                 name: name.into(),
                 shape,
                 offset: 0,
+                layout: Layout::Planar,
             });
             steps.push(step);
         }
@@ -221,12 +239,19 @@ impl Plan {
             arena_len,
             scratch_len,
             heatmap_hw,
+            packed: Vec::new(),
         })
     }
 
     /// Bytes of activation memory (arena + scratch) needed per running model.
     pub fn memory_bytes(&self) -> usize {
         4 * (self.arena_len + self.scratch_len)
+    }
+
+    /// This plan with the depthwise-separable core in channel-blocked
+    /// layout and its weights packed from `weights` (see [`super::layout`]).
+    pub fn block_channels(&self, weights: &[f32]) -> Result<Plan, ModelError> {
+        super::layout::block_channels(self, weights)
     }
 }
 
@@ -260,6 +285,7 @@ fn input_slot(info: &ModelInfo) -> Result<TensorSlot, ModelError> {
         name: INPUT.into(),
         shape: [c, inp.height as usize, inp.width as usize],
         offset: 0,
+        layout: Layout::Planar,
     };
     check_size(INPUT, &slot.shape)?;
     Ok(slot)
@@ -356,6 +382,7 @@ fn conv_step(
         groups,
         residual: None,
         activation: cv.activation,
+        packed: None,
     };
     let scratch = crate::nn::conv::scratch_len(&step, [ci, h, w], shape);
     Ok((Step::Conv(step), shape, scratch))
@@ -476,7 +503,6 @@ fn check_size(name: &str, s: &Shape) -> Result<(), ModelError> {
     }
 }
 
-/// First-fit placement by liveness; returns the arena length.
 /// Fuses each two-input add that directly follows the 1×1 convolution
 /// producing one of its inputs into that convolution's store (as ONNX
 /// Runtime's Conv + Sum): the convolution adds the other input before the
@@ -534,7 +560,13 @@ fn fuse_residuals(tensors: &[TensorSlot], steps: &mut [Step], outputs: &[usize])
     }
 }
 
-fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Result<usize, ModelError> {
+/// First-fit placement by liveness; returns the arena length (with
+/// [`BLOCK`] elements of slack for aligning the caller's buffer).
+pub(super) fn place(
+    tensors: &mut [TensorSlot],
+    steps: &[Step],
+    outputs: &[usize],
+) -> Result<usize, ModelError> {
     let n = tensors.len();
     let mut last_use = vec![0usize; n];
     for (i, step) in steps.iter().enumerate() {
@@ -575,10 +607,11 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
         at
     };
     // Time 0 produces the image; step i produces tensor i + 1 at time i + 1.
-    tensors[0].offset = alloc_block(&mut live, 0, tensors[0].len());
+    tensors[0].offset = alloc_block(&mut live, 0, tensors[0].len().div_ceil(BLOCK) * BLOCK);
     for (i, step) in steps.iter().enumerate() {
         let t = i + 1;
-        let len = tensors[t].len();
+        // Whole 64-byte lines: every block starts aligned.
+        let len = tensors[t].len().div_ceil(BLOCK) * BLOCK;
         tensors[t].offset = match *step {
             Step::Alias { input, .. } => tensors[input].offset,
             _ => alloc_block(&mut live, t, len),
@@ -589,5 +622,6 @@ fn place(tensors: &mut [TensorSlot], steps: &[Step], outputs: &[usize]) -> Resul
     if arena > MAX_ELEMS {
         return Err(bad("activation arena exceeds 2^28 elements (1 GiB)".into()));
     }
-    Ok(arena)
+    // Slack to start the arena at a 64-byte boundary of the caller's buffer.
+    Ok(arena + BLOCK)
 }

@@ -131,8 +131,16 @@ pub(crate) fn conv2d<F: MulAdd>(
 
 /// The kernel path [`conv2d`] takes for this step on an input of
 /// `in_channels` channels: `"1x1 gemm"`, `"depthwise"`, `"implicit gemm"`
-/// (stride 1, read in place) or `"im2col gemm"`.
+/// (stride 1, read in place) or `"im2col gemm"`; `"1x1 blocked"` and
+/// `"depthwise blocked"` for the channel-blocked kernels.
 pub fn path_name(st: &ConvStep, in_channels: usize) -> &'static str {
+    if st.packed.is_some() {
+        return if st.groups == 1 {
+            "1x1 blocked"
+        } else {
+            "depthwise blocked"
+        };
+    }
     if !needs_im2col(st, in_channels) {
         return if st.groups == 1 { "1x1 gemm" } else { "depthwise" };
     }
@@ -927,6 +935,7 @@ mod tests {
                 groups,
                 residual: None,
                 activation,
+                packed: None,
             };
             let mut r = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect::<Vec<_>>();
             let (x, wt, b) = (r(ci * h * w), r(wlen), r(co));

@@ -10,14 +10,17 @@
 //! (`plan.scratch_len` f32), writes the normalised input into
 //! [`input_mut`], calls [`run`], and reads heatmaps with [`output`].
 
+pub mod blocked;
 pub mod conv;
 pub mod cpu;
 pub mod gemm;
 pub mod pool;
 pub mod resize;
+mod simd;
 
 use core::fmt;
 
+use crate::model::layout::aligned_shift;
 use crate::model::plan::{Plan, Step, TensorSlot, WeightRange};
 pub use pool::Par;
 #[cfg(feature = "std")]
@@ -47,13 +50,22 @@ impl core::error::Error for NnError {}
 /// The input tensor's region of the arena (`[C, H, W]`).
 pub fn input_mut<'a>(plan: &Plan, arena: &'a mut [f32]) -> Option<&'a mut [f32]> {
     let t = plan.tensors.first()?;
-    arena.get_mut(t.offset..t.offset + t.len())
+    aligned_mut(arena).get_mut(t.offset..t.offset + t.len())
 }
 
 /// The `k`-th heatmap output (`[C_k, H, W]`).
 pub fn output<'a>(plan: &Plan, arena: &'a [f32], k: usize) -> Option<&'a [f32]> {
     let t = plan.tensors.get(*plan.outputs.get(k)?)?;
+    let (_, arena) = aligned_shift(arena);
     arena.get(t.offset..t.offset + t.len())
+}
+
+/// The arena from its first 64-byte boundary on: tensor offsets count from
+/// there, so every blocked vector is one aligned cache line (the plan's
+/// `arena_len` includes the slack).
+fn aligned_mut(arena: &mut [f32]) -> &mut [f32] {
+    let (shift, _) = aligned_shift(arena);
+    &mut arena[shift..]
 }
 
 fn weight(weights: &[f32], r: WeightRange) -> Result<&[f32], NnError> {
@@ -143,6 +155,7 @@ fn run_range(
         return Err(NnError::BufferTooSmall);
     }
     let steps = plan.steps.get(range).ok_or(NnError::BufferTooSmall)?;
+    let arena = aligned_mut(arena);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         use cpu::{level, Level};
@@ -204,8 +217,48 @@ fn run_steps<F: gemm::MulAdd>(
     scratch: &mut [f32],
     par: Par<'_>,
 ) -> Result<(), NnError> {
+    let (_, packed) = aligned_shift(&plan.packed);
     for step in steps {
         match step {
+            Step::Conv(c) if c.packed.is_some() => {
+                let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);
+                let w = c.packed.map(|r| weight(packed, r)).transpose()?.unwrap_or(&[]);
+                let b = c.bias.map(|r| weight(weights, r)).transpose()?;
+                let (lo, out, hi) = split(arena, ot)?;
+                let x = read(lo, hi, ot, it)?;
+                let r = match c.residual {
+                    Some(t) => Some(read(lo, hi, ot, &plan.tensors[t])?),
+                    None => None,
+                };
+                let ok = if c.groups == 1 {
+                    let op = blocked::Pointwise {
+                        x,
+                        in_layout: it.layout,
+                        w,
+                        bias: b,
+                        residual: r,
+                        out_layout: ot.layout,
+                        ci: it.shape[0],
+                        co: ot.shape[0],
+                        n: ot.shape[1] * ot.shape[2],
+                        activation: c.activation,
+                    };
+                    blocked::pointwise::<F>(&op, out, par)
+                } else {
+                    let op = blocked::Depthwise {
+                        x,
+                        w,
+                        bias: b,
+                        st: c,
+                        in_shape: it.shape,
+                        out_shape: ot.shape,
+                    };
+                    blocked::depthwise::<F>(&op, out, par)
+                };
+                if !ok {
+                    return Err(NnError::WeightsMismatch);
+                }
+            }
             Step::Conv(c) => {
                 let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);
                 let w = weight(weights, c.weight)?;

@@ -41,6 +41,10 @@ pub enum Command {
         /// each convolution takes, then totals per path.
         #[arg(long)]
         profile: bool,
+        /// Keep every activation planar [C, H, W] (no channel-blocked
+        /// layers, no packed weights): the reference plan, to compare.
+        #[arg(long)]
+        planar: bool,
     },
     /// Write a known-answer kit for integration tests on a device or in C:
     /// DIR/model.sld (a hand-weighted detector of coloured dots, not
@@ -107,8 +111,9 @@ pub fn run(c: Command) -> Result<()> {
             repeats,
             threads,
             profile,
+            planar,
         } => {
-            let ms = forward_raw(&model, &input, &output, repeats, threads, profile)?;
+            let ms = forward_raw(&model, &input, &output, repeats, threads, profile, planar)?;
             println!("forward_ms {ms:.3}");
         }
         Command::Beacons {
@@ -207,10 +212,15 @@ pub fn forward_raw(
     repeats: usize,
     threads: usize,
     profile: bool,
+    planar: bool,
 ) -> Result<f64> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
-    let m =
-        sld_core::model::Model::load(bytes).with_context(|| format!("{}: invalid model", model.display()))?;
+    let m = if planar {
+        sld_core::model::Model::load_planar(bytes)
+    } else {
+        sld_core::model::Model::load(bytes)
+    }
+    .with_context(|| format!("{}: invalid model", model.display()))?;
     let plan = m.plan();
     let raw = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let need = plan.tensors[0].len();

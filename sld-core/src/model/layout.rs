@@ -1,0 +1,226 @@
+//! Channel-blocked activations (NCHW16c) for the depthwise-separable core
+//! of a network, decided once at load.
+//!
+//! A [`Layout::Blocked`] tensor of `C` channels and `N = H·W` pixels keeps
+//! channel `c` of pixel `p` at `((c / 16)·N + p)·16 + c mod 16`: each
+//! pixel's 16 channels of a block are one 64-byte vector. Depthwise
+//! convolutions then vectorise across channels (every load a whole,
+//! aligned vector, weights as vectors, no border special cases in the
+//! lanes), and 1×1 convolutions broadcast one input value against a vector
+//! of 16 output channels, reading their packed weights in order, as ONNX
+//! Runtime's MLAS does. Channels past `C` in the last block are padding:
+//! kernels compute them, and no kernel ever reads them into a real channel.
+//!
+//! [`block_channels`] picks which tensors are blocked: those produced by a
+//! 1×1 or depthwise convolution whose every reader is one too. Everything
+//! else (the input, the outputs, adds, concatenations, resizes, other
+//! convolutions) stays planar `[C, H, W]`. A depthwise convolution reads
+//! and writes the same layout, a fused residual has its convolution's
+//! output layout, and a 1×1 convolution may convert (planar in, blocked
+//! out, or the reverse). It then packs those layers' weights (a copy: the
+//! model keeps its file's weights untouched) and places the arena anew.
+//! Only where [`crate::nn::blocked::preferred`] says so (x86-64 with AVX2
+//! or AVX-512); elsewhere the plan stays planar.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::plan::{needs_im2col, place, ConvStep, Plan, Step, WeightRange};
+use super::ModelError;
+
+/// Channels per block (one AVX-512 vector, two AVX2 vectors, four NEON).
+pub const BLOCK: usize = 16;
+
+/// Output channels per row of packed 1×1 weights: the widest 1×1 tile
+/// (AVX-512, 4 blocks) reads one contiguous row per input channel.
+pub const GROUP: usize = 64;
+
+/// How a tensor's values are ordered in the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// `[C, H, W]`, row-major.
+    #[default]
+    Planar,
+    /// `[⌈C/16⌉, H, W, 16]` (NCHW16c), channels padded to a multiple of 16.
+    Blocked,
+}
+
+/// What a convolution is, for the layout decision.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// 1×1, stride 1, no padding, one group.
+    Pointwise,
+    /// One group per channel, as many outputs as inputs.
+    Depthwise,
+    /// Anything else (read and written planar).
+    Other,
+}
+
+fn kind(c: &ConvStep, in_channels: usize, out_channels: usize) -> Kind {
+    if needs_im2col(c, in_channels) {
+        Kind::Other
+    } else if c.groups == 1 {
+        Kind::Pointwise
+    } else if out_channels == in_channels {
+        Kind::Depthwise
+    } else {
+        Kind::Other
+    }
+}
+
+/// Marks the tensors of `plan` that are better blocked, packs the weights
+/// (taken from `weights`, the model's) of every convolution that reads or
+/// writes one, and places the arena again. A plan with no such layer is
+/// returned unchanged.
+pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> {
+    let mut p = plan.clone();
+    if !crate::nn::blocked::preferred() {
+        return Ok(p);
+    }
+    let n = p.tensors.len();
+    let kinds: Vec<Kind> = p
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Conv(c) => kind(c, p.tensors[c.input].shape[0], p.tensors[c.output].shape[0]),
+            _ => Kind::Other,
+        })
+        .collect();
+    // Start from every tensor a 1×1 or depthwise convolution (or an alias
+    // of one) produces, then clear every tensor a constraint rules out
+    // until none does (only ever clearing, so this ends).
+    let mut blocked = vec![false; n];
+    for (i, s) in p.steps.iter().enumerate() {
+        blocked[i + 1] = match s {
+            Step::Conv(_) => kinds[i] != Kind::Other,
+            Step::Alias { .. } => true,
+            _ => false,
+        };
+    }
+    for &o in &p.outputs {
+        blocked[o] = false;
+    }
+    loop {
+        let mut changed = false;
+        let mut clear = |t: usize, b: &mut Vec<bool>| {
+            if b[t] {
+                b[t] = false;
+                changed = true;
+            }
+        };
+        for (i, s) in p.steps.iter().enumerate() {
+            match s {
+                Step::Conv(c) => match kinds[i] {
+                    Kind::Pointwise => {
+                        if let Some(r) = c.residual {
+                            if blocked[r] != blocked[c.output] {
+                                clear(r, &mut blocked);
+                                clear(c.output, &mut blocked);
+                            }
+                        }
+                    }
+                    Kind::Depthwise => {
+                        if blocked[c.input] != blocked[c.output] {
+                            clear(c.input, &mut blocked);
+                            clear(c.output, &mut blocked);
+                        }
+                    }
+                    Kind::Other => clear(c.input, &mut blocked),
+                },
+                Step::Alias { input, output } => {
+                    if blocked[*input] != blocked[*output] {
+                        clear(*input, &mut blocked);
+                        clear(*output, &mut blocked);
+                    }
+                }
+                Step::Add { inputs, .. } | Step::Concat { inputs, .. } => {
+                    inputs.iter().for_each(|&t| clear(t, &mut blocked))
+                }
+                Step::Resize { input, .. } | Step::Act { input, .. } => clear(*input, &mut blocked),
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if !blocked.iter().any(|b| *b) {
+        return Ok(p);
+    }
+    for (t, b) in p.tensors.iter_mut().zip(&blocked) {
+        t.layout = if *b { Layout::Blocked } else { Layout::Planar };
+    }
+    // Pack the weights of every convolution touching a blocked tensor.
+    let mut packed_len = 0usize;
+    let mut jobs = Vec::new();
+    for (i, s) in p.steps.iter_mut().enumerate() {
+        let Step::Conv(c) = s else { continue };
+        if !(blocked[c.input] || blocked[c.output]) {
+            continue;
+        }
+        let [co, ..] = p.tensors[c.output].shape;
+        let len = match kinds[i] {
+            Kind::Pointwise => co.div_ceil(GROUP) * GROUP * p.tensors[c.input].shape[0],
+            _ => co.div_ceil(BLOCK) * BLOCK * c.kernel[0] * c.kernel[1],
+        };
+        c.packed = Some(WeightRange {
+            start: packed_len,
+            len,
+        });
+        jobs.push(i);
+        packed_len = packed_len.saturating_add(len);
+    }
+    let total = packed_len.saturating_add(BLOCK);
+    let mut packed = Vec::new();
+    packed
+        .try_reserve_exact(total)
+        .map_err(|_| ModelError::OutOfMemory { bytes: 4 * total })?;
+    packed.resize(total, 0.0);
+    {
+        let (shift, _) = aligned_shift(&packed);
+        let dst = &mut packed[shift..];
+        for i in jobs {
+            let Step::Conv(c) = &p.steps[i] else { continue };
+            let w = weights
+                .get(c.weight.start..c.weight.start + c.weight.len)
+                .ok_or_else(|| ModelError::BadGraph("weights outside the data section".into()))?;
+            let Some(r) = c.packed else { continue };
+            let d = &mut dst[r.start..r.start + r.len];
+            let [co, ..] = p.tensors[c.output].shape;
+            match kinds[i] {
+                Kind::Pointwise => pack_pointwise(w, co, p.tensors[c.input].shape[0], d),
+                _ => pack_depthwise(w, co, c.kernel[0] * c.kernel[1], d),
+            }
+        }
+    }
+    p.packed = packed;
+    p.arena_len = place(&mut p.tensors, &p.steps, &p.outputs)?;
+    Ok(p)
+}
+
+/// Elements to skip from `v`'s start to reach a 64-byte boundary, and the
+/// slice from there (`v` must have [`BLOCK`] elements of slack).
+pub(crate) fn aligned_shift(v: &[f32]) -> (usize, &[f32]) {
+    let shift = ((64 - (v.as_ptr() as usize) % 64) % 64) / 4;
+    let shift = shift.min(v.len());
+    (shift, &v[shift..])
+}
+
+/// `[C_out, C_in]` → `[⌈C_out/64⌉, C_in, 64]`, padded output channels zero.
+pub(crate) fn pack_pointwise(w: &[f32], co: usize, ci: usize, dst: &mut [f32]) {
+    for (o, row) in w.chunks_exact(ci).take(co).enumerate() {
+        let (g, l) = (o / GROUP, o % GROUP);
+        for (i, v) in row.iter().enumerate() {
+            dst[(g * ci + i) * GROUP + l] = *v;
+        }
+    }
+}
+
+/// `[C, 1, kh, kw]` → `[⌈C/16⌉, kh·kw, 16]`, padded channels zero.
+pub(crate) fn pack_depthwise(w: &[f32], c: usize, taps: usize, dst: &mut [f32]) {
+    for (ch, row) in w.chunks_exact(taps).take(c).enumerate() {
+        let (b, l) = (ch / BLOCK, ch % BLOCK);
+        for (t, v) in row.iter().enumerate() {
+            dst[(b * taps + t) * BLOCK + l] = *v;
+        }
+    }
+}

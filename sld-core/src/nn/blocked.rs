@@ -1,0 +1,879 @@
+//! Convolutions over channel-blocked (NCHW16c) tensors
+//! ([`crate::model::layout`]): 1×1 convolutions that read planar or
+//! blocked input and write planar or blocked output, and depthwise
+//! convolutions from blocked to blocked.
+//!
+//! Both vectorise across a block's 16 channels. The 1×1 tile holds PX
+//! pixels × OB blocks of output channels in registers (AVX-512 6×4,
+//! AVX2 6×1, aarch64 6×1, portable 4×1): each input channel is one
+//! broadcast per pixel against OB weight vectors, over every input channel
+//! without a k-split, so each output is summed in the same order as the
+//! planar GEMM's (`gemm`) and has the same bits. The depthwise tile holds
+//! PX output pixels of one row (AVX-512 8, else 4) and adds every tap as
+//! a whole-vector product; border pixels take the same path with the
+//! missing taps skipped.
+//!
+//! Threads split the output channel blocks; every value is computed by the
+//! same code as with one thread, so the result is bit-identical.
+
+use super::gemm::MulAdd;
+use super::pool::{Par, MAX_THREADS};
+use super::simd::{Array, Lanes};
+use crate::model::layout::{Layout, BLOCK, GROUP};
+use crate::model::plan::ConvStep;
+use crate::model::{Activation, Shape};
+
+/// One block of channels of one pixel.
+type V = [f32; BLOCK];
+
+/// Whether plans should use these kernels on this CPU: on x86-64 with
+/// AVX2 + FMA or AVX-512, where they run on explicit vector registers and
+/// were measured faster than the planar ones (BENCHMARKS.md). Elsewhere
+/// (aarch64, the portable level) the planar kernels stay: the blocked ones
+/// are correct there (tested) but not measured.
+pub fn preferred() -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        super::cpu::level() != super::cpu::Level::Portable
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        false
+    }
+}
+
+/// A 1×1 convolution's operands.
+#[derive(Clone, Copy)]
+pub(crate) struct Pointwise<'a> {
+    /// Input, `[ci, n]` in `in_layout`.
+    pub x: &'a [f32],
+    /// Layout of `x`.
+    pub in_layout: Layout,
+    /// Packed weights `[⌈co/64⌉, ci, 64]`.
+    pub w: &'a [f32],
+    /// Bias `[co]`.
+    pub bias: Option<&'a [f32]>,
+    /// Residual laid out like the output.
+    pub residual: Option<&'a [f32]>,
+    /// Layout of the output (and residual).
+    pub out_layout: Layout,
+    /// Input channels.
+    pub ci: usize,
+    /// Output channels.
+    pub co: usize,
+    /// Pixels (`H·W`).
+    pub n: usize,
+    /// Activation applied last.
+    pub activation: Activation,
+}
+
+/// A depthwise convolution's operands (blocked in and out).
+#[derive(Clone, Copy)]
+pub(crate) struct Depthwise<'a> {
+    /// Input `[⌈c/16⌉, h, w, 16]`.
+    pub x: &'a [f32],
+    /// Packed weights `[⌈c/16⌉, kh·kw, 16]`.
+    pub w: &'a [f32],
+    /// Bias `[c]`.
+    pub bias: Option<&'a [f32]>,
+    /// The step (kernel, stride, padding, dilation, activation).
+    pub st: &'a ConvStep,
+    /// `[c, h, w]`.
+    pub in_shape: Shape,
+    /// `[c, ho, wo]`.
+    pub out_shape: Shape,
+}
+
+/// The work of one thread: output channel blocks `b0..b1`, written to
+/// `out` (that range of the output), with `residual` the same range.
+struct Part<'o> {
+    b0: usize,
+    b1: usize,
+    out: &'o mut [f32],
+    residual: Option<&'o [f32]>,
+}
+
+/// Elements of the output (or residual) that blocks `b0..b1` cover.
+fn range(layout: Layout, co: usize, n: usize, b0: usize, b1: usize) -> (usize, usize) {
+    match layout {
+        Layout::Blocked => (b0 * BLOCK * n, b1 * BLOCK * n),
+        Layout::Planar => ((b0 * BLOCK).min(co) * n, (b1 * BLOCK).min(co) * n),
+    }
+}
+
+/// Splits blocks `0..blocks` into one [`Part`] per thread (in multiples of
+/// `unit` blocks) and runs `f` on each; false when a buffer is too short.
+#[allow(clippy::too_many_arguments)]
+fn split_blocks(
+    blocks: usize,
+    unit: usize,
+    layout: Layout,
+    co: usize,
+    n: usize,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+    par: Par<'_>,
+    f: &(dyn Fn(Part<'_>) -> bool + Sync),
+) -> bool {
+    let (_, end) = range(layout, co, n, 0, blocks);
+    if out.len() < end || residual.is_some_and(|r| r.len() < end) {
+        return false;
+    }
+    let threads = par.threads().min(MAX_THREADS).min(blocks.div_ceil(unit)).max(1);
+    if threads == 1 {
+        return f(Part {
+            b0: 0,
+            b1: blocks,
+            out: &mut out[..end],
+            residual: residual.map(|r| &r[..end]),
+        });
+    }
+    let per = blocks.div_ceil(unit).div_ceil(threads) * unit;
+    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
+    let mut rest = &mut out[..end];
+    let mut b0 = 0;
+    for part in parts.iter_mut() {
+        if b0 >= blocks {
+            break;
+        }
+        let b1 = (b0 + per).min(blocks);
+        let (s, e) = range(layout, co, n, b0, b1);
+        let (mine, tail) = rest.split_at_mut(e - s);
+        *part = Some(Part {
+            b0,
+            b1,
+            out: mine,
+            residual: residual.map(|r| &r[s..e]),
+        });
+        rest = tail;
+        b0 = b1;
+    }
+    let ok = core::sync::atomic::AtomicBool::new(true);
+    par.for_parts(&mut parts, &|_, p| {
+        if !f(p) {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    ok.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Runs a 1×1 convolution; false when a buffer is shorter than its shape.
+pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par<'_>) -> bool {
+    let blocks = op.co.div_ceil(BLOCK);
+    let in_len = match op.in_layout {
+        Layout::Planar => op.ci * op.n,
+        Layout::Blocked => op.ci.div_ceil(BLOCK) * BLOCK * op.n,
+    };
+    if op.x.len() < in_len
+        || op.w.len() < op.co.div_ceil(GROUP) * op.ci * GROUP
+        || op.bias.is_some_and(|b| b.len() < op.co)
+    {
+        return false;
+    }
+    split_blocks(
+        blocks,
+        GROUP / BLOCK,
+        op.out_layout,
+        op.co,
+        op.n,
+        out,
+        op.residual,
+        par,
+        &|p| {
+            pointwise_at_level::<F>(op, p);
+            true
+        },
+    )
+}
+
+/// [`pointwise_part`] in the CPU's kernel level and tile (a worker thread
+/// enters its `#[target_feature]` copy here).
+fn pointwise_at_level<F: MulAdd>(op: &Pointwise<'_>, p: Part<'_>) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        use super::cpu::{level, Level};
+        match level() {
+            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
+            // was detected; the body is safe code.
+            #[allow(unsafe_code)]
+            Level::Avx512 => return unsafe { pointwise_avx512(op, p) },
+            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
+            #[allow(unsafe_code)]
+            Level::Avx2 => return unsafe { pointwise_avx2(op, p) },
+            Level::Portable => {}
+        }
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        return pointwise_part::<Array<super::gemm::Fused>, 6, 1>(op, p);
+    }
+    #[allow(unreachable_code)]
+    pointwise_part::<Array<F>, 4, 1>(op, p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn pointwise_avx512(op: &Pointwise<'_>, p: Part<'_>) {
+    pointwise_part::<super::simd::Avx512, 6, 4>(op, p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+fn pointwise_avx2(op: &Pointwise<'_>, p: Part<'_>) {
+    pointwise_part::<super::simd::Avx2, 6, 1>(op, p)
+}
+
+/// Pixel tiles per pixel block: one k-slice of a group's weights stays in
+/// L1 while it is used for this many tiles.
+const PB: usize = 16;
+
+/// Input channels per k-slice: 128 × 64 weights are 32 KiB.
+const KC: usize = 128;
+
+/// Partial sums of one block of tiles between k-slices.
+type Partial<const OB: usize, const PX: usize> = [[[V; OB]; PX]; PB];
+
+/// Output blocks `p.b0..p.b1`, all pixels: blocks of PB tiles of PX
+/// pixels, each over OB output blocks at a time and the input channels in
+/// k-slices of KC (the partial sums stay exact: each output is still one
+/// sum in input-channel order). Leftover pixels go one at a time.
+#[inline(always)]
+fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>, mut p: Part<'_>) {
+    let n = op.n;
+    let n_full = n - n % PX;
+    let mut q0 = 0;
+    while q0 < n_full {
+        let tiles = ((n_full - q0) / PX).min(PB);
+        let mut b = p.b0;
+        while b < p.b1 {
+            let nb = (p.b1 - b).min(OB);
+            match nb {
+                4 if OB == 4 => pointwise_block::<L, PX, 4>(op, &mut p, q0, tiles, b),
+                3 => pointwise_block::<L, PX, 3>(op, &mut p, q0, tiles, b),
+                2 => pointwise_block::<L, PX, 2>(op, &mut p, q0, tiles, b),
+                _ => pointwise_block::<L, PX, 1>(op, &mut p, q0, tiles, b),
+            }
+            b += nb;
+        }
+        q0 += tiles * PX;
+    }
+    for q in n_full..n {
+        for b in p.b0..p.b1 {
+            pointwise_block::<L, 1, 1>(op, &mut p, q, 1, b);
+        }
+    }
+}
+
+/// `tiles` tiles of PX pixels from `q0` × output blocks `b..b+OB` (inside
+/// one 64-channel group of the packed weights), k-slice by k-slice.
+#[inline(always)]
+fn pointwise_block<L: Lanes, const PX: usize, const OB: usize>(
+    op: &Pointwise<'_>,
+    p: &mut Part<'_>,
+    q0: usize,
+    tiles: usize,
+    b: usize,
+) {
+    let mut partial: Partial<OB, PX> = [[[[0.0; BLOCK]; OB]; PX]; PB];
+    let mut k0 = 0;
+    while k0 < op.ci {
+        let k1 = (k0 + KC).min(op.ci);
+        for (t, part) in partial.iter_mut().enumerate().take(tiles) {
+            let ks = (k0, k1);
+            match op.in_layout {
+                Layout::Planar => pointwise_tile::<L, PX, OB, 1>(op, p, q0 + t * PX, b, ks, part),
+                Layout::Blocked => pointwise_tile::<L, PX, OB, BLOCK>(op, p, q0 + t * PX, b, ks, part),
+            }
+        }
+        k0 = k1;
+    }
+}
+
+/// Pixels `p0..p0+PX` × output blocks `b..b+OB`, input channels
+/// `ks.0..ks.1`, for input pixels `PS` values apart (1 planar, 16
+/// blocked): starts from `part` unless `ks.0 = 0`, leaves its sums there
+/// unless `ks.1` is the last channel, where it writes the outputs.
+#[inline(always)]
+fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
+    op: &Pointwise<'_>,
+    p: &mut Part<'_>,
+    p0: usize,
+    b: usize,
+    ks: (usize, usize),
+    part: &mut [[V; OB]; PX],
+) {
+    let (k, n) = (op.ci, op.n);
+    // Row `ic` of this tile's weights: `w[ic·64 ..][..16·OB]`.
+    let g = b * BLOCK / GROUP;
+    let w = &op.w[g * k * GROUP + (b * BLOCK) % GROUP + ks.0 * GROUP..];
+    // Input channel `ic` of pixel `p0 + j`: planar rows `n` apart, or
+    // blocks of 16 lanes `16·n` apart.
+    let (x, block_stride, lanes) = match PS {
+        1 => (&op.x[p0..], n, 1),
+        _ => (&op.x[p0 * BLOCK..], n * BLOCK, BLOCK),
+    };
+    let mut acc = [[L::zero(); OB]; PX];
+    if ks.0 > 0 {
+        for (a, v) in acc.iter_mut().zip(part.iter()) {
+            for (a, v) in a.iter_mut().zip(v) {
+                *a = L::load(v);
+            }
+        }
+    }
+    for (i, wrow) in w.chunks(GROUP).take(ks.1 - ks.0).enumerate() {
+        let ic = ks.0 + i;
+        let mut wv = [L::zero(); OB];
+        for (ob, v) in wv.iter_mut().enumerate() {
+            *v = L::load(vector(wrow, ob));
+        }
+        let at = (ic / lanes) * block_stride + ic % lanes;
+        let xs = &x[at..at + (PX - 1) * PS + 1];
+        for (j, row) in acc.iter_mut().enumerate() {
+            let xv = L::splat(xs[j * PS]);
+            for (a, wb) in row.iter_mut().zip(&wv) {
+                *a = a.mul_add(xv, *wb);
+            }
+        }
+    }
+    // One store of the accumulators after the loop: taken by reference
+    // below, LLVM otherwise keeps a memory copy up to date on every
+    // iteration (one store per FMA; measured 1.3× slower overall).
+    let acc = core::hint::black_box(acc);
+    if ks.1 < k {
+        for (o, a) in part.iter_mut().zip(&acc) {
+            for (v, x) in o.iter_mut().zip(a) {
+                x.store(v);
+            }
+        }
+        return;
+    }
+    finish::<L, PX, OB>(op, p, p0, b, &acc);
+}
+
+/// The epilogue of a 1×1 tile, in the planar GEMM's order: bias, then the
+/// residual, then the activation, stored in the output's layout.
+#[inline(always)]
+fn finish<L: Lanes, const PX: usize, const OB: usize>(
+    op: &Pointwise<'_>,
+    p: &mut Part<'_>,
+    p0: usize,
+    b: usize,
+    acc: &[[L; OB]; PX],
+) {
+    let n = op.n;
+    for ob in 0..OB {
+        let blk = b + ob;
+        let bias = match op.bias.and_then(|bs| bs.get(blk * BLOCK..)) {
+            Some(bs) if bs.len() >= BLOCK => L::load(vector(bs, 0)),
+            _ => L::load(&core::array::from_fn(|l| {
+                op.bias
+                    .and_then(|bs| bs.get(blk * BLOCK + l))
+                    .copied()
+                    .unwrap_or(0.0)
+            })),
+        };
+        for (j, a) in acc.iter().enumerate() {
+            let px = p0 + j;
+            let v = a[ob].add(bias);
+            match op.out_layout {
+                Layout::Blocked => {
+                    let at = ((blk - p.b0) * n + px) * BLOCK;
+                    let v = match p.residual {
+                        Some(r) => v.add(L::load(vector(&r[at..], 0))),
+                        None => v,
+                    };
+                    let v = match op.activation {
+                        Activation::None => v,
+                        Activation::Relu => v.relu(),
+                        Activation::Relu6 => v.relu6(),
+                        Activation::Silu => {
+                            let mut x = [0f32; BLOCK];
+                            v.store(&mut x);
+                            op.activation.apply_all(&mut x);
+                            L::load(&x)
+                        }
+                    };
+                    if let Some(d) = p
+                        .out
+                        .get_mut(at..at + BLOCK)
+                        .and_then(|d| <&mut V>::try_from(d).ok())
+                    {
+                        v.store(d);
+                    }
+                }
+                Layout::Planar => {
+                    let mut x = [0f32; BLOCK];
+                    v.store(&mut x);
+                    let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
+                    let c0 = blk * BLOCK - p.b0 * BLOCK;
+                    for (l, x) in x.iter().enumerate().take(lanes) {
+                        let at = (c0 + l) * n + px;
+                        let r = p.residual.map_or(0.0, |r| r[at]);
+                        p.out[at] = op.activation.apply(x + r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a depthwise convolution, blocked in and out; false when a buffer
+/// is shorter than the shapes need.
+pub(crate) fn depthwise<F: MulAdd>(op: &Depthwise<'_>, out: &mut [f32], par: Par<'_>) -> bool {
+    let [c, h, w] = op.in_shape;
+    let [_, ho, wo] = op.out_shape;
+    let blocks = c.div_ceil(BLOCK);
+    let taps = op.st.kernel[0] * op.st.kernel[1];
+    if op.x.len() < blocks * BLOCK * h * w
+        || op.w.len() < blocks * taps * BLOCK
+        || op.bias.is_some_and(|b| b.len() < c)
+    {
+        return false;
+    }
+    split_blocks(blocks, 1, Layout::Blocked, c, ho * wo, out, None, par, &|p| {
+        depthwise_at_level::<F>(op, p);
+        true
+    })
+}
+
+/// [`depthwise_part`] in the CPU's kernel level.
+fn depthwise_at_level<F: MulAdd>(op: &Depthwise<'_>, p: Part<'_>) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        use super::cpu::{level, Level};
+        match level() {
+            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
+            // was detected; the body is safe code.
+            #[allow(unsafe_code)]
+            Level::Avx512 => return unsafe { depthwise_avx512(op, p) },
+            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
+            #[allow(unsafe_code)]
+            Level::Avx2 => return unsafe { depthwise_avx2(op, p) },
+            Level::Portable => {}
+        }
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        return depthwise_part::<Array<super::gemm::Fused>, 4>(op, p);
+    }
+    #[allow(unreachable_code)]
+    depthwise_part::<Array<F>, 4>(op, p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn depthwise_avx512(op: &Depthwise<'_>, p: Part<'_>) {
+    depthwise_part::<super::simd::Avx512, 8>(op, p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+fn depthwise_avx2(op: &Depthwise<'_>, p: Part<'_>) {
+    depthwise_part::<super::simd::Avx2, 4>(op, p)
+}
+
+/// Channel blocks `p.b0..p.b1`, every output row in tiles of PX pixels.
+#[inline(always)]
+fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
+    let [c, h, w] = op.in_shape;
+    let [_, ho, wo] = op.out_shape;
+    let st = op.st;
+    let [kh, kw] = st.kernel;
+    let [sh, sw] = st.stride;
+    let [dh, dw] = st.dilation;
+    let (pt, pl) = (st.padding[0], st.padding[1]);
+    let taps = kh * kw;
+    // Output columns whose every tap is inside the row: [lo, hi).
+    let lo = pl.div_ceil(sw).min(wo);
+    let last_tap = (kw - 1) * dw;
+    let hi = if w + pl > last_tap {
+        ((w + pl - last_tap - 1) / sw + 1).clamp(lo, wo)
+    } else {
+        lo
+    };
+    for blk in p.b0..p.b1 {
+        let wts = &op.w[blk * taps * BLOCK..(blk + 1) * taps * BLOCK];
+        let bias: V = core::array::from_fn(|l| {
+            op.bias
+                .and_then(|b| b.get(blk * BLOCK + l))
+                .copied()
+                .unwrap_or(0.0)
+        });
+        let plane = &op.x[blk * h * w * BLOCK..(blk + 1) * h * w * BLOCK];
+        let _ = c;
+        for oy in 0..ho {
+            // Kernel rows inside the input: iy = oy·sh + ky·dh − pt ∈ [0, h).
+            let y0 = (oy * sh) as isize - pt as isize;
+            let ky_lo = if y0 >= 0 { 0 } else { ((-y0) as usize).div_ceil(dh) };
+            let ky_hi = if y0 >= h as isize {
+                0
+            } else {
+                (((h as isize - 1 - y0) as usize) / dh + 1).min(kh)
+            };
+            let orow = (blk - p.b0) * ho * wo + oy * wo;
+            let mut ox = 0;
+            while ox < wo {
+                if ox >= lo && ox + PX <= hi {
+                    let rows = Rows {
+                        plane,
+                        w,
+                        y0,
+                        dh,
+                        ky: (ky_lo, ky_hi),
+                    };
+                    let acc = match sw {
+                        1 => interior::<L, PX, 1>(&rows, wts, kw, ox * sw - pl, dw),
+                        2 => interior::<L, PX, 2>(&rows, wts, kw, ox * sw - pl, dw),
+                        _ => interior_any::<L, PX>(&rows, wts, kw, ox * sw - pl, dw, sw),
+                    };
+                    for (j, a) in acc.iter().enumerate() {
+                        store(p.out, orow + ox + j, a, &bias, st.activation);
+                    }
+                    ox += PX;
+                } else {
+                    // A border pixel: the taps inside the input only.
+                    let mut a = L::zero();
+                    let x0 = (ox * sw) as isize - pl as isize;
+                    for ky in ky_lo..ky_hi {
+                        let iy = (y0 + (ky * dh) as isize) as usize;
+                        let row = &plane[iy * w * BLOCK..(iy + 1) * w * BLOCK];
+                        for kx in 0..kw {
+                            let ix = x0 + (kx * dw) as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            a = a.mul_add(L::load(tap(row, ix as usize)), L::load(tap(wts, ky * kw + kx)));
+                        }
+                    }
+                    let mut v = [0f32; BLOCK];
+                    a.store(&mut v);
+                    store(p.out, orow + ox, &v, &bias, st.activation);
+                    ox += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The input rows of one output row of one channel block: rows
+/// `y0 + ky·dh` for `ky` in `ky.0..ky.1`, each `w` pixels of 16 lanes.
+struct Rows<'a> {
+    plane: &'a [f32],
+    w: usize,
+    y0: isize,
+    dh: usize,
+    ky: (usize, usize),
+}
+
+/// PX output pixels of stride S whose every tap is inside the row; the
+/// first reads input column `x0` at tap 0. Taps in row-major order, each
+/// one weight vector against PX input vectors from one slice of constant
+/// length (no per-pixel bounds checks).
+#[inline(always)]
+fn interior<L: Lanes, const PX: usize, const S: usize>(
+    r: &Rows<'_>,
+    wts: &[f32],
+    kw: usize,
+    x0: usize,
+    dw: usize,
+) -> [V; PX] {
+    let mut acc = [L::zero(); PX];
+    for ky in r.ky.0..r.ky.1 {
+        let iy = (r.y0 + (ky * r.dh) as isize) as usize;
+        let row = &r.plane[iy * r.w * BLOCK..(iy + 1) * r.w * BLOCK];
+        for kx in 0..kw {
+            let wv = L::load(tap(wts, ky * kw + kx));
+            let at = x0 + kx * dw;
+            let span = &row[at * BLOCK..(at + (PX - 1) * S + 1) * BLOCK];
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = a.mul_add(L::load(tap(span, j * S)), wv);
+            }
+        }
+    }
+    // One store after the loop (see `pointwise_tile`).
+    to_arrays(&core::hint::black_box(acc))
+}
+
+/// The lanes of `acc` as arrays (plain loops: a closure would be compiled
+/// outside the kernel's `#[target_feature]` copy).
+#[inline(always)]
+fn to_arrays<L: Lanes, const PX: usize>(acc: &[L; PX]) -> [V; PX] {
+    let mut out = [[0f32; BLOCK]; PX];
+    for (v, a) in out.iter_mut().zip(acc) {
+        a.store(v);
+    }
+    out
+}
+
+/// [`interior`] for a stride known only at run time.
+#[inline(always)]
+fn interior_any<L: Lanes, const PX: usize>(
+    r: &Rows<'_>,
+    wts: &[f32],
+    kw: usize,
+    x0: usize,
+    dw: usize,
+    sw: usize,
+) -> [V; PX] {
+    let mut acc = [L::zero(); PX];
+    for ky in r.ky.0..r.ky.1 {
+        let iy = (r.y0 + (ky * r.dh) as isize) as usize;
+        let row = &r.plane[iy * r.w * BLOCK..(iy + 1) * r.w * BLOCK];
+        for kx in 0..kw {
+            let wv = L::load(tap(wts, ky * kw + kx));
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = a.mul_add(L::load(tap(row, x0 + kx * dw + j * sw)), wv);
+            }
+        }
+    }
+    // One store after the loop (see `pointwise_tile`).
+    to_arrays(&core::hint::black_box(acc))
+}
+
+/// The `i`-th 16 values of `s` (zeros where `s` is too short, which the
+/// callers' shape checks rule out).
+#[inline(always)]
+fn vector(s: &[f32], i: usize) -> &V {
+    s.get(i * BLOCK..(i + 1) * BLOCK)
+        .and_then(|v| <&V>::try_from(v).ok())
+        .unwrap_or(&[0.0; BLOCK])
+}
+
+/// The `i`-th vector of `s`.
+#[inline(always)]
+fn tap(s: &[f32], i: usize) -> &V {
+    <&V>::try_from(&s[i * BLOCK..(i + 1) * BLOCK]).unwrap_or(&[0.0; BLOCK])
+}
+
+/// `out[pixel] = act(a + bias)`, one vector.
+#[inline(always)]
+fn store(out: &mut [f32], pixel: usize, a: &V, bias: &V, act: Activation) {
+    let mut v: V = core::array::from_fn(|l| a[l] + bias[l]);
+    act.apply_all(&mut v);
+    out[pixel * BLOCK..(pixel + 1) * BLOCK].copy_from_slice(&v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::plan::WeightRange;
+    use crate::nn::conv::conv2d;
+    use crate::nn::gemm::Plain;
+    use crate::rng::SplitMix64;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// `[c, n]` planar → `[⌈c/16⌉, n, 16]`, padding lanes NaN (a kernel
+    /// that read them into a real channel would show it).
+    fn to_blocked(x: &[f32], c: usize, n: usize) -> Vec<f32> {
+        let mut b = vec![f32::NAN; c.div_ceil(BLOCK) * BLOCK * n];
+        for ch in 0..c {
+            for p in 0..n {
+                b[((ch / BLOCK) * n + p) * BLOCK + ch % BLOCK] = x[ch * n + p];
+            }
+        }
+        b
+    }
+
+    fn from_blocked(b: &[f32], c: usize, n: usize) -> Vec<f32> {
+        let mut x = vec![0.0; c * n];
+        for ch in 0..c {
+            for p in 0..n {
+                x[ch * n + p] = b[((ch / BLOCK) * n + p) * BLOCK + ch % BLOCK];
+            }
+        }
+        x
+    }
+
+    fn step(
+        c: [usize; 2],
+        kernel: [usize; 2],
+        stride: usize,
+        padding: [usize; 4],
+        dilation: usize,
+    ) -> ConvStep {
+        let groups = if kernel == [1, 1] { 1 } else { c[0] };
+        let wlen = c[1] * (c[0] / groups) * kernel[0] * kernel[1];
+        ConvStep {
+            input: 0,
+            output: 1,
+            weight: WeightRange { start: 0, len: wlen },
+            bias: Some(WeightRange {
+                start: wlen,
+                len: c[1],
+            }),
+            kernel,
+            stride: [stride; 2],
+            padding,
+            dilation: [dilation; 2],
+            groups,
+            residual: None,
+            activation: Activation::None,
+            packed: None,
+        }
+    }
+
+    /// The planar reference: `conv2d` (itself tested against the direct
+    /// definition in `conv`), with the residual and activation applied as
+    /// the plan's fusion does.
+    #[allow(clippy::too_many_arguments)]
+    fn planar(
+        st: &ConvStep,
+        i: Shape,
+        o: Shape,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        r: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let mut out = vec![f32::NAN; o[0] * o[1] * o[2]];
+        let mut scratch = vec![0.0; crate::nn::conv::scratch_len(st, i, o)];
+        assert!(conv2d::<Plain>(
+            st,
+            i,
+            o,
+            x,
+            w,
+            Some(b),
+            r,
+            &mut out,
+            &mut scratch,
+            Par::SERIAL
+        ));
+        out
+    }
+
+    /// 1×1 convolutions in every layout pair, with residuals, every
+    /// activation, channel counts off the block size, pixel counts off the
+    /// tile, and more input channels than a k-slice: the blocked kernel
+    /// gives the planar GEMM's bits (the same sum in the same order), and
+    /// NaN padding lanes never reach a real channel.
+    #[test]
+    fn pointwise_gives_the_planar_gemms_bits_in_every_layout() {
+        use Layout::{Blocked as B, Planar as P};
+        let mut rng = SplitMix64::new(11);
+        #[rustfmt::skip]
+        let cases: &[(usize, usize, usize, Layout, Layout, bool, Activation)] = &[
+            (3, 5, 7, P, B, false, Activation::Relu6),
+            (20, 40, 50, B, B, true, Activation::None),
+            (200, 70, 37, B, P, true, Activation::Relu),
+            (16, 64, 197, B, B, false, Activation::Silu),
+            (130, 130, 100, P, B, true, Activation::Relu6),
+            (33, 17, 6, B, P, false, Activation::None),
+            (24, 144, 1, B, B, true, Activation::Relu6),
+        ];
+        for &(ci, co, n, il, ol, res, act) in cases {
+            let mut st = step([ci, co], [1, 1], 1, [0; 4], 1);
+            st.activation = act;
+            let mut r = |len: usize| {
+                (0..len)
+                    .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                    .collect::<Vec<_>>()
+            };
+            let (x, w, b, resid) = (r(ci * n), r(co * ci), r(co), r(co * n));
+            let want = planar(&st, [ci, n, 1], [co, n, 1], &x, &w, &b, res.then_some(&resid[..]));
+            let mut packed = vec![0.0; co.div_ceil(GROUP) * GROUP * ci];
+            crate::model::layout::pack_pointwise(&w, co, ci, &mut packed);
+            let xin = if il == B { to_blocked(&x, ci, n) } else { x.clone() };
+            let rin = if ol == B {
+                to_blocked(&resid, co, n)
+            } else {
+                resid.clone()
+            };
+            let op = Pointwise {
+                x: &xin,
+                in_layout: il,
+                w: &packed,
+                bias: Some(&b),
+                residual: res.then_some(&rin[..]),
+                out_layout: ol,
+                ci,
+                co,
+                n,
+                activation: act,
+            };
+            let olen = if ol == B {
+                co.div_ceil(BLOCK) * BLOCK * n
+            } else {
+                co * n
+            };
+            let mut out = vec![f32::NAN; olen];
+            assert!(pointwise::<Plain>(&op, &mut out, Par::SERIAL));
+            let got = if ol == B { from_blocked(&out, co, n) } else { out };
+            // Both sides pick the CPU's kernel level (FMA or not) by
+            // themselves, so the bits must match.
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    e.to_bits(),
+                    "({ci},{co},{n},{il:?}->{ol:?}) at {i}: {g} vs {e}"
+                );
+            }
+            // Too-short buffers are refused, not read.
+            assert!(!pointwise::<Plain>(
+                &Pointwise {
+                    x: &xin[..xin.len() - 1],
+                    ..op
+                },
+                &mut vec![0.0; olen],
+                Par::SERIAL
+            ));
+        }
+    }
+
+    /// Depthwise convolutions, blocked in and out: strides 1 and 2 (and 3,
+    /// the run-time stride path), dilation, asymmetric padding, rows
+    /// narrower than a tile, channels off the block size; against the
+    /// planar kernel, and NaN padding lanes stay in their lanes.
+    #[test]
+    fn depthwise_matches_the_planar_kernel() {
+        let mut rng = SplitMix64::new(12);
+        #[rustfmt::skip]
+        #[allow(clippy::type_complexity)]
+        let cases: &[(usize, [usize; 2], usize, [usize; 4], usize, usize, usize, Activation)] = &[
+            (24, [3, 3], 1, [1; 4], 1, 11, 37, Activation::Relu6),
+            (40, [5, 5], 2, [2; 4], 1, 13, 21, Activation::None),
+            (16, [5, 5], 1, [2; 4], 1, 9, 150, Activation::Relu),
+            (5, [3, 3], 2, [0, 0, 1, 1], 1, 10, 15, Activation::Silu),
+            (17, [3, 3], 1, [2; 4], 2, 9, 12, Activation::None),
+            (3, [3, 3], 3, [1, 0, 1, 2], 1, 10, 77, Activation::Relu6),
+            (33, [3, 3], 1, [1; 4], 1, 3, 4, Activation::Relu6),
+        ];
+        for &(c, kernel, s, padding, d, h, w, act) in cases {
+            let mut st = step([c, c], kernel, s, padding, d);
+            st.activation = act;
+            let [kh, kw] = kernel;
+            let ho = (h + padding[0] + padding[2] - d * (kh - 1) - 1) / s + 1;
+            let wo = (w + padding[1] + padding[3] - d * (kw - 1) - 1) / s + 1;
+            let mut r = |len: usize| {
+                (0..len)
+                    .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                    .collect::<Vec<_>>()
+            };
+            let (x, wt, b) = (r(c * h * w), r(c * kh * kw), r(c));
+            let want = planar(&st, [c, h, w], [c, ho, wo], &x, &wt, &b, None);
+            let mut packed = vec![0.0; c.div_ceil(BLOCK) * BLOCK * kh * kw];
+            crate::model::layout::pack_depthwise(&wt, c, kh * kw, &mut packed);
+            let xin = to_blocked(&x, c, h * w);
+            let op = Depthwise {
+                x: &xin,
+                w: &packed,
+                bias: Some(&b),
+                st: &st,
+                in_shape: [c, h, w],
+                out_shape: [c, ho, wo],
+            };
+            let mut out = vec![f32::NAN; c.div_ceil(BLOCK) * BLOCK * ho * wo];
+            assert!(depthwise::<Plain>(&op, &mut out, Par::SERIAL));
+            let got = from_blocked(&out, c, ho * wo);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                    "(c {c}, k {kernel:?}, s {s}, d {d}, {h}x{w}) at {i}: {g} vs {e}"
+                );
+            }
+            let short = out.len() - 1;
+            assert!(!depthwise::<Plain>(&op, &mut out[..short], Par::SERIAL));
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Sixteen f32 lanes (one channel block of [`crate::model::layout`]) as
+//! an explicit vector: one `__m512` at AVX-512, two `__m256` at AVX2, an
+//! array elsewhere.
+//!
+//! The channel-blocked kernels are written once over [`Lanes`]. Left to
+//! the auto-vectoriser, the same loops came out as gathers and scatters
+//! across the kernel taps (4 GFLOP/s for the depthwise) or kept their
+//! accumulators in memory, depending on the code around them; explicit
+//! vectors give the same instructions every time.
+//!
+//! The x86 types call `core::arch` intrinsics. They are only ever used
+//! inside the kernels' `#[target_feature]` copies, which run after
+//! [`super::cpu::level`] found the feature: the calls are inlined there.
+
+/// Sixteen f32 lanes.
+pub(crate) trait Lanes: Copy {
+    /// All lanes zero.
+    fn zero() -> Self;
+    /// Every lane `v`.
+    fn splat(v: f32) -> Self;
+    /// Lanes `s[0..16]`.
+    fn load(s: &[f32; 16]) -> Self;
+    /// Writes the lanes to `d`.
+    fn store(self, d: &mut [f32; 16]);
+    /// `self + a·b` per lane, fused (one rounding) where the type says so.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `self + a` per lane.
+    fn add(self, a: Self) -> Self;
+    /// Per lane `f32::max(self, 0)` (0 for NaN).
+    fn relu(self) -> Self;
+    /// Per lane `f32::clamp(self, 0, 6)` (NaN stays NaN).
+    fn relu6(self) -> Self;
+}
+
+/// An array the compiler vectorises as it can (portable builds, aarch64);
+/// `F` decides whether `mul_add` fuses.
+pub(crate) struct Array<F>([f32; 16], core::marker::PhantomData<F>);
+
+impl<F> Clone for Array<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for Array<F> {}
+
+impl<F: super::gemm::MulAdd> Lanes for Array<F> {
+    #[inline(always)]
+    fn zero() -> Self {
+        Array([0.0; 16], core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Array([v; 16], core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn load(s: &[f32; 16]) -> Self {
+        Array(*s, core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn store(self, d: &mut [f32; 16]) {
+        *d = self.0;
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        let mut r = self.0;
+        for ((r, x), y) in r.iter_mut().zip(a.0).zip(b.0) {
+            *r = F::mul_add(x, y, *r);
+        }
+        Array(r, core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn add(self, a: Self) -> Self {
+        let mut r = self.0;
+        for (r, x) in r.iter_mut().zip(a.0) {
+            *r += x;
+        }
+        Array(r, core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn relu(self) -> Self {
+        Array(self.0.map(|v| v.max(0.0)), core::marker::PhantomData)
+    }
+    #[inline(always)]
+    fn relu6(self) -> Self {
+        Array(self.0.map(|v| v.clamp(0.0, 6.0)), core::marker::PhantomData)
+    }
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) use x86::{Avx2, Avx512};
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod x86 {
+    use super::Lanes;
+    use core::arch::x86_64::*;
+
+    /// One AVX-512 register.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx512(__m512);
+
+    // SAFETY (every block below): the intrinsics need AVX-512F, and this
+    // type is only used inside `#[target_feature(enable = "avx512f")]`
+    // kernels entered after `cpu::level()` detected AVX-512F; loads and
+    // stores go through references to exactly 16 f32.
+    impl Lanes for Avx512 {
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY: see the impl.
+            Avx512(unsafe { _mm512_setzero_ps() })
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY: see the impl.
+            Avx512(unsafe { _mm512_set1_ps(v) })
+        }
+        #[inline(always)]
+        fn load(s: &[f32; 16]) -> Self {
+            // SAFETY: see the impl; `s` is 16 readable f32.
+            Avx512(unsafe { _mm512_loadu_ps(s.as_ptr()) })
+        }
+        #[inline(always)]
+        fn store(self, d: &mut [f32; 16]) {
+            // SAFETY: see the impl; `d` is 16 writable f32.
+            unsafe { _mm512_storeu_ps(d.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            // SAFETY: see the impl.
+            Avx512(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn add(self, a: Self) -> Self {
+            // SAFETY: see the impl.
+            Avx512(unsafe { _mm512_add_ps(self.0, a.0) })
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            // SAFETY: see the impl. `max_ps(x, 0)` gives 0 for NaN, as
+            // `f32::max`.
+            Avx512(unsafe { _mm512_max_ps(self.0, _mm512_setzero_ps()) })
+        }
+        #[inline(always)]
+        fn relu6(self) -> Self {
+            // SAFETY: see the impl. The second operand is returned when
+            // either is NaN, so NaN passes through as in `f32::clamp`.
+            unsafe {
+                let lo = _mm512_max_ps(_mm512_setzero_ps(), self.0);
+                Avx512(_mm512_min_ps(_mm512_set1_ps(6.0), lo))
+            }
+        }
+    }
+
+    /// Two AVX registers.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx2(__m256, __m256);
+
+    // SAFETY (every block below): the intrinsics need AVX and FMA, and this
+    // type is only used inside `#[target_feature(enable = "avx2,fma")]`
+    // kernels entered after `cpu::level()` detected both; loads and stores
+    // go through references to exactly 16 f32.
+    impl Lanes for Avx2 {
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY: see the impl.
+            unsafe { Avx2(_mm256_setzero_ps(), _mm256_setzero_ps()) }
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY: see the impl.
+            unsafe { Avx2(_mm256_set1_ps(v), _mm256_set1_ps(v)) }
+        }
+        #[inline(always)]
+        fn load(s: &[f32; 16]) -> Self {
+            // SAFETY: see the impl; `s` is 16 readable f32.
+            unsafe { Avx2(_mm256_loadu_ps(s.as_ptr()), _mm256_loadu_ps(s.as_ptr().add(8))) }
+        }
+        #[inline(always)]
+        fn store(self, d: &mut [f32; 16]) {
+            // SAFETY: see the impl; `d` is 16 writable f32.
+            unsafe {
+                _mm256_storeu_ps(d.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(d.as_mut_ptr().add(8), self.1);
+            }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            // SAFETY: see the impl.
+            unsafe {
+                Avx2(
+                    _mm256_fmadd_ps(a.0, b.0, self.0),
+                    _mm256_fmadd_ps(a.1, b.1, self.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn add(self, a: Self) -> Self {
+            // SAFETY: see the impl.
+            unsafe { Avx2(_mm256_add_ps(self.0, a.0), _mm256_add_ps(self.1, a.1)) }
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            // SAFETY: see the impl; NaN gives 0, as `f32::max`.
+            unsafe {
+                let z = _mm256_setzero_ps();
+                Avx2(_mm256_max_ps(self.0, z), _mm256_max_ps(self.1, z))
+            }
+        }
+        #[inline(always)]
+        fn relu6(self) -> Self {
+            // SAFETY: see the impl; NaN passes through, as `f32::clamp`.
+            unsafe {
+                let (z, six) = (_mm256_setzero_ps(), _mm256_set1_ps(6.0));
+                Avx2(
+                    _mm256_min_ps(six, _mm256_max_ps(z, self.0)),
+                    _mm256_min_ps(six, _mm256_max_ps(z, self.1)),
+                )
+            }
+        }
+    }
+}
