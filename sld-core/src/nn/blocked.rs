@@ -303,9 +303,10 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
     part: &mut [[V; OB]; PX],
 ) {
     let (k, n) = (op.ci, op.n);
-    // Row `ic` of this tile's weights: `w[ic·64 ..][..16·OB]`.
+    // Row `ic` of this tile's weights: `w[(ic − ks.0)·64 + off ..][..16·OB]`.
     let g = b * BLOCK / GROUP;
-    let w = &op.w[g * k * GROUP + (b * BLOCK) % GROUP + ks.0 * GROUP..];
+    let w = &op.w[(g * k + ks.0) * GROUP..];
+    let off = (b * BLOCK) % GROUP;
     // Input channel `ic` of pixel `p0 + j`: planar rows `n` apart, or
     // blocks of 16 lanes `16·n` apart.
     let (x, block_stride, lanes) = match PS {
@@ -320,8 +321,31 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
             }
         }
     }
-    for (i, wrow) in w.chunks(GROUP).take(ks.1 - ks.0).enumerate() {
-        let ic = ks.0 + i;
+    let mut ic = ks.0;
+    if PS == BLOCK {
+        // Whole blocks of 16 input channels: constant offsets, no
+        // per-channel address arithmetic or bounds checks.
+        while ic + BLOCK <= ks.1 {
+            let at = (ic / BLOCK) * block_stride;
+            let xb = &x[at..at + PX * BLOCK];
+            let wb = &w[(ic - ks.0) * GROUP..(ic - ks.0 + BLOCK) * GROUP];
+            for l in 0..BLOCK {
+                let mut wv = [L::zero(); OB];
+                for (ob, v) in wv.iter_mut().enumerate() {
+                    *v = L::load(vector(&wb[l * GROUP + off..], ob));
+                }
+                for (j, row) in acc.iter_mut().enumerate() {
+                    let xv = L::splat(xb[j * BLOCK + l]);
+                    for (a, wv) in row.iter_mut().zip(&wv) {
+                        *a = a.mul_add(xv, *wv);
+                    }
+                }
+            }
+            ic += BLOCK;
+        }
+    }
+    for wrow in w[(ic - ks.0) * GROUP..].chunks(GROUP).take(ks.1 - ic) {
+        let wrow = &wrow[off..];
         let mut wv = [L::zero(); OB];
         for (ob, v) in wv.iter_mut().enumerate() {
             *v = L::load(vector(wrow, ob));
@@ -334,6 +358,7 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
                 *a = a.mul_add(xv, *wb);
             }
         }
+        ic += 1;
     }
     // One store of the accumulators after the loop: taken by reference
     // below, LLVM otherwise keeps a memory copy up to date on every
