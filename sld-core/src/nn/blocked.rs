@@ -172,7 +172,7 @@ pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par
     }
     split_blocks(
         blocks,
-        GROUP / BLOCK,
+        1,
         op.out_layout,
         op.co,
         op.n,
@@ -246,7 +246,9 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
         let tiles = ((n_full - q0) / PX).min(PB);
         let mut b = p.b0;
         while b < p.b1 {
-            let nb = (p.b1 - b).min(OB);
+            // A tile stays inside one 64-channel group of the weights
+            // (a thread's part may start mid-group).
+            let nb = (p.b1 - b).min(OB).min(GROUP / BLOCK - b % (GROUP / BLOCK));
             match nb {
                 4 if OB == 4 => pointwise_block::<L, PX, 4>(op, &mut p, q0, tiles, b),
                 3 => pointwise_block::<L, PX, 3>(op, &mut p, q0, tiles, b),
@@ -834,6 +836,19 @@ mod tests {
                     "({ci},{co},{n},{il:?}->{ol:?}) at {i}: {g} vs {e}"
                 );
             }
+            // Split over threads (parts starting mid-group): the same bits.
+            #[cfg(feature = "std")]
+            for threads in [2, 3] {
+                let pool = crate::nn::Pool::new(threads).unwrap();
+                let mut par_out = vec![f32::NAN; olen];
+                assert!(pointwise::<Plain>(&op, &mut par_out, Par::new(Some(&pool))));
+                let par_got = if ol == B {
+                    from_blocked(&par_out, co, n)
+                } else {
+                    par_out
+                };
+                assert!(par_got.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
             // Too-short buffers are refused, not read.
             assert!(!pointwise::<Plain>(
                 &Pointwise {
@@ -891,6 +906,14 @@ mod tests {
             let mut out = vec![f32::NAN; c.div_ceil(BLOCK) * BLOCK * ho * wo];
             assert!(depthwise::<Plain>(&op, &mut out, Par::SERIAL));
             let got = from_blocked(&out, c, ho * wo);
+            #[cfg(feature = "std")]
+            {
+                let pool = crate::nn::Pool::new(2).unwrap();
+                let mut par_out = vec![f32::NAN; out.len()];
+                assert!(depthwise::<Plain>(&op, &mut par_out, Par::new(Some(&pool))));
+                let par_got = from_blocked(&par_out, c, ho * wo);
+                assert!(par_got.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
             for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
