@@ -330,11 +330,13 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
         while ic + BLOCK <= ks.1 {
             let at = (ic / BLOCK) * block_stride;
             let xb = &x[at..at + PX * BLOCK];
-            let wb = &w[(ic - ks.0) * GROUP..(ic - ks.0 + BLOCK) * GROUP];
+            // A slice of constant length: the loads below need no checks.
+            let wb = &w[(ic - ks.0) * GROUP + off..][..(BLOCK - 1) * GROUP + OB * BLOCK];
             for l in 0..BLOCK {
                 let mut wv = [L::zero(); OB];
                 for (ob, v) in wv.iter_mut().enumerate() {
-                    *v = L::load(vector(&wb[l * GROUP + off..], ob));
+                    let at = l * GROUP + ob * BLOCK;
+                    *v = L::load(vector(&wb[at..at + BLOCK], 0));
                 }
                 for (j, row) in acc.iter_mut().enumerate() {
                     let xv = L::splat(xb[j * BLOCK + l]);

@@ -135,20 +135,20 @@ mod x86 {
             // SAFETY: see the impl.
             Avx512(unsafe { _mm512_add_ps(self.0, a.0) })
         }
+        // ReLU and ReLU6 through an array: the compiler emits the same
+        // `vmaxps`/`vminps`, and Miri (which lacks the AVX-512 max/min
+        // intrinsics) can run it.
         #[inline(always)]
         fn relu(self) -> Self {
-            // SAFETY: see the impl. `max_ps(x, 0)` gives 0 for NaN, as
-            // `f32::max`.
-            Avx512(unsafe { _mm512_max_ps(self.0, _mm512_setzero_ps()) })
+            let mut v = [0f32; 16];
+            self.store(&mut v);
+            Self::load(&v.map(|x| x.max(0.0)))
         }
         #[inline(always)]
         fn relu6(self) -> Self {
-            // SAFETY: see the impl. The second operand is returned when
-            // either is NaN, so NaN passes through as in `f32::clamp`.
-            unsafe {
-                let lo = _mm512_max_ps(_mm512_setzero_ps(), self.0);
-                Avx512(_mm512_min_ps(_mm512_set1_ps(6.0), lo))
-            }
+            let mut v = [0f32; 16];
+            self.store(&mut v);
+            Self::load(&v.map(|x| x.clamp(0.0, 6.0)))
         }
     }
 
