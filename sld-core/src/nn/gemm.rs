@@ -266,7 +266,7 @@ fn c_len_needed(
 }
 
 /// [`sgemm_rows`] with the rows of `C` split over `par`'s threads, in
-/// blocks of a multiple of 24 rows: every value is computed by the same tile
+/// blocks of whole register tiles: every value is computed by the same tile
 /// code as with one thread, so the result is bit-identical.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_rows_par(
@@ -288,8 +288,12 @@ pub(crate) fn sgemm_rows_par(
     let Some(c_need) = c_len_needed(m, k, n, a, b, rows, c, ldc, epi) else {
         return false;
     };
-    // Multiples of 24 rows: whole tiles at every level's MR (4, 6, 8).
-    let block = m.div_ceil(threads).div_ceil(24) * 24;
+    // Whole register tiles (MR = 6 on x86, 8 on aarch64) unless that
+    // would leave a thread idle; any split gives the same bits (each row's
+    // sums do not depend on its tile), only the balance changes (80 rows
+    // over 2 threads: 42 + 38, where multiples of 24 gave 48 + 32).
+    let unit = if cfg!(target_arch = "aarch64") { 8 } else { 6 };
+    let block = m.div_ceil(threads).div_ceil(unit) * unit;
     let mut parts: [Option<(usize, usize, &mut [f32])>; MAX_THREADS] = Default::default();
     let mut rest = &mut c[..c_need];
     let mut r0 = 0;
