@@ -236,55 +236,66 @@ type Partial<const OB: usize, const PX: usize> = [[[V; OB]; PX]; PB];
 /// Output blocks `p.b0..p.b1`, all pixels: blocks of PB tiles of PX
 /// pixels, each over OB output blocks at a time and the input channels in
 /// k-slices of KC (the partial sums stay exact: each output is still one
-/// sum in input-channel order). Leftover pixels go one at a time.
+/// sum in input-channel order).
 #[inline(always)]
 fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>, mut p: Part<'_>) {
     let n = op.n;
-    let n_full = n - n % PX;
+    if n < PX {
+        for q in 0..n {
+            for b in p.b0..p.b1 {
+                pointwise_block::<L, 1, 1>(op, &mut p, &[q], b);
+            }
+        }
+        return;
+    }
+    // Pixels left over at the end are covered by one more tile ending at
+    // n, overlapping the one before (the shared pixels are computed twice,
+    // to the same bits): a leftover pixel at PX = 1 costs 6–24× a tiled one.
     let mut q0 = 0;
-    while q0 < n_full {
-        let tiles = ((n_full - q0) / PX).min(PB);
+    while q0 < n {
+        let mut starts = [0usize; PB];
+        let mut tiles = 0;
+        while tiles < PB && q0 < n {
+            starts[tiles] = q0.min(n - PX);
+            tiles += 1;
+            q0 += PX;
+        }
+        let starts = &starts[..tiles];
         let mut b = p.b0;
         while b < p.b1 {
-            // A tile stays inside one 64-channel group of the weights
-            // (a thread's part may start mid-group).
+            // A tile stays inside one 64-channel group of the weights (a
+            // thread's part may start mid-group).
             let nb = (p.b1 - b).min(OB).min(GROUP / BLOCK - b % (GROUP / BLOCK));
             match nb {
-                4 if OB == 4 => pointwise_block::<L, PX, 4>(op, &mut p, q0, tiles, b),
-                3 => pointwise_block::<L, PX, 3>(op, &mut p, q0, tiles, b),
-                2 => pointwise_block::<L, PX, 2>(op, &mut p, q0, tiles, b),
-                _ => pointwise_block::<L, PX, 1>(op, &mut p, q0, tiles, b),
+                4 if OB == 4 => pointwise_block::<L, PX, 4>(op, &mut p, starts, b),
+                3 => pointwise_block::<L, PX, 3>(op, &mut p, starts, b),
+                2 => pointwise_block::<L, PX, 2>(op, &mut p, starts, b),
+                _ => pointwise_block::<L, PX, 1>(op, &mut p, starts, b),
             }
             b += nb;
-        }
-        q0 += tiles * PX;
-    }
-    for q in n_full..n {
-        for b in p.b0..p.b1 {
-            pointwise_block::<L, 1, 1>(op, &mut p, q, 1, b);
         }
     }
 }
 
-/// `tiles` tiles of PX pixels from `q0` × output blocks `b..b+OB` (inside
-/// one 64-channel group of the packed weights), k-slice by k-slice.
+/// Tiles of PX pixels from each of `starts` (at most [`PB`]) × output
+/// blocks `b..b+OB` (inside one 64-channel group of the packed weights),
+/// k-slice by k-slice.
 #[inline(always)]
 fn pointwise_block<L: Lanes, const PX: usize, const OB: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
-    q0: usize,
-    tiles: usize,
+    starts: &[usize],
     b: usize,
 ) {
     let mut partial: Partial<OB, PX> = [[[[0.0; BLOCK]; OB]; PX]; PB];
     let mut k0 = 0;
     while k0 < op.ci {
         let k1 = (k0 + KC).min(op.ci);
-        for (t, part) in partial.iter_mut().enumerate().take(tiles) {
+        for (part, &q) in partial.iter_mut().zip(starts) {
             let ks = (k0, k1);
             match op.in_layout {
-                Layout::Planar => pointwise_tile::<L, PX, OB, 1>(op, p, q0 + t * PX, b, ks, part),
-                Layout::Blocked => pointwise_tile::<L, PX, OB, BLOCK>(op, p, q0 + t * PX, b, ks, part),
+                Layout::Planar => pointwise_tile::<L, PX, OB, 1>(op, p, q, b, ks, part),
+                Layout::Blocked => pointwise_tile::<L, PX, OB, BLOCK>(op, p, q, b, ks, part),
             }
         }
         k0 = k1;
@@ -315,6 +326,7 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
         1 => (&op.x[p0..], n, 1),
         _ => (&op.x[p0 * BLOCK..], n * BLOCK, BLOCK),
     };
+    let block_at = |kb: usize| kb * block_stride;
     let mut acc = [[L::zero(); OB]; PX];
     if ks.0 > 0 {
         for (a, v) in acc.iter_mut().zip(part.iter()) {
@@ -328,7 +340,7 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
         // Whole blocks of 16 input channels: constant offsets, no
         // per-channel address arithmetic or bounds checks.
         while ic + BLOCK <= ks.1 {
-            let at = (ic / BLOCK) * block_stride;
+            let at = block_at(ic / BLOCK);
             let xb = &x[at..at + PX * BLOCK];
             // A slice of constant length: the loads below need no checks.
             let wb = &w[(ic - ks.0) * GROUP + off..][..(BLOCK - 1) * GROUP + OB * BLOCK];
@@ -354,7 +366,10 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
         for (ob, v) in wv.iter_mut().enumerate() {
             *v = L::load(vector(wrow, ob));
         }
-        let at = (ic / lanes) * block_stride + ic % lanes;
+        let at = match PS {
+            1 => ic * block_stride,
+            _ => block_at(ic / lanes) + ic % lanes,
+        };
         let xs = &x[at..at + (PX - 1) * PS + 1];
         for (j, row) in acc.iter_mut().enumerate() {
             let xv = L::splat(xs[j * PS]);
