@@ -183,7 +183,8 @@ pub fn describe(model: &Path) -> Result<String> {
     Ok(format!(
         "scene          {}\nformat         version {}\ninput          {}x{}x{}\nstride         {}\n\
          landmarks      {}\nheads          {}\nlayers         {}\nfile           {:.1} MB\n\
-         working memory {:.1} MB (arena {:.1} MB + scratch {:.1} MB)\nprovenance     {} {}",
+         working memory {:.1} MB (arena {:.1} MB + scratch {:.1} MB)\n\
+         packed weights {:.1} MB (channel-blocked layers; 0 on a planar plan)\nprovenance     {} {}",
         i.scene,
         sld_core::model::FORMAT_VERSION,
         i.graph.input.width,
@@ -197,6 +198,7 @@ pub fn describe(model: &Path) -> Result<String> {
         p.memory_bytes() as f64 / 1e6,
         4.0 * p.arena_len as f64 / 1e6,
         4.0 * p.scratch_len as f64 / 1e6,
+        4.0 * p.packed.len() as f64 / 1e6,
         i.provenance.date,
         i.provenance.command
     ))
