@@ -93,6 +93,50 @@ struct Part<'o> {
     residual: Option<&'o [f32]>,
 }
 
+/// One thread's share of a kernel, written once over [`Lanes`].
+trait Job: Sync {
+    /// Runs part `p` with the vectors `L`.
+    fn run<L: Lanes>(&self, p: Part<'_>);
+}
+
+/// Runs `job` on part `p` in the CPU's kernel level: a worker thread is
+/// outside the interpreter's `#[target_feature]` copy, so it enters one
+/// here (else the vectors' intrinsics would be calls).
+fn at_level<F: MulAdd, J: Job>(job: &J, p: Part<'_>) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        use super::cpu::{level, Level};
+        match level() {
+            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
+            // was detected; the body is safe code.
+            #[allow(unsafe_code)]
+            Level::Avx512 => return unsafe { on_avx512(job, p) },
+            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
+            #[allow(unsafe_code)]
+            Level::Avx2 => return unsafe { on_avx2(job, p) },
+            Level::Portable => {}
+        }
+    }
+    #[cfg(all(feature = "std", target_arch = "aarch64"))]
+    {
+        return job.run::<Array<super::gemm::Fused>>(p);
+    }
+    #[allow(unreachable_code)]
+    job.run::<Array<F>>(p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn on_avx512<J: Job>(job: &J, p: Part<'_>) {
+    job.run::<super::simd::Avx512>(p)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+fn on_avx2<J: Job>(job: &J, p: Part<'_>) {
+    job.run::<super::simd::Avx2>(p)
+}
+
 /// Elements of the output (or residual) that blocks `b0..b1` cover.
 fn range(layout: Layout, co: usize, n: usize, b0: usize, b1: usize) -> (usize, usize) {
     match layout {
@@ -180,47 +224,23 @@ pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par
         op.residual,
         par,
         &|p| {
-            pointwise_at_level::<F>(op, p);
+            at_level::<F, _>(op, p);
             true
         },
     )
 }
 
-/// [`pointwise_part`] in the CPU's kernel level and tile (a worker thread
-/// enters its `#[target_feature]` copy here).
-fn pointwise_at_level<F: MulAdd>(op: &Pointwise<'_>, p: Part<'_>) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        use super::cpu::{level, Level};
-        match level() {
-            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
-            // was detected; the body is safe code.
-            #[allow(unsafe_code)]
-            Level::Avx512 => return unsafe { pointwise_avx512(op, p) },
-            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
-            #[allow(unsafe_code)]
-            Level::Avx2 => return unsafe { pointwise_avx2(op, p) },
-            Level::Portable => {}
+impl Job for Pointwise<'_> {
+    #[inline(always)]
+    fn run<L: Lanes>(&self, p: Part<'_>) {
+        // 24 accumulators in 32 registers at AVX-512; 12 (two registers
+        // each) in 16 at AVX2.
+        if L::REGISTERS >= 32 {
+            pointwise_part::<L, 6, 4>(self, p)
+        } else {
+            pointwise_part::<L, 6, 1>(self, p)
         }
     }
-    #[cfg(all(feature = "std", target_arch = "aarch64"))]
-    {
-        return pointwise_part::<Array<super::gemm::Fused>, 6, 1>(op, p);
-    }
-    #[allow(unreachable_code)]
-    pointwise_part::<Array<F>, 4, 1>(op, p)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn pointwise_avx512(op: &Pointwise<'_>, p: Part<'_>) {
-    pointwise_part::<super::simd::Avx512, 6, 4>(op, p)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-fn pointwise_avx2(op: &Pointwise<'_>, p: Part<'_>) {
-    pointwise_part::<super::simd::Avx2, 6, 1>(op, p)
 }
 
 /// Pixel tiles per pixel block: one k-slice of a group's weights stays in
@@ -475,45 +495,20 @@ pub(crate) fn depthwise<F: MulAdd>(op: &Depthwise<'_>, out: &mut [f32], par: Par
         return false;
     }
     split_blocks(blocks, 1, Layout::Blocked, c, ho * wo, out, None, par, &|p| {
-        depthwise_at_level::<F>(op, p);
+        at_level::<F, _>(op, p);
         true
     })
 }
 
-/// [`depthwise_part`] in the CPU's kernel level.
-fn depthwise_at_level<F: MulAdd>(op: &Depthwise<'_>, p: Part<'_>) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        use super::cpu::{level, Level};
-        match level() {
-            // SAFETY: `level()` is Avx512 only when AVX-512F (+ AVX2/FMA)
-            // was detected; the body is safe code.
-            #[allow(unsafe_code)]
-            Level::Avx512 => return unsafe { depthwise_avx512(op, p) },
-            // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
-            #[allow(unsafe_code)]
-            Level::Avx2 => return unsafe { depthwise_avx2(op, p) },
-            Level::Portable => {}
+impl Job for Depthwise<'_> {
+    #[inline(always)]
+    fn run<L: Lanes>(&self, p: Part<'_>) {
+        if L::REGISTERS >= 32 {
+            depthwise_part::<L, 8>(self, p)
+        } else {
+            depthwise_part::<L, 4>(self, p)
         }
     }
-    #[cfg(all(feature = "std", target_arch = "aarch64"))]
-    {
-        return depthwise_part::<Array<super::gemm::Fused>, 4>(op, p);
-    }
-    #[allow(unreachable_code)]
-    depthwise_part::<Array<F>, 4>(op, p)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn depthwise_avx512(op: &Depthwise<'_>, p: Part<'_>) {
-    depthwise_part::<super::simd::Avx512, 8>(op, p)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-fn depthwise_avx2(op: &Depthwise<'_>, p: Part<'_>) {
-    depthwise_part::<super::simd::Avx2, 4>(op, p)
 }
 
 /// Channel blocks `p.b0..p.b1`, every output row in tiles of PX pixels.

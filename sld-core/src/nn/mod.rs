@@ -21,7 +21,7 @@ mod simd;
 use core::fmt;
 
 use crate::model::layout::aligned_shift;
-use crate::model::plan::{Plan, Step, TensorSlot, WeightRange};
+use crate::model::plan::{Layout, Plan, Step, TensorSlot, WeightRange};
 pub use pool::Par;
 #[cfg(feature = "std")]
 pub use pool::Pool;
@@ -220,48 +220,8 @@ fn run_steps<F: gemm::MulAdd>(
     let (_, packed) = aligned_shift(&plan.packed);
     for step in steps {
         match step {
-            Step::Conv(c) if c.packed.is_some() => {
-                let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);
-                let w = c.packed.map(|r| weight(packed, r)).transpose()?.unwrap_or(&[]);
-                let b = c.bias.map(|r| weight(weights, r)).transpose()?;
-                let (lo, out, hi) = split(arena, ot)?;
-                let x = read(lo, hi, ot, it)?;
-                let r = match c.residual {
-                    Some(t) => Some(read(lo, hi, ot, &plan.tensors[t])?),
-                    None => None,
-                };
-                let ok = if c.groups == 1 {
-                    let op = blocked::Pointwise {
-                        x,
-                        in_layout: it.layout,
-                        w,
-                        bias: b,
-                        residual: r,
-                        out_layout: ot.layout,
-                        ci: it.shape[0],
-                        co: ot.shape[0],
-                        n: ot.shape[1] * ot.shape[2],
-                        activation: c.activation,
-                    };
-                    blocked::pointwise::<F>(&op, out, par)
-                } else {
-                    let op = blocked::Depthwise {
-                        x,
-                        w,
-                        bias: b,
-                        st: c,
-                        in_shape: it.shape,
-                        out_shape: ot.shape,
-                    };
-                    blocked::depthwise::<F>(&op, out, par)
-                };
-                if !ok {
-                    return Err(NnError::WeightsMismatch);
-                }
-            }
             Step::Conv(c) => {
                 let (it, ot) = (&plan.tensors[c.input], &plan.tensors[c.output]);
-                let w = weight(weights, c.weight)?;
                 let b = c.bias.map(|r| weight(weights, r)).transpose()?;
                 let (lo, out, hi) = split(arena, ot)?;
                 let x = read(lo, hi, ot, it)?;
@@ -269,7 +229,45 @@ fn run_steps<F: gemm::MulAdd>(
                     Some(t) => Some(read(lo, hi, ot, &plan.tensors[t])?),
                     None => None,
                 };
-                if !conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, r, out, scratch, par) {
+                let ok = match c.packed {
+                    // Channel-blocked: 1×1 in any layout pair, or depthwise.
+                    Some(pr) => {
+                        let w = weight(packed, pr)?;
+                        if c.groups == 1 {
+                            let op = blocked::Pointwise {
+                                x,
+                                in_layout: it.layout,
+                                w,
+                                bias: b,
+                                residual: r,
+                                out_layout: ot.layout,
+                                ci: it.shape[0],
+                                co: ot.shape[0],
+                                n: ot.shape[1] * ot.shape[2],
+                                activation: c.activation,
+                            };
+                            blocked::pointwise::<F>(&op, out, par)
+                        } else if it.layout == ot.layout && it.layout == Layout::Blocked {
+                            let op = blocked::Depthwise {
+                                x,
+                                w,
+                                bias: b,
+                                st: c,
+                                in_shape: it.shape,
+                                out_shape: ot.shape,
+                            };
+                            blocked::depthwise::<F>(&op, out, par)
+                        } else {
+                            // The plan never packs anything else.
+                            false
+                        }
+                    }
+                    None => {
+                        let w = weight(weights, c.weight)?;
+                        conv::conv2d::<F>(c, it.shape, ot.shape, x, w, b, r, out, scratch, par)
+                    }
+                };
+                if !ok {
                     return Err(NnError::WeightsMismatch);
                 }
             }

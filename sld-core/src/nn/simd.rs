@@ -14,6 +14,9 @@
 
 /// Sixteen f32 lanes.
 pub(crate) trait Lanes: Copy {
+    /// Vector registers of the target, in units of this type (what a
+    /// kernel's tile of accumulators may fill).
+    const REGISTERS: usize;
     /// All lanes zero.
     fn zero() -> Self;
     /// Every lane `v`.
@@ -45,6 +48,8 @@ impl<F> Clone for Array<F> {
 impl<F> Copy for Array<F> {}
 
 impl<F: super::gemm::MulAdd> Lanes for Array<F> {
+    // aarch64: 32 registers of 4 lanes; x86 without AVX: 16 of 4.
+    const REGISTERS: usize = 8;
     #[inline(always)]
     fn zero() -> Self {
         Array([0.0; 16], core::marker::PhantomData)
@@ -105,6 +110,7 @@ mod x86 {
     // kernels entered after `cpu::level()` detected AVX-512F; loads and
     // stores go through references to exactly 16 f32.
     impl Lanes for Avx512 {
+        const REGISTERS: usize = 32;
         #[inline(always)]
         fn zero() -> Self {
             // SAFETY: see the impl.
@@ -161,6 +167,7 @@ mod x86 {
     // kernels entered after `cpu::level()` detected both; loads and stores
     // go through references to exactly 16 f32.
     impl Lanes for Avx2 {
+        const REGISTERS: usize = 8;
         #[inline(always)]
         fn zero() -> Self {
             // SAFETY: see the impl.
