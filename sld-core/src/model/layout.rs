@@ -12,12 +12,14 @@
 //! kernels compute them, and no kernel ever reads them into a real channel.
 //!
 //! [`block_channels`] picks which tensors are blocked: those produced by a
-//! 1×1 or depthwise convolution whose every reader is one too. Everything
-//! else (the input, the outputs, adds, concatenations, resizes, other
-//! convolutions) stays planar `[C, H, W]`. A depthwise convolution reads
-//! and writes the same layout, a fused residual has its convolution's
-//! output layout, and a 1×1 convolution may convert (planar in, blocked
-//! out, or the reverse). It then packs those layers' weights (a copy: the
+//! 1×1, depthwise or direct convolution whose every reader is one too.
+//! Everything else (the input, the outputs, adds, concatenations, resizes,
+//! strided or grouped convolutions) stays planar `[C, H, W]`. A depthwise
+//! convolution reads and writes the same layout, a fused residual has its
+//! convolution's output layout, a 1×1 convolution may convert (planar in,
+//! blocked out, or the reverse), and a direct convolution (any other
+//! stride-1 ungrouped one: 3×3, dilated, as in the ASPP head) reads a
+//! blocked input and writes either layout. It then packs those layers' weights (a copy: the
 //! model keeps its file's weights untouched) and places the arena anew.
 //! Only where [`crate::nn::blocked::preferred`] says so (x86-64 with AVX2
 //! or AVX-512); elsewhere the plan stays planar.
@@ -34,6 +36,11 @@ pub const BLOCK: usize = 16;
 /// Output channels per row of packed 1×1 weights: the widest 1×1 tile
 /// (AVX-512, 4 blocks) reads one contiguous row per input channel.
 pub const GROUP: usize = 64;
+
+/// Output channels per row of packed direct-convolution weights: the
+/// widest direct tile (AVX-512, 5 blocks × 4 pixels) reads one contiguous
+/// row per input channel and tap.
+pub const DIRECT_GROUP: usize = 80;
 
 /// How a tensor's values are ordered in the arena.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,13 +59,20 @@ enum Kind {
     Pointwise,
     /// One group per channel, as many outputs as inputs.
     Depthwise,
+    /// Any other stride-1 ungrouped convolution (3×3, dilated, padded):
+    /// reads a blocked input, writes either layout.
+    Direct,
     /// Anything else (read and written planar).
     Other,
 }
 
 fn kind(c: &ConvStep, in_channels: usize, out_channels: usize) -> Kind {
     if needs_im2col(c, in_channels) {
-        Kind::Other
+        if c.groups == 1 && c.stride == [1, 1] && !c.kernel.contains(&0) && !c.dilation.contains(&0) {
+            Kind::Direct
+        } else {
+            Kind::Other
+        }
     } else if c.groups == 1 {
         Kind::Pointwise
     } else if out_channels == in_channels {
@@ -111,7 +125,10 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
         for (i, s) in p.steps.iter().enumerate() {
             match s {
                 Step::Conv(c) => match kinds[i] {
-                    Kind::Pointwise => {
+                    Kind::Pointwise | Kind::Direct => {
+                        if kinds[i] == Kind::Direct && !blocked[c.input] {
+                            clear(c.output, &mut blocked);
+                        }
                         if let Some(r) = c.residual {
                             if blocked[r] != blocked[c.output] {
                                 clear(r, &mut blocked);
@@ -160,6 +177,15 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
         let [co, ..] = p.tensors[c.output].shape;
         let len = match kinds[i] {
             Kind::Pointwise => co.div_ceil(GROUP) * GROUP * p.tensors[c.input].shape[0],
+            Kind::Direct => {
+                let ci = p.tensors[c.input].shape[0];
+                co.div_ceil(DIRECT_GROUP)
+                    * ci.div_ceil(BLOCK)
+                    * BLOCK
+                    * DIRECT_GROUP
+                    * c.kernel[0]
+                    * c.kernel[1]
+            }
             _ => co.div_ceil(BLOCK) * BLOCK * c.kernel[0] * c.kernel[1],
         };
         c.packed = Some(WeightRange {
@@ -188,6 +214,7 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             let [co, ..] = p.tensors[c.output].shape;
             match kinds[i] {
                 Kind::Pointwise => pack_pointwise(w, co, p.tensors[c.input].shape[0], d),
+                Kind::Direct => pack_direct(w, co, p.tensors[c.input].shape[0], c.kernel[0] * c.kernel[1], d),
                 _ => pack_depthwise(w, co, c.kernel[0] * c.kernel[1], d),
             }
         }
@@ -211,6 +238,21 @@ pub(crate) fn pack_pointwise(w: &[f32], co: usize, ci: usize, dst: &mut [f32]) {
         let (g, l) = (o / GROUP, o % GROUP);
         for (i, v) in row.iter().enumerate() {
             dst[(g * ci + i) * GROUP + l] = *v;
+        }
+    }
+}
+
+/// `[C_out, C_in, kh, kw]` → `[⌈C_out/80⌉, ⌈C_in/16⌉, kh·kw, 16, 80]`
+/// (output channels innermost, then the 16 input channels of a block, as
+/// the direct kernel reads them), padded channels zero.
+pub(crate) fn pack_direct(w: &[f32], co: usize, ci: usize, taps: usize, dst: &mut [f32]) {
+    let cbs = ci.div_ceil(BLOCK);
+    for (o, row) in w.chunks_exact(ci * taps).take(co).enumerate() {
+        let (grp, l) = (o / DIRECT_GROUP, o % DIRECT_GROUP);
+        for (k, v) in row.iter().enumerate() {
+            let (i, t) = (k / taps, k % taps);
+            let at = (((grp * cbs + i / BLOCK) * taps + t) * BLOCK + i % BLOCK) * DIRECT_GROUP + l;
+            dst[at] = *v;
         }
     }
 }

@@ -81,6 +81,7 @@ pub struct ConvStep {
     pub activation: Activation,
     /// The weights packed for channel-blocked kernels, in
     /// [`Plan::packed`] (`[⌈C_out/64⌉, C_in, 64]` for 1×1,
+    /// `[⌈C_out/80⌉, ⌈C_in/16⌉, kh·kw, 16, 80]` for a direct convolution,
     /// `[⌈C/16⌉, kh·kw, 16]` for depthwise); set when the convolution
     /// reads or writes a [`Layout::Blocked`] tensor.
     pub packed: Option<WeightRange>,

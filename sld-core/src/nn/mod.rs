@@ -21,7 +21,7 @@ mod simd;
 use core::fmt;
 
 use crate::model::layout::aligned_shift;
-use crate::model::plan::{Layout, Plan, Step, TensorSlot, WeightRange};
+use crate::model::plan::{needs_im2col, Layout, Plan, Step, TensorSlot, WeightRange};
 pub use pool::Par;
 #[cfg(feature = "std")]
 pub use pool::Pool;
@@ -230,10 +230,11 @@ fn run_steps<F: gemm::MulAdd>(
                     None => None,
                 };
                 let ok = match c.packed {
-                    // Channel-blocked: 1×1 in any layout pair, or depthwise.
+                    // Channel-blocked: 1×1 in any layout pair, direct (blocked in,
+                    // either out), or depthwise.
                     Some(pr) => {
                         let w = weight(packed, pr)?;
-                        if c.groups == 1 {
+                        if c.groups == 1 && !needs_im2col(c, it.shape[0]) {
                             let op = blocked::Pointwise {
                                 x,
                                 in_layout: it.layout,
@@ -247,6 +248,18 @@ fn run_steps<F: gemm::MulAdd>(
                                 activation: c.activation,
                             };
                             blocked::pointwise::<F>(&op, out, par)
+                        } else if c.groups == 1 && it.layout == Layout::Blocked {
+                            let op = blocked::Direct {
+                                x,
+                                w,
+                                bias: b,
+                                residual: r,
+                                out_layout: ot.layout,
+                                st: c,
+                                in_shape: it.shape,
+                                out_shape: ot.shape,
+                            };
+                            blocked::direct::<F>(&op, out, par)
                         } else if it.layout == ot.layout && it.layout == Layout::Blocked {
                             let op = blocked::Depthwise {
                                 x,
