@@ -21,6 +21,8 @@
 //! Threads split the output channel blocks; every value is computed by the
 //! same code as with one thread, so the result is bit-identical.
 
+use core::marker::PhantomData;
+
 use super::gemm::MulAdd;
 use super::pool::{Par, MAX_THREADS};
 use super::simd::{Array, Lanes};
@@ -139,13 +141,75 @@ impl Pointwise<'_> {
     }
 }
 
-/// The work of one thread: output channel blocks `b0..b1`, written to
-/// `out` (that range of the output), with `residual` the same range.
+/// The work of one thread: output blocks `b0..b1` at output pixels
+/// `q0..q1` (whole output rows), written through `out`; `residual` is the
+/// whole residual, laid out like the output.
 struct Part<'o> {
     b0: usize,
     b1: usize,
-    out: &'o mut [f32],
+    q0: usize,
+    q1: usize,
+    out: Out<'o>,
     residual: Option<&'o [f32]>,
+}
+
+/// One part's share of a convolution's output: the values of blocks
+/// `b0..b1` at pixels `q0..q1` of a `[co, n]` tensor in `layout`. Every
+/// part of one split holds the same pointer (from one `&mut [f32]`
+/// borrowed for `'o`); the parts' shares are disjoint, and every access
+/// checks its own share and the bounds, so no two threads ever touch the
+/// same value.
+struct Out<'o> {
+    ptr: *mut f32,
+    len: usize,
+    layout: Layout,
+    co: usize,
+    n: usize,
+    b0: usize,
+    b1: usize,
+    q0: usize,
+    q1: usize,
+    _out: PhantomData<&'o mut [f32]>,
+}
+
+// SAFETY: an `Out` only reaches its own share of the buffer (see `Out`),
+// which no other part reads or writes, so sending it to another thread
+// is as sound as sending a `&mut` to that share.
+#[allow(unsafe_code)]
+unsafe impl Send for Out<'_> {}
+
+impl Out<'_> {
+    fn mine(&self, blk: usize, px: usize) -> bool {
+        (self.b0..self.b1).contains(&blk) && (self.q0..self.q1).contains(&px)
+    }
+
+    /// The 16 channels of block `blk` at pixel `px` (blocked layout);
+    /// `None` outside this part's share.
+    #[inline(always)]
+    fn block(&mut self, blk: usize, px: usize) -> Option<&mut V> {
+        let at = (blk * self.n + px) * BLOCK;
+        if self.layout != Layout::Blocked || !self.mine(blk, px) || at + BLOCK > self.len {
+            return None;
+        }
+        // SAFETY: `at..at + 16` is inside the buffer (checked) and in this
+        // part's share (checked), which nothing else touches while `self`
+        // is borrowed; `V` has `f32`'s alignment.
+        #[allow(unsafe_code)]
+        Some(unsafe { &mut *(self.ptr.add(at) as *mut V) })
+    }
+
+    /// Channel `ch` at pixel `px` (planar layout); `None` outside this
+    /// part's share.
+    #[inline(always)]
+    fn planar(&mut self, ch: usize, px: usize) -> Option<&mut f32> {
+        let at = ch * self.n + px;
+        if self.layout != Layout::Planar || ch >= self.co || !self.mine(ch / BLOCK, px) || at >= self.len {
+            return None;
+        }
+        // SAFETY: as in `block`: in bounds and in this part's share.
+        #[allow(unsafe_code)]
+        Some(unsafe { &mut *self.ptr.add(at) })
+    }
 }
 
 /// One thread's share of a kernel, written once over [`Lanes`].
@@ -192,60 +256,68 @@ fn on_avx2<J: Job>(job: &J, p: Part<'_>) {
     job.run::<super::simd::Avx2>(p)
 }
 
-/// Elements of the output (or residual) that blocks `b0..b1` cover.
-fn range(layout: Layout, co: usize, n: usize, b0: usize, b1: usize) -> (usize, usize) {
-    match layout {
-        Layout::Blocked => (b0 * BLOCK * n, b1 * BLOCK * n),
-        Layout::Planar => ((b0 * BLOCK).min(co) * n, (b1 * BLOCK).min(co) * n),
-    }
-}
-
-/// Splits blocks `0..blocks` into one [`Part`] per thread (in multiples of
-/// `unit` blocks) and runs `f` on each; false when a buffer is too short.
+/// Splits the output (`blocks` blocks of `co` channels × `rows` rows of
+/// `row` pixels, in `layout`) into one [`Part`] per thread and runs `f` on
+/// each; false when a buffer is too short. Threads take whole output rows
+/// (every block) where each gets at least one, else blocks: a split by
+/// rows keeps the work even whatever the channel count (5 blocks of an
+/// 80-channel layer do not halve), and each output is computed by the
+/// same code whichever part it falls in, so the result is the same bits.
 #[allow(clippy::too_many_arguments)]
-fn split_blocks(
+fn split(
     blocks: usize,
-    unit: usize,
+    (rows, row): (usize, usize),
     layout: Layout,
     co: usize,
-    n: usize,
     out: &mut [f32],
     residual: Option<&[f32]>,
     par: Par<'_>,
     f: &(dyn Fn(Part<'_>) -> bool + Sync),
 ) -> bool {
-    let (_, end) = range(layout, co, n, 0, blocks);
+    let n = rows * row;
+    let end = match layout {
+        Layout::Blocked => blocks * BLOCK * n,
+        Layout::Planar => co * n,
+    };
     if out.len() < end || residual.is_some_and(|r| r.len() < end) {
         return false;
     }
-    let threads = par.threads().min(MAX_THREADS).min(blocks.div_ceil(unit)).max(1);
-    if threads == 1 {
-        return f(Part {
-            b0: 0,
-            b1: blocks,
-            out: &mut out[..end],
-            residual: residual.map(|r| &r[..end]),
-        });
-    }
-    let per = blocks.div_ceil(unit).div_ceil(threads) * unit;
-    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
-    let mut rest = &mut out[..end];
-    let mut b0 = 0;
-    for part in parts.iter_mut() {
-        if b0 >= blocks {
-            break;
-        }
-        let b1 = (b0 + per).min(blocks);
-        let (s, e) = range(layout, co, n, b0, b1);
-        let (mine, tail) = rest.split_at_mut(e - s);
-        *part = Some(Part {
+    let ptr = out.as_mut_ptr();
+    let part = |b0: usize, b1: usize, r0: usize, r1: usize| Part {
+        b0,
+        b1,
+        q0: r0 * row,
+        q1: r1 * row,
+        out: Out {
+            ptr,
+            len: end,
+            layout,
+            co,
+            n,
             b0,
             b1,
-            out: mine,
-            residual: residual.map(|r| &r[s..e]),
+            q0: r0 * row,
+            q1: r1 * row,
+            _out: PhantomData,
+        },
+        residual,
+    };
+    let threads = par.threads().clamp(1, MAX_THREADS);
+    let by_rows = rows >= threads;
+    let units = if by_rows { rows } else { blocks };
+    let threads = threads.min(units).max(1);
+    if threads == 1 {
+        return f(part(0, blocks, 0, rows));
+    }
+    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
+    for (t, slot) in parts.iter_mut().take(threads).enumerate() {
+        // Units `u0..u1`: as even as whole units allow.
+        let (u0, u1) = (t * units / threads, (t + 1) * units / threads);
+        *slot = Some(if by_rows {
+            part(0, blocks, u0, u1)
+        } else {
+            part(u0, u1, 0, rows)
         });
-        rest = tail;
-        b0 = b1;
     }
     let ok = core::sync::atomic::AtomicBool::new(true);
     par.for_parts(&mut parts, &|_, p| {
@@ -269,12 +341,11 @@ pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par
     {
         return false;
     }
-    split_blocks(
+    split(
         blocks,
-        1,
+        (op.n, 1),
         op.out_layout,
         op.co,
-        op.n,
         out,
         op.residual,
         par,
@@ -314,9 +385,9 @@ type Partial<const OB: usize, const PX: usize> = [[[V; OB]; PX]; PB];
 /// sum in input-channel order).
 #[inline(always)]
 fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>, mut p: Part<'_>) {
-    let n = op.n;
-    if n < PX {
-        for q in 0..n {
+    let (qs, qe) = (p.q0, p.q1);
+    if qe - qs < PX {
+        for q in qs..qe {
             for b in p.b0..p.b1 {
                 pointwise_block::<L, 1, 1>(op, &mut p, &[q], b);
             }
@@ -324,15 +395,16 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
         return;
     }
     // Pixels left over at the end are covered by one more tile ending at
-    // n, overlapping the one before (the shared pixels are computed twice,
-    // to the same bits): a leftover pixel at PX = 1 costs 6–24× a tiled one.
-    let mut q0 = 0;
-    while q0 < n {
+    // the part's last pixel, overlapping the one before (the shared pixels
+    // are computed twice, to the same bits): a leftover pixel at PX = 1
+    // costs 6–24× a tiled one.
+    let mut q0 = qs;
+    while q0 < qe {
         let qa = q0;
         let mut starts = [0usize; PB];
         let mut tiles = 0;
-        while tiles < PB && q0 < n {
-            starts[tiles] = q0.min(n - PX);
+        while tiles < PB && q0 < qe {
+            starts[tiles] = q0.min(qe - PX);
             tiles += 1;
             q0 += PX;
         }
@@ -347,9 +419,9 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
             // accumulators each: a 6 × 1 tile would wait on its loads.
             let done = OB == 4
                 && match nb {
-                    3 => narrow::<L, 8, 3>(op, &mut p, (qa, q0), b),
-                    2 => narrow::<L, 12, 2>(op, &mut p, (qa, q0), b),
-                    1 => narrow::<L, 24, 1>(op, &mut p, (qa, q0), b),
+                    3 => narrow::<L, 8, 3>(op, &mut p, (qa, q0.min(qe)), b),
+                    2 => narrow::<L, 12, 2>(op, &mut p, (qa, q0.min(qe)), b),
+                    1 => narrow::<L, 24, 1>(op, &mut p, (qa, q0.min(qe)), b),
                     _ => false,
                 };
             if !done {
@@ -366,8 +438,9 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
 }
 
 /// Pixels `qa..qb` in tiles of PX (the last one overlapping its neighbour
-/// to end at `n`) × output blocks `b..b+OB`; false (nothing done) when
-/// the pixels are fewer than PX or need more than [`PB`] tiles.
+/// to end at the part's last pixel) × output blocks `b..b+OB`; false
+/// (nothing done) when the part has fewer pixels than PX or these need
+/// more than [`PB`] tiles.
 #[inline(always)]
 fn narrow<L: Lanes, const PX: usize, const OB: usize>(
     op: &Pointwise<'_>,
@@ -375,15 +448,15 @@ fn narrow<L: Lanes, const PX: usize, const OB: usize>(
     (qa, qb): (usize, usize),
     b: usize,
 ) -> bool {
-    let n = op.n;
-    if n < PX || (qb - qa).div_ceil(PX) > PB {
+    let qe = p.q1;
+    if qe - p.q0 < PX || (qb - qa).div_ceil(PX) > PB {
         return false;
     }
     let mut starts = [0usize; PB];
     let mut tiles = 0;
     let mut q = qa;
     while q < qb {
-        starts[tiles] = q.min(n - PX);
+        starts[tiles] = q.min(qe - PX);
         tiles += 1;
         q += PX;
     }
@@ -535,7 +608,7 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
             let v = a[ob].add(bias);
             match op.out_layout {
                 Layout::Blocked => {
-                    let at = ((blk - p.b0) * n + px) * BLOCK;
+                    let at = (blk * n + px) * BLOCK;
                     let v = match p.residual {
                         Some(r) => v.add(L::load(vector(&r[at..], 0))),
                         None => v,
@@ -551,11 +624,7 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                             L::load(&x)
                         }
                     };
-                    if let Some(d) = p
-                        .out
-                        .get_mut(at..at + BLOCK)
-                        .and_then(|d| <&mut V>::try_from(d).ok())
-                    {
+                    if let Some(d) = p.out.block(blk, px) {
                         v.store(d);
                     }
                 }
@@ -563,11 +632,12 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                     let mut x = [0f32; BLOCK];
                     v.store(&mut x);
                     let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
-                    let c0 = blk * BLOCK - p.b0 * BLOCK;
                     for (l, x) in x.iter().enumerate().take(lanes) {
-                        let at = (c0 + l) * n + px;
-                        let r = p.residual.map_or(0.0, |r| r[at]);
-                        p.out[at] = op.activation.apply(x + r);
+                        let ch = blk * BLOCK + l;
+                        let r = p.residual.map_or(0.0, |r| r[ch * n + px]);
+                        if let Some(d) = p.out.planar(ch, px) {
+                            *d = op.activation.apply(x + r);
+                        }
                     }
                 }
             }
@@ -592,12 +662,11 @@ pub(crate) fn direct<F: MulAdd>(op: &Direct<'_>, out: &mut [f32], par: Par<'_>) 
     {
         return false;
     }
-    split_blocks(
+    split(
         co.div_ceil(BLOCK),
-        1,
+        (ho, wo),
         op.out_layout,
         co,
-        ho * wo,
         out,
         op.residual,
         par,
@@ -651,7 +720,7 @@ impl Job for Direct<'_> {
 #[inline(always)]
 fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p: &mut Part<'_>, b: usize) {
     let [_, _, w] = op.in_shape;
-    let [_, ho, wo] = op.out_shape;
+    let [_, _, wo] = op.out_shape;
     let st = op.st;
     let kw = st.kernel[1];
     let dw = st.dilation[1];
@@ -668,7 +737,7 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p:
     let (mut single, mut nsingle) = ([(0usize, 0usize); PB], 0);
     // The interior in tiles, if it holds one; else every pixel alone.
     let (a, z) = if hi - lo >= PX { (lo, hi) } else { (lo, lo) };
-    for oy in 0..ho {
+    for oy in p.q0 / wo.max(1)..p.q1 / wo.max(1) {
         let mut ox = a;
         while ox < z {
             wide[nwide] = (oy, ox.min(z - PX));
@@ -833,7 +902,7 @@ pub(crate) fn depthwise<F: MulAdd>(op: &Depthwise<'_>, out: &mut [f32], par: Par
     {
         return false;
     }
-    split_blocks(blocks, 1, Layout::Blocked, c, ho * wo, out, None, par, &|p| {
+    split(blocks, (ho, wo), Layout::Blocked, c, out, None, par, &|p| {
         at_level::<F, _>(op, p);
         true
     })
@@ -852,9 +921,9 @@ impl Job for Depthwise<'_> {
 
 /// Channel blocks `p.b0..p.b1`, every output row in tiles of PX pixels.
 #[inline(always)]
-fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
+fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>) {
     let [c, h, w] = op.in_shape;
-    let [_, ho, wo] = op.out_shape;
+    let [_, _, wo] = op.out_shape;
     let st = op.st;
     let [kh, kw] = st.kernel;
     let [sh, sw] = st.stride;
@@ -879,7 +948,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
         });
         let plane = &op.x[blk * h * w * BLOCK..(blk + 1) * h * w * BLOCK];
         let _ = c;
-        for oy in 0..ho {
+        for oy in p.q0 / wo.max(1)..p.q1 / wo.max(1) {
             // Kernel rows inside the input: iy = oy·sh + ky·dh − pt ∈ [0, h).
             let y0 = (oy * sh) as isize - pt as isize;
             let ky_lo = if y0 >= 0 { 0 } else { ((-y0) as usize).div_ceil(dh) };
@@ -888,7 +957,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
             } else {
                 (((h as isize - 1 - y0) as usize) / dh + 1).min(kh)
             };
-            let orow = (blk - p.b0) * ho * wo + oy * wo;
+            let orow = oy * wo;
             let mut ox = 0;
             while ox < wo {
                 if ox >= lo && ox + PX <= hi {
@@ -907,7 +976,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
                         _ => interior_any::<L, PX>(&rows, wts, kw, ox * sw - pl, dw, sw),
                     };
                     for (j, a) in acc.iter().enumerate() {
-                        store(p.out, orow + ox + j, a, &bias, st.activation);
+                        store(&mut p.out, blk, orow + ox + j, a, &bias, st.activation);
                     }
                     ox += PX;
                 } else {
@@ -927,7 +996,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, p: Part<'_>) {
                     }
                     let mut v = [0f32; BLOCK];
                     a.store(&mut v);
-                    store(p.out, orow + ox, &v, &bias, st.activation);
+                    store(&mut p.out, blk, orow + ox, &v, &bias, st.activation);
                     ox += 1;
                 }
             }
@@ -1062,12 +1131,14 @@ fn tap(s: &[f32], i: usize) -> &V {
     <&V>::try_from(&s[i * BLOCK..(i + 1) * BLOCK]).unwrap_or(&[0.0; BLOCK])
 }
 
-/// `out[pixel] = act(a + bias)`, one vector.
+/// Block `blk` at `pixel` = `act(a + bias)`, one vector.
 #[inline(always)]
-fn store(out: &mut [f32], pixel: usize, a: &V, bias: &V, act: Activation) {
+fn store(out: &mut Out<'_>, blk: usize, pixel: usize, a: &V, bias: &V, act: Activation) {
     let mut v: V = core::array::from_fn(|l| a[l] + bias[l]);
     act.apply_all(&mut v);
-    out[pixel * BLOCK..(pixel + 1) * BLOCK].copy_from_slice(&v);
+    if let Some(d) = out.block(blk, pixel) {
+        *d = v;
+    }
 }
 
 #[cfg(test)]

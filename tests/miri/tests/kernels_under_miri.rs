@@ -35,17 +35,20 @@ fn gemm_matches_a_naive_product() {
 }
 
 /// A `.sld` file built here: input 3×6×7; `a` 1×1 3→20 (ReLU6), `b`
-/// depthwise 3×3 padding 1, `c` 1×1 20→4 (the heatmaps). At AVX2 or
-/// AVX-512, `a` and `b` write channel-blocked tensors, so the blocked
-/// kernels (`nn::blocked`, the explicit vectors of `nn::simd`) run.
+/// depthwise 3×3 padding 1, `d` 3×3 dilation 2 padding 2 20→8 (ReLU, a
+/// direct convolution), `c` 1×1 8→4 (the heatmaps). At AVX2 or AVX-512,
+/// `a`, `b` and `d` write channel-blocked tensors, so the blocked kernels
+/// (`nn::blocked`, the explicit vectors of `nn::simd`) run.
 fn tiny_blocked_model() -> Vec<u8> {
-    let graph = r#"{"graph":{"input":{"width":7,"height":6,"channels":3,"mean":[0.0,0.0,0.0],"std":[1.0,1.0,1.0]},"layers":[{"name":"a","op":"conv2d","input":"image","weight":"a.weight","bias":"a.bias","stride":[1,1],"padding":[0,0,0,0],"dilation":[1,1],"groups":1,"activation":"relu6"},{"name":"b","op":"conv2d","input":"a","weight":"b.weight","bias":"b.bias","stride":[1,1],"padding":[1,1,1,1],"dilation":[1,1],"groups":20,"activation":"none"},{"name":"c","op":"conv2d","input":"b","weight":"c.weight","bias":"c.bias","stride":[1,1],"padding":[0,0,0,0],"dilation":[1,1],"groups":1,"activation":"none"}],"outputs":["c"]},"stride":1,"landmarks":4,"heatmaps":"gaussian","scene":"miri","provenance":{"command":"","date":""}}"#;
-    let tensors: [(&str, Vec<usize>); 7] = [
+    let graph = r#"{"graph":{"input":{"width":7,"height":6,"channels":3,"mean":[0.0,0.0,0.0],"std":[1.0,1.0,1.0]},"layers":[{"name":"a","op":"conv2d","input":"image","weight":"a.weight","bias":"a.bias","stride":[1,1],"padding":[0,0,0,0],"dilation":[1,1],"groups":1,"activation":"relu6"},{"name":"b","op":"conv2d","input":"a","weight":"b.weight","bias":"b.bias","stride":[1,1],"padding":[1,1,1,1],"dilation":[1,1],"groups":20,"activation":"none"},{"name":"d","op":"conv2d","input":"b","weight":"d.weight","bias":"d.bias","stride":[1,1],"padding":[2,2,2,2],"dilation":[2,2],"groups":1,"activation":"relu"},{"name":"c","op":"conv2d","input":"d","weight":"c.weight","bias":"c.bias","stride":[1,1],"padding":[0,0,0,0],"dilation":[1,1],"groups":1,"activation":"none"}],"outputs":["c"]},"stride":1,"landmarks":4,"heatmaps":"gaussian","scene":"miri","provenance":{"command":"","date":""}}"#;
+    let tensors: [(&str, Vec<usize>); 9] = [
         ("a.weight", vec![20, 3, 1, 1]),
         ("a.bias", vec![20]),
         ("b.weight", vec![20, 1, 3, 3]),
         ("b.bias", vec![20]),
-        ("c.weight", vec![4, 20, 1, 1]),
+        ("d.weight", vec![8, 20, 3, 3]),
+        ("d.bias", vec![8]),
+        ("c.weight", vec![4, 8, 1, 1]),
         ("c.bias", vec![4]),
         ("landmarks", vec![4, 3]),
     ];
@@ -73,15 +76,18 @@ fn tiny_blocked_model() -> Vec<u8> {
     bytes
 }
 
-fn forward(m: &sld_core::model::Model<Vec<u8>>) -> Vec<f32> {
+/// The heatmaps, on `threads` threads.
+fn forward(m: &sld_core::model::Model<Vec<u8>>, threads: usize) -> Vec<f32> {
     let plan = m.plan();
     let mut arena = vec![0f32; plan.arena_len];
-    let mut scratch = vec![0f32; plan.scratch_len];
+    let mut scratch = vec![0f32; plan.scratch_len * threads];
     let x = sld_core::nn::input_mut(plan, &mut arena).unwrap();
     for (i, v) in x.iter_mut().enumerate() {
         *v = ((i * 13 % 23) as f32 - 11.0) / 11.0;
     }
-    sld_core::nn::run(plan, m.weights(), &mut arena, &mut scratch).unwrap();
+    let pool = (threads > 1).then(|| sld_core::nn::Pool::new(threads).unwrap());
+    let par = sld_core::nn::Par::new(pool.as_ref());
+    sld_core::nn::run_par(plan, m.weights(), &mut arena, &mut scratch, par).unwrap();
     sld_core::nn::output(plan, &arena, 0).unwrap().to_vec()
 }
 
@@ -95,9 +101,13 @@ fn blocked_layout_matches_the_planar_plan() {
     // Blocked exactly where the CPU level prefers it (AVX2 or AVX-512:
     // the RUSTFLAGS runs of this test).
     assert_eq!(has_blocked, sld_core::nn::blocked::preferred());
-    let (got, want) = (forward(&blocked), forward(&planar));
+    let (got, want) = (forward(&blocked, 1), forward(&planar, 1));
     assert_eq!(got.len(), 4 * 6 * 7);
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
     }
+    // Two threads share each output (split by rows, written through one
+    // pointer): Miri checks the parts never race, and the bits match.
+    let two = forward(&blocked, 2);
+    assert!(two.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
