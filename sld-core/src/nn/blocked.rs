@@ -198,6 +198,27 @@ impl Out<'_> {
         Some(unsafe { &mut *(self.ptr.add(at) as *mut V) })
     }
 
+    /// Block `blk` at pixels `px..px + count` (blocked layout), `16·count`
+    /// values; `None` unless all are in this part's share.
+    #[inline(always)]
+    fn run(&mut self, blk: usize, px: usize, count: usize) -> Option<&mut [f32]> {
+        let at = (blk * self.n + px) * BLOCK;
+        let len = count * BLOCK;
+        if self.layout != Layout::Blocked
+            || count == 0
+            || !self.mine(blk, px)
+            || !self.mine(blk, px + count - 1)
+            || at + len > self.len
+        {
+            return None;
+        }
+        // SAFETY: as in `block`: `at..at + len` is in bounds and every
+        // pixel of it in this part's share (the share's pixels are a
+        // range, and both ends were checked).
+        #[allow(unsafe_code)]
+        Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), len) })
+    }
+
     /// Channel `ch` at pixel `px` (planar layout); `None` outside this
     /// part's share.
     #[inline(always)]
@@ -946,6 +967,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>
                 .copied()
                 .unwrap_or(0.0)
         });
+        let bias = L::load(&bias);
         let plane = &op.x[blk * h * w * BLOCK..(blk + 1) * h * w * BLOCK];
         let _ = c;
         for oy in p.q0 / wo.max(1)..p.q1 / wo.max(1) {
@@ -958,46 +980,48 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>
                 (((h as isize - 1 - y0) as usize) / dh + 1).min(kh)
             };
             let orow = oy * wo;
-            let mut ox = 0;
-            while ox < wo {
-                if ox >= lo && ox + PX <= hi {
-                    let rows = Rows {
-                        plane,
-                        w,
-                        y0,
-                        dh,
-                        ky: (ky_lo, ky_hi),
-                    };
-                    let acc = match (sw, dw, kw) {
-                        (1, 1, 3) => interior_reuse::<L, PX, 3, 1>(&rows, wts, ox - pl),
-                        (1, 1, 5) => interior_reuse::<L, PX, 5, 1>(&rows, wts, ox - pl),
-                        (1, ..) => interior::<L, PX, 1>(&rows, wts, kw, ox * sw - pl, dw),
-                        (2, ..) => interior::<L, PX, 2>(&rows, wts, kw, ox * sw - pl, dw),
-                        _ => interior_any::<L, PX>(&rows, wts, kw, ox * sw - pl, dw, sw),
-                    };
-                    for (j, a) in acc.iter().enumerate() {
-                        store(&mut p.out, blk, orow + ox + j, a, &bias, st.activation);
+            let rows = Rows {
+                plane,
+                w,
+                y0,
+                dh,
+                ky: (ky_lo, ky_hi),
+            };
+            // The interior in tiles, the last one overlapping its
+            // neighbour to end at `hi` (its shared pixels computed twice,
+            // to the same bits), when it holds one; else pixel by pixel.
+            let (a, z) = if hi - lo >= PX { (lo, hi) } else { (lo, lo) };
+            let mut ox = a;
+            while ox < z {
+                let start = ox.min(z - PX);
+                let x0 = start * sw - pl;
+                let acc = match (sw, dw, kw) {
+                    (1, 1, 3) => interior_reuse::<L, PX, 3, 1>(&rows, wts, x0),
+                    (1, 1, 5) => interior_reuse::<L, PX, 5, 1>(&rows, wts, x0),
+                    (1, ..) => interior::<L, PX, 1>(&rows, wts, kw, x0, dw),
+                    (2, ..) => interior::<L, PX, 2>(&rows, wts, kw, x0, dw),
+                    _ => interior_any::<L, PX>(&rows, wts, kw, x0, dw, sw),
+                };
+                if let Some(d) = p.out.run(blk, orow + start, PX) {
+                    store_run(d, &acc, bias, st.activation);
+                }
+                ox += PX;
+            }
+            for ox in (0..a).chain(z..wo) {
+                // A border pixel: the taps inside the input only.
+                let x0 = (ox * sw) as isize - pl as isize;
+                let (kx0, kx1) = taps_inside(x0, 1, dw, kw, w);
+                let mut acc = L::zero();
+                for ky in ky_lo..ky_hi {
+                    let iy = (y0 + (ky * dh) as isize) as usize;
+                    let row = &plane[iy * w * BLOCK..(iy + 1) * w * BLOCK];
+                    for kx in kx0..kx1 {
+                        let ix = (x0 + (kx * dw) as isize) as usize;
+                        acc = acc.mul_add(L::load(tap(row, ix)), L::load(tap(wts, ky * kw + kx)));
                     }
-                    ox += PX;
-                } else {
-                    // A border pixel: the taps inside the input only.
-                    let mut a = L::zero();
-                    let x0 = (ox * sw) as isize - pl as isize;
-                    for ky in ky_lo..ky_hi {
-                        let iy = (y0 + (ky * dh) as isize) as usize;
-                        let row = &plane[iy * w * BLOCK..(iy + 1) * w * BLOCK];
-                        for kx in 0..kw {
-                            let ix = x0 + (kx * dw) as isize;
-                            if ix < 0 || ix >= w as isize {
-                                continue;
-                            }
-                            a = a.mul_add(L::load(tap(row, ix as usize)), L::load(tap(wts, ky * kw + kx)));
-                        }
-                    }
-                    let mut v = [0f32; BLOCK];
-                    a.store(&mut v);
-                    store(&mut p.out, blk, orow + ox, &v, &bias, st.activation);
-                    ox += 1;
+                }
+                if let Some(d) = p.out.run(blk, orow + ox, 1) {
+                    store_run(d, &[acc], bias, st.activation);
                 }
             }
         }
@@ -1025,7 +1049,7 @@ fn interior<L: Lanes, const PX: usize, const S: usize>(
     kw: usize,
     x0: usize,
     dw: usize,
-) -> [V; PX] {
+) -> [L; PX] {
     let mut acc = [L::zero(); PX];
     for ky in r.ky.0..r.ky.1 {
         let iy = (r.y0 + (ky * r.dh) as isize) as usize;
@@ -1040,18 +1064,7 @@ fn interior<L: Lanes, const PX: usize, const S: usize>(
         }
     }
     // One store after the loop (see `pointwise_tile`).
-    to_arrays(&core::hint::black_box(acc))
-}
-
-/// The lanes of `acc` as arrays (plain loops: a closure would be compiled
-/// outside the kernel's `#[target_feature]` copy).
-#[inline(always)]
-fn to_arrays<L: Lanes, const PX: usize>(acc: &[L; PX]) -> [V; PX] {
-    let mut out = [[0f32; BLOCK]; PX];
-    for (v, a) in out.iter_mut().zip(acc) {
-        a.store(v);
-    }
-    out
+    core::hint::black_box(acc)
 }
 
 /// [`interior`] at stride S, dilation 1 and KW kernel columns: each of
@@ -1066,7 +1079,7 @@ fn interior_reuse<L: Lanes, const PX: usize, const KW: usize, const S: usize>(
     r: &Rows<'_>,
     wts: &[f32],
     x0: usize,
-) -> [V; PX] {
+) -> [L; PX] {
     let mut acc = [L::zero(); PX];
     for ky in r.ky.0..r.ky.1 {
         let iy = (r.y0 + (ky * r.dh) as isize) as usize;
@@ -1088,7 +1101,7 @@ fn interior_reuse<L: Lanes, const PX: usize, const KW: usize, const S: usize>(
         }
     }
     // One store after the loop (see `pointwise_tile`).
-    to_arrays(&core::hint::black_box(acc))
+    core::hint::black_box(acc)
 }
 
 /// [`interior`] for a stride known only at run time.
@@ -1100,7 +1113,7 @@ fn interior_any<L: Lanes, const PX: usize>(
     x0: usize,
     dw: usize,
     sw: usize,
-) -> [V; PX] {
+) -> [L; PX] {
     let mut acc = [L::zero(); PX];
     for ky in r.ky.0..r.ky.1 {
         let iy = (r.y0 + (ky * r.dh) as isize) as usize;
@@ -1113,7 +1126,7 @@ fn interior_any<L: Lanes, const PX: usize>(
         }
     }
     // One store after the loop (see `pointwise_tile`).
-    to_arrays(&core::hint::black_box(acc))
+    core::hint::black_box(acc)
 }
 
 /// The `i`-th 16 values of `s` (zeros where `s` is too short, which the
@@ -1131,13 +1144,29 @@ fn tap(s: &[f32], i: usize) -> &V {
     <&V>::try_from(&s[i * BLOCK..(i + 1) * BLOCK]).unwrap_or(&[0.0; BLOCK])
 }
 
-/// Block `blk` at `pixel` = `act(a + bias)`, one vector.
+/// `out` (PX pixels of one block) = `act(acc + bias)`, the activation
+/// matched once for the run (plain loops: a closure would be compiled
+/// outside the kernel's `#[target_feature]` copy).
 #[inline(always)]
-fn store(out: &mut Out<'_>, blk: usize, pixel: usize, a: &V, bias: &V, act: Activation) {
-    let mut v: V = core::array::from_fn(|l| a[l] + bias[l]);
-    act.apply_all(&mut v);
-    if let Some(d) = out.block(blk, pixel) {
-        *d = v;
+fn store_run<L: Lanes, const PX: usize>(out: &mut [f32], acc: &[L; PX], bias: L, act: Activation) {
+    macro_rules! each {
+        (|$v:ident, $d:ident| $body:expr) => {
+            for (d, a) in out.chunks_exact_mut(BLOCK).zip(acc) {
+                if let Ok($d) = <&mut V>::try_from(d) {
+                    let $v = a.add(bias);
+                    $body;
+                }
+            }
+        };
+    }
+    match act {
+        Activation::None => each!(|v, d| v.store(d)),
+        Activation::Relu => each!(|v, d| v.relu().store(d)),
+        Activation::Relu6 => each!(|v, d| v.relu6().store(d)),
+        Activation::Silu => each!(|v, d| {
+            v.store(d);
+            act.apply_all(d)
+        }),
     }
 }
 
