@@ -183,21 +183,6 @@ impl Out<'_> {
         (self.b0..self.b1).contains(&blk) && (self.q0..self.q1).contains(&px)
     }
 
-    /// The 16 channels of block `blk` at pixel `px` (blocked layout);
-    /// `None` outside this part's share.
-    #[inline(always)]
-    fn block(&mut self, blk: usize, px: usize) -> Option<&mut V> {
-        let at = (blk * self.n + px) * BLOCK;
-        if self.layout != Layout::Blocked || !self.mine(blk, px) || at + BLOCK > self.len {
-            return None;
-        }
-        // SAFETY: `at..at + 16` is inside the buffer (checked) and in this
-        // part's share (checked), which nothing else touches while `self`
-        // is borrowed; `V` has `f32`'s alignment.
-        #[allow(unsafe_code)]
-        Some(unsafe { &mut *(self.ptr.add(at) as *mut V) })
-    }
-
     /// Block `blk` at pixels `px..px + count` (blocked layout), `16·count`
     /// values; `None` unless all are in this part's share.
     #[inline(always)]
@@ -212,9 +197,10 @@ impl Out<'_> {
         {
             return None;
         }
-        // SAFETY: as in `block`: `at..at + len` is in bounds and every
+        // SAFETY: `at..at + len` is inside the buffer (checked) and every
         // pixel of it in this part's share (the share's pixels are a
-        // range, and both ends were checked).
+        // range, and both ends were checked), which nothing else touches
+        // while `self` is borrowed.
         #[allow(unsafe_code)]
         Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), len) })
     }
@@ -227,7 +213,7 @@ impl Out<'_> {
         if self.layout != Layout::Planar || ch >= self.co || !self.mine(ch / BLOCK, px) || at >= self.len {
             return None;
         }
-        // SAFETY: as in `block`: in bounds and in this part's share.
+        // SAFETY: as in `run`: in bounds and in this part's share.
         #[allow(unsafe_code)]
         Some(unsafe { &mut *self.ptr.add(at) })
     }
@@ -624,34 +610,26 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                     .unwrap_or(0.0)
             })),
         };
-        for (j, a) in acc.iter().enumerate() {
-            let px = p0 + j;
-            let v = a[ob].add(bias);
-            match op.out_layout {
-                Layout::Blocked => {
-                    let at = (blk * n + px) * BLOCK;
-                    let v = match p.residual {
-                        Some(r) => v.add(L::load(vector(&r[at..], 0))),
-                        None => v,
-                    };
-                    let v = match op.activation {
-                        Activation::None => v,
-                        Activation::Relu => v.relu(),
-                        Activation::Relu6 => v.relu6(),
-                        Activation::Silu => {
-                            let mut x = [0f32; BLOCK];
-                            v.store(&mut x);
-                            op.activation.apply_all(&mut x);
-                            L::load(&x)
-                        }
-                    };
-                    if let Some(d) = p.out.block(blk, px) {
-                        v.store(d);
-                    }
+        match op.out_layout {
+            Layout::Blocked => {
+                let at = (blk * n + p0) * BLOCK;
+                let residual = p.residual.and_then(|r| r.get(at..at + PX * BLOCK));
+                if p.residual.is_some() && residual.is_none() {
+                    continue;
                 }
-                Layout::Planar => {
+                let mut col = [L::zero(); PX];
+                for (c, a) in col.iter_mut().zip(acc) {
+                    *c = a[ob];
+                }
+                if let Some(d) = p.out.run(blk, p0, PX) {
+                    store_run(d, &col, bias, residual, op.activation);
+                }
+            }
+            Layout::Planar => {
+                for (j, a) in acc.iter().enumerate() {
+                    let px = p0 + j;
                     let mut x = [0f32; BLOCK];
-                    v.store(&mut x);
+                    a[ob].add(bias).store(&mut x);
                     let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
                     for (l, x) in x.iter().enumerate().take(lanes) {
                         let ch = blk * BLOCK + l;
@@ -1003,7 +981,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>
                     _ => interior_any::<L, PX>(&rows, wts, kw, x0, dw, sw),
                 };
                 if let Some(d) = p.out.run(blk, orow + start, PX) {
-                    store_run(d, &acc, bias, st.activation);
+                    store_run(d, &acc, bias, None, st.activation);
                 }
                 ox += PX;
             }
@@ -1021,7 +999,7 @@ fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>
                     }
                 }
                 if let Some(d) = p.out.run(blk, orow + ox, 1) {
-                    store_run(d, &[acc], bias, st.activation);
+                    store_run(d, &[acc], bias, None, st.activation);
                 }
             }
         }
@@ -1144,16 +1122,26 @@ fn tap(s: &[f32], i: usize) -> &V {
     <&V>::try_from(&s[i * BLOCK..(i + 1) * BLOCK]).unwrap_or(&[0.0; BLOCK])
 }
 
-/// `out` (PX pixels of one block) = `act(acc + bias)`, the activation
+/// `out` (PX pixels of one block) = `act(acc + bias + residual)`, the activation
 /// matched once for the run (plain loops: a closure would be compiled
 /// outside the kernel's `#[target_feature]` copy).
 #[inline(always)]
-fn store_run<L: Lanes, const PX: usize>(out: &mut [f32], acc: &[L; PX], bias: L, act: Activation) {
+fn store_run<L: Lanes, const PX: usize>(
+    out: &mut [f32],
+    acc: &[L; PX],
+    bias: L,
+    residual: Option<&[f32]>,
+    act: Activation,
+) {
     macro_rules! each {
         (|$v:ident, $d:ident| $body:expr) => {
-            for (d, a) in out.chunks_exact_mut(BLOCK).zip(acc) {
+            for (j, (d, a)) in out.chunks_exact_mut(BLOCK).zip(acc).enumerate() {
                 if let Ok($d) = <&mut V>::try_from(d) {
-                    let $v = a.add(bias);
+                    let v = a.add(bias);
+                    let $v = match residual {
+                        Some(r) => v.add(L::load(vector(r, j))),
+                        None => v,
+                    };
                     $body;
                 }
             }
