@@ -536,6 +536,12 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
         while ic + BLOCK <= ks.1 {
             let at = block_at(ic / BLOCK);
             let xb = &x[at..at + PX * BLOCK];
+            // The next block's lines, one plane further on.
+            if let Some(next) = x.get(block_at(ic / BLOCK + 1)..block_at(ic / BLOCK + 1) + PX * BLOCK) {
+                for j in 0..PX {
+                    super::simd::prefetch(&next[j * BLOCK]);
+                }
+            }
             // A slice of constant length: the loads below need no checks.
             let wb = &w[(ic - ks.0) * GROUP + off..][..(BLOCK - 1) * GROUP + OB * BLOCK];
             for l in 0..BLOCK {
