@@ -4,6 +4,7 @@
 Usage (from the repository root):
     python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7] [--threads 1]
     SLD_CPU_LEVEL=avx2 python3 bench/forward_ort.py   # sld-core's AVX2 kernels on an AVX-512 host
+    python3 bench/forward_ort.py --no-avx512          # both runtimes at AVX2 on an AVX-512 host
     python3 bench/forward_ort.py --rounds 5 --baseline /tmp/old/sld   # interleaved, against an older build
 
 Creates bench/.venv-ort with numpy, onnx and onnxruntime on first use, writes a
@@ -14,7 +15,11 @@ checks that ONNX Runtime and `sld model forward` give the same heatmaps
 single-thread forward time of each. With --rounds R the runtimes take turns R
 times (each turn the median of --repeats) and the median turn is reported, so
 a machine whose speed drifts affects all of them alike; --baseline adds a
-second `sld` binary (an older build) to the turns.
+second `sld` binary (an older build) to the turns. With --no-avx512 the
+script runs again under bench/cpuid_mask.c (built with gcc), which hides
+AVX-512 from CPUID for this process and its children: ONNX Runtime has no
+switch to cap its kernels, so this is how one AVX-512 host measures both
+runtimes at AVX2.
 """
 import argparse
 import json
@@ -112,6 +117,21 @@ def to_onnx(info, tensors):
     return model
 
 
+def mask_avx512():
+    """Re-runs this script with AVX-512 hidden from CPUID (bench/cpuid_mask.c)
+    unless that is already so; True once it is, exits when it cannot be."""
+    import ctypes
+    lib = os.path.join(ROOT, "target", "cpuid_mask.so")
+    if os.environ.get("SLD_CPUID_MASK") == lib:
+        if not ctypes.CDLL(lib).sld_cpuid_masked():
+            sys.exit("--no-avx512: this kernel or hypervisor has no CPUID faulting; nothing was masked")
+        return True
+    os.makedirs(os.path.dirname(lib), exist_ok=True)
+    subprocess.check_call(["gcc", "-O2", "-shared", "-fPIC", os.path.join(ROOT, "bench", "cpuid_mask.c"), "-o", lib])
+    env = dict(os.environ, LD_PRELOAD=lib, SLD_CPUID_MASK=lib)
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     ensure_venv()
     import numpy as np
@@ -124,8 +144,14 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=1, help="interleaved turns; the median turn is reported")
     ap.add_argument("--baseline", help="another sld binary (e.g. an older build) to time in the same turns")
+    ap.add_argument("--no-avx512", action="store_true",
+                    help="hide AVX-512 from both runtimes (CPUID faulting, bench/cpuid_mask.c): both run AVX2 kernels")
     args = ap.parse_args()
-    subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT)
+    masked = args.no_avx512 and mask_avx512()
+    # The compiler itself runs unmasked (rustc's own SIGSEGV handler would
+    # take the CPUID faults).
+    plain = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT, env=plain)
     sld = os.path.join(ROOT, "target", "release", "sld")
     tmp = tempfile.mkdtemp()
     model = os.path.join(tmp, "m.sld")
@@ -170,7 +196,8 @@ def main():
     peak = float(np.abs(ref).max())
     assert diff <= 1e-4 * peak, f"outputs differ: max abs diff {diff} vs max |activation| {peak}"
     print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, {args.threads} thread(s), "
-          f"median of {args.repeats} x {max(1, args.rounds)} turn(s), sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}")
+          f"median of {args.repeats} x {max(1, args.rounds)} turn(s), sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}"
+          + (", AVX-512 hidden from both (CPUID masked)" if masked else ""))
     print(f"max abs diff       {diff:.2e} (max |activation| {peak:.2f})")
     print(f"sld-core forward   {sld_ms:.1f} ms")
     print(f"ONNX Runtime {ort.__version__}  {ort_ms:.1f} ms")
