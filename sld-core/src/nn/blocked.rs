@@ -785,22 +785,30 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize>(
     let [kh, _] = op.st.kernel;
     let dh = op.st.dilation[0];
     let pt = op.st.padding[0] as isize;
+    // Kernel rows per k-slice: as many as keep the slice's weights (for
+    // this tile's OB blocks) within 16 KiB, at least one.
+    let rows = (16 / (op.st.kernel[1] * OB).max(1)).max(1);
     let mut partial: Partial<OB, PX> = [[[[0.0; BLOCK]; OB]; PX]; PB];
     for cb in 0..ci.div_ceil(BLOCK) {
         let lanes = (ci - cb * BLOCK).min(BLOCK);
-        for ky in 0..kh {
+        let mut k0 = 0;
+        while k0 < kh {
+            let k1 = (k0 + rows).min(kh);
             for (part, &(oy, ox)) in partial.iter_mut().zip(tiles) {
-                let iy = oy as isize - pt + (ky * dh) as isize;
-                if iy < 0 || iy >= h as isize {
+                // The slice's kernel rows inside the input.
+                let (r0, r1) = taps_inside(oy as isize - pt, 1, dh, kh, h);
+                let (r0, r1) = (r0.max(k0), r1.min(k1));
+                if r0 >= r1 {
                     continue;
                 }
-                let at = (iy as usize, ox, cb, ky);
+                let at = (oy, ox, cb, (r0, r1));
                 if lanes == BLOCK {
                     direct_tile::<L, PX, OB, BLOCK>(op, at, b, BLOCK, part);
                 } else {
                     direct_tile::<L, PX, OB, 0>(op, at, b, lanes, part);
                 }
             }
+            k0 = k1;
         }
     }
     let wo = op.out_shape[2];
@@ -834,24 +842,24 @@ fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize
     (k0.min(k1), k1)
 }
 
-/// Adds to `part` the products of output pixels `ox..ox+PX` (every one
-/// inside the input for the taps it takes, or PX = 1) × output blocks
-/// `b..b+OB` with input row `iy`, channel block `cb` (its first `lanes`
-/// channels; `LANES` = 16 when known) and kernel row `ky`, in the order
-/// kernel column, channel; the taps outside the input row are skipped.
+/// Adds to `part` the products of output pixels `ox..ox+PX` of row `oy`
+/// (every one inside the input for the taps it takes, or PX = 1) × output
+/// blocks `b..b+OB` with channel block `cb` (its first `lanes` channels;
+/// `LANES` = 16 when known) and kernel rows `ky.0..ky.1` (all inside the
+/// input), in the order kernel row, kernel column, channel; the taps
+/// outside the input row are skipped.
 #[inline(always)]
 fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize>(
     op: &Direct<'_>,
-    (iy, ox, cb, ky): (usize, usize, usize, usize),
+    (oy, ox, cb, ky): (usize, usize, usize, (usize, usize)),
     b: usize,
     lanes: usize,
     part: &mut [[V; OB]; PX],
 ) {
     let [ci, h, w] = op.in_shape;
-    let [co, _, _] = op.out_shape;
     let st = op.st;
     let [kh, kw] = st.kernel;
-    let dw = st.dilation[1];
+    let [dh, dw] = st.dilation;
     let lanes = if LANES == BLOCK { BLOCK } else { lanes.min(BLOCK) };
     let (grp, off) = (b * BLOCK / DIRECT_GROUP, (b * BLOCK) % DIRECT_GROUP);
     let x0 = ox as isize - st.padding[1] as isize;
@@ -862,25 +870,29 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize>(
             *a = L::load(v);
         }
     }
-    let _ = co;
-    let xrow = &op.x[(cb * h + iy) * w * BLOCK..][..w * BLOCK];
     let tap_len = BLOCK * DIRECT_GROUP;
-    let wrow = &op.w[((grp * ci.div_ceil(BLOCK) + cb) * kh * kw + ky * kw) * tap_len + off..];
-    for kx in kx0..kx1 {
-        let ix = (x0 + (kx * dw) as isize) as usize;
-        let xb = &xrow[ix * BLOCK..][..PX * BLOCK];
-        // A slice of constant length: the loads below need no checks.
-        let wb = &wrow[kx * tap_len..][..(BLOCK - 1) * DIRECT_GROUP + OB * BLOCK];
-        for l in 0..lanes {
-            let mut wv = [L::zero(); OB];
-            for (ob, v) in wv.iter_mut().enumerate() {
-                let at = l * DIRECT_GROUP + ob * BLOCK;
-                *v = L::load(vector(&wb[at..at + BLOCK], 0));
-            }
-            for (j, row) in acc.iter_mut().enumerate() {
-                let xv = L::splat(xb[j * BLOCK + l]);
-                for (a, wv) in row.iter_mut().zip(&wv) {
-                    *a = a.mul_add(xv, *wv);
+    let plane = &op.x[cb * h * w * BLOCK..][..h * w * BLOCK];
+    let wblock = &op.w[(grp * ci.div_ceil(BLOCK) + cb) * kh * kw * tap_len + off..];
+    for ky in ky.0..ky.1 {
+        let iy = (oy as isize - st.padding[0] as isize + (ky * dh) as isize) as usize;
+        let xrow = &plane[iy * w * BLOCK..][..w * BLOCK];
+        let wrow = &wblock[ky * kw * tap_len..];
+        for kx in kx0..kx1 {
+            let ix = (x0 + (kx * dw) as isize) as usize;
+            let xb = &xrow[ix * BLOCK..][..PX * BLOCK];
+            // A slice of constant length: the loads below need no checks.
+            let wb = &wrow[kx * tap_len..][..(BLOCK - 1) * DIRECT_GROUP + OB * BLOCK];
+            for l in 0..lanes {
+                let mut wv = [L::zero(); OB];
+                for (ob, v) in wv.iter_mut().enumerate() {
+                    let at = l * DIRECT_GROUP + ob * BLOCK;
+                    *v = L::load(vector(&wb[at..at + BLOCK], 0));
+                }
+                for (j, row) in acc.iter_mut().enumerate() {
+                    let xv = L::splat(xb[j * BLOCK + l]);
+                    for (a, wv) in row.iter_mut().zip(&wv) {
+                        *a = a.mul_add(xv, *wv);
+                    }
                 }
             }
         }
