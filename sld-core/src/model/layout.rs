@@ -33,9 +33,20 @@ use super::ModelError;
 /// Channels per block (one AVX-512 vector, two AVX2 vectors, four NEON).
 pub const BLOCK: usize = 16;
 
-/// Output channels per row of packed 1×1 weights: the widest 1×1 tile
-/// (AVX-512, 4 blocks) reads one contiguous row per input channel.
-pub const GROUP: usize = 64;
+/// Output channels per row of packed 1×1 weights on this CPU: 64 at
+/// AVX-512, whose widest 1×1 tile (4 blocks) then reads one contiguous row
+/// per input channel; else 16, the one block an AVX2 or portable tile
+/// reads, so its weights are one contiguous stream (with rows of 64 it
+/// used a quarter of each 256-byte row, and the 1×1 layers ran ~6 %
+/// slower at AVX2). Packing and kernels both ask this (the level is fixed
+/// for the process).
+pub fn pointwise_group() -> usize {
+    if crate::nn::cpu::level() == crate::nn::cpu::Level::Avx512 {
+        64
+    } else {
+        BLOCK
+    }
+}
 
 /// Output channels per row of packed direct-convolution weights: the
 /// widest direct tile (AVX-512, 5 blocks × 4 pixels) reads one contiguous
@@ -176,7 +187,9 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
         }
         let [co, ..] = p.tensors[c.output].shape;
         let len = match kinds[i] {
-            Kind::Pointwise => co.div_ceil(GROUP) * GROUP * p.tensors[c.input].shape[0],
+            Kind::Pointwise => {
+                co.div_ceil(pointwise_group()) * pointwise_group() * p.tensors[c.input].shape[0]
+            }
             Kind::Direct => {
                 let ci = p.tensors[c.input].shape[0];
                 co.div_ceil(DIRECT_GROUP)
@@ -232,12 +245,14 @@ pub(crate) fn aligned_shift(v: &[f32]) -> (usize, &[f32]) {
     (shift, &v[shift..])
 }
 
-/// `[C_out, C_in]` → `[⌈C_out/64⌉, C_in, 64]`, padded output channels zero.
+/// `[C_out, C_in]` → `[⌈C_out/G⌉, C_in, G]` with `G` =
+/// [`pointwise_group`], padded output channels zero.
 pub(crate) fn pack_pointwise(w: &[f32], co: usize, ci: usize, dst: &mut [f32]) {
+    let group = pointwise_group();
     for (o, row) in w.chunks_exact(ci).take(co).enumerate() {
-        let (g, l) = (o / GROUP, o % GROUP);
+        let (g, l) = (o / group, o % group);
         for (i, v) in row.iter().enumerate() {
-            dst[(g * ci + i) * GROUP + l] = *v;
+            dst[(g * ci + i) * group + l] = *v;
         }
     }
 }

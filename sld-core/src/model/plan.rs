@@ -80,7 +80,7 @@ pub struct ConvStep {
     /// Fused activation.
     pub activation: Activation,
     /// The weights packed for channel-blocked kernels, in
-    /// [`Plan::packed`] (`[⌈C_out/64⌉, C_in, 64]` for 1×1,
+    /// [`Plan::packed`] (`[⌈C_out/G⌉, C_in, G]` for 1×1, `G` = `layout::pointwise_group()`,
     /// `[⌈C_out/80⌉, ⌈C_in/16⌉, kh·kw, 16, 80]` for a direct convolution,
     /// `[⌈C/16⌉, kh·kw, 16]` for depthwise); set when the convolution
     /// reads or writes a [`Layout::Blocked`] tensor.

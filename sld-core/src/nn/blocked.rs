@@ -26,7 +26,7 @@ use core::marker::PhantomData;
 use super::gemm::MulAdd;
 use super::pool::{Par, MAX_THREADS};
 use super::simd::{Array, Lanes};
-use crate::model::layout::{Layout, BLOCK, DIRECT_GROUP, GROUP};
+use crate::model::layout::{Layout, BLOCK, DIRECT_GROUP};
 use crate::model::plan::ConvStep;
 use crate::model::{Activation, Shape};
 
@@ -56,8 +56,11 @@ pub(crate) struct Pointwise<'a> {
     pub x: &'a [f32],
     /// Layout of `x`.
     pub in_layout: Layout,
-    /// Packed weights `[⌈co/64⌉, ci, 64]`.
+    /// Packed weights `[⌈co/G⌉, ci, G]`, `G` = `group`.
     pub w: &'a [f32],
+    /// Output channels per row of `w`: 64 or 16
+    /// ([`crate::model::layout::pointwise_group`]).
+    pub group: usize,
     /// Bias `[co]`.
     pub bias: Option<&'a [f32]>,
     /// Residual laid out like the output.
@@ -343,7 +346,8 @@ pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par
         Layout::Blocked => op.ci.div_ceil(BLOCK) * BLOCK * op.n,
     };
     if op.x.len() < in_len
-        || op.w.len() < op.co.div_ceil(GROUP) * op.ci * GROUP
+        || !(op.group == 16 || op.group == 64)
+        || op.w.len() < op.co.div_ceil(op.group) * op.ci * op.group
         || op.bias.is_some_and(|b| b.len() < op.co)
     {
         return false;
@@ -368,10 +372,10 @@ impl Job for Pointwise<'_> {
     fn run<L: Lanes>(&self, p: Part<'_>) {
         // 24 accumulators in 32 registers at AVX-512; 12 (two registers
         // each) in 16 at AVX2.
-        if L::REGISTERS >= 32 {
-            pointwise_part::<L, 6, 4>(self, p)
-        } else {
-            pointwise_part::<L, 6, 1>(self, p)
+        match (L::REGISTERS >= 32, self.group) {
+            (true, 64) => pointwise_part::<L, 6, 4, 64>(self, p),
+            (false, 64) => pointwise_part::<L, 6, 1, 64>(self, p),
+            _ => pointwise_part::<L, 6, 1, 16>(self, p),
         }
     }
 }
@@ -391,12 +395,15 @@ type Partial<const OB: usize, const PX: usize> = [[[V; OB]; PX]; PB];
 /// k-slices of KC (the partial sums stay exact: each output is still one
 /// sum in input-channel order).
 #[inline(always)]
-fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>, mut p: Part<'_>) {
+fn pointwise_part<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
+    op: &Pointwise<'_>,
+    mut p: Part<'_>,
+) {
     let (qs, qe) = (p.q0, p.q1);
     if qe - qs < PX {
         for q in qs..qe {
             for b in p.b0..p.b1 {
-                pointwise_block::<L, 1, 1>(op, &mut p, &[q], b);
+                pointwise_block::<L, 1, 1, G>(op, &mut p, &[q], b);
             }
         }
         return;
@@ -420,23 +427,23 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
         while b < p.b1 {
             // A tile stays inside one 64-channel group of the weights (a
             // thread's part may start mid-group).
-            let nb = (p.b1 - b).min(OB).min(GROUP / BLOCK - b % (GROUP / BLOCK));
+            let nb = (p.b1 - b).min(OB).min(G / BLOCK - b % (G / BLOCK));
             // At AVX-512 a group's last 1–3 blocks (80, 112, 144… output
             // channels) take wider tiles over the same pixels, 24
             // accumulators each: a 6 × 1 tile would wait on its loads.
             let done = OB == 4
                 && match nb {
-                    3 => narrow::<L, 8, 3>(op, &mut p, (qa, q0.min(qe)), b),
-                    2 => narrow::<L, 12, 2>(op, &mut p, (qa, q0.min(qe)), b),
-                    1 => narrow::<L, 24, 1>(op, &mut p, (qa, q0.min(qe)), b),
+                    3 => narrow::<L, 8, 3, G>(op, &mut p, (qa, q0.min(qe)), b),
+                    2 => narrow::<L, 12, 2, G>(op, &mut p, (qa, q0.min(qe)), b),
+                    1 => narrow::<L, 24, 1, G>(op, &mut p, (qa, q0.min(qe)), b),
                     _ => false,
                 };
             if !done {
                 match nb {
-                    4 if OB == 4 => pointwise_block::<L, PX, 4>(op, &mut p, starts, b),
-                    3 => pointwise_block::<L, PX, 3>(op, &mut p, starts, b),
-                    2 => pointwise_block::<L, PX, 2>(op, &mut p, starts, b),
-                    _ => pointwise_block::<L, PX, 1>(op, &mut p, starts, b),
+                    4 if OB == 4 => pointwise_block::<L, PX, 4, G>(op, &mut p, starts, b),
+                    3 => pointwise_block::<L, PX, 3, G>(op, &mut p, starts, b),
+                    2 => pointwise_block::<L, PX, 2, G>(op, &mut p, starts, b),
+                    _ => pointwise_block::<L, PX, 1, G>(op, &mut p, starts, b),
                 }
             }
             b += nb;
@@ -449,7 +456,7 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize>(op: &Pointwise<'_>
 /// (nothing done) when the part has fewer pixels than PX or these need
 /// more than [`PB`] tiles.
 #[inline(always)]
-fn narrow<L: Lanes, const PX: usize, const OB: usize>(
+fn narrow<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
     (qa, qb): (usize, usize),
@@ -467,7 +474,7 @@ fn narrow<L: Lanes, const PX: usize, const OB: usize>(
         tiles += 1;
         q += PX;
     }
-    pointwise_block::<L, PX, OB>(op, p, &starts[..tiles], b);
+    pointwise_block::<L, PX, OB, G>(op, p, &starts[..tiles], b);
     true
 }
 
@@ -475,7 +482,7 @@ fn narrow<L: Lanes, const PX: usize, const OB: usize>(
 /// blocks `b..b+OB` (inside one 64-channel group of the packed weights),
 /// k-slice by k-slice.
 #[inline(always)]
-fn pointwise_block<L: Lanes, const PX: usize, const OB: usize>(
+fn pointwise_block<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
     starts: &[usize],
@@ -488,8 +495,8 @@ fn pointwise_block<L: Lanes, const PX: usize, const OB: usize>(
         for (part, &q) in partial.iter_mut().zip(starts) {
             let ks = (k0, k1);
             match op.in_layout {
-                Layout::Planar => pointwise_tile::<L, PX, OB, 1>(op, p, q, b, ks, part),
-                Layout::Blocked => pointwise_tile::<L, PX, OB, BLOCK>(op, p, q, b, ks, part),
+                Layout::Planar => pointwise_tile::<L, PX, OB, G, 1>(op, p, q, b, ks, part),
+                Layout::Blocked => pointwise_tile::<L, PX, OB, G, BLOCK>(op, p, q, b, ks, part),
             }
         }
         k0 = k1;
@@ -501,7 +508,7 @@ fn pointwise_block<L: Lanes, const PX: usize, const OB: usize>(
 /// blocked): starts from `part` unless `ks.0 = 0`, leaves its sums there
 /// unless `ks.1` is the last channel, where it writes the outputs.
 #[inline(always)]
-fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
+fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const G: usize, const PS: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
     p0: usize,
@@ -511,9 +518,9 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
 ) {
     let (k, n) = (op.ci, op.n);
     // Row `ic` of this tile's weights: `w[(ic − ks.0)·64 + off ..][..16·OB]`.
-    let g = b * BLOCK / GROUP;
-    let w = &op.w[(g * k + ks.0) * GROUP..];
-    let off = (b * BLOCK) % GROUP;
+    let g = b * BLOCK / G;
+    let w = &op.w[(g * k + ks.0) * G..];
+    let off = (b * BLOCK) % G;
     // Input channel `ic` of pixel `p0 + j`: planar rows `n` apart, or
     // blocks of 16 lanes `16·n` apart.
     let (x, block_stride, lanes) = match PS {
@@ -543,11 +550,11 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
                 }
             }
             // A slice of constant length: the loads below need no checks.
-            let wb = &w[(ic - ks.0) * GROUP + off..][..(BLOCK - 1) * GROUP + OB * BLOCK];
+            let wb = &w[(ic - ks.0) * G + off..][..(BLOCK - 1) * G + OB * BLOCK];
             for l in 0..BLOCK {
                 let mut wv = [L::zero(); OB];
                 for (ob, v) in wv.iter_mut().enumerate() {
-                    let at = l * GROUP + ob * BLOCK;
+                    let at = l * G + ob * BLOCK;
                     *v = L::load(vector(&wb[at..at + BLOCK], 0));
                 }
                 for (j, row) in acc.iter_mut().enumerate() {
@@ -560,7 +567,7 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const PS: usize>(
             ic += BLOCK;
         }
     }
-    for wrow in w[(ic - ks.0) * GROUP..].chunks(GROUP).take(ks.1 - ic) {
+    for wrow in w[(ic - ks.0) * G..].chunks(G).take(ks.1 - ic) {
         let wrow = &wrow[off..];
         let mut wv = [L::zero(); OB];
         for (ob, v) in wv.iter_mut().enumerate() {
@@ -1295,7 +1302,8 @@ mod tests {
             };
             let (x, w, b, resid) = (r(ci * n), r(co * ci), r(co), r(co * n));
             let want = planar(&st, [ci, n, 1], [co, n, 1], &x, &w, &b, res.then_some(&resid[..]));
-            let mut packed = vec![0.0; co.div_ceil(GROUP) * GROUP * ci];
+            let g = crate::model::layout::pointwise_group();
+            let mut packed = vec![0.0; co.div_ceil(g) * g * ci];
             crate::model::layout::pack_pointwise(&w, co, ci, &mut packed);
             let xin = if il == B { to_blocked(&x, ci, n) } else { x.clone() };
             let rin = if ol == B {
@@ -1307,6 +1315,7 @@ mod tests {
                 x: &xin,
                 in_layout: il,
                 w: &packed,
+                group: g,
                 bias: Some(&b),
                 residual: res.then_some(&rin[..]),
                 out_layout: ol,

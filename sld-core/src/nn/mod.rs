@@ -239,6 +239,7 @@ fn run_steps<F: gemm::MulAdd>(
                                 x,
                                 in_layout: it.layout,
                                 w,
+                                group: crate::model::layout::pointwise_group(),
                                 bias: b,
                                 residual: r,
                                 out_layout: ot.layout,
