@@ -1273,6 +1273,31 @@ mod tests {
         out
     }
 
+    /// Runs `kernel` on 2 and 3 threads (rows split; blocks where rows are
+    /// fewer) and checks that its output, `co` channels × `n` pixels
+    /// (blocked or planar), has the bits of `got` (one thread's).
+    #[cfg(feature = "std")]
+    fn same_bits_on_threads(
+        kernel: &dyn Fn(&mut [f32], Par<'_>) -> bool,
+        len: usize,
+        blocked: bool,
+        co: usize,
+        n: usize,
+        got: &[f32],
+    ) {
+        for threads in [2, 3] {
+            let pool = crate::nn::Pool::new(threads).unwrap();
+            let mut out = vec![f32::NAN; len];
+            assert!(kernel(&mut out, Par::new(Some(&pool))));
+            let out = if blocked { from_blocked(&out, co, n) } else { out };
+            assert_eq!(out.len(), got.len());
+            assert!(
+                out.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{threads} threads"
+            );
+        }
+    }
+
     /// 1×1 convolutions in every layout pair, with residuals, every
     /// activation, channel counts off the block size, pixel counts off the
     /// tile, and more input channels than a k-slice: the blocked kernel
@@ -1341,19 +1366,16 @@ mod tests {
                     "({ci},{co},{n},{il:?}->{ol:?}) at {i}: {g} vs {e}"
                 );
             }
-            // Split over threads (parts starting mid-group): the same bits.
+            // Split over threads: the same bits.
             #[cfg(feature = "std")]
-            for threads in [2, 3] {
-                let pool = crate::nn::Pool::new(threads).unwrap();
-                let mut par_out = vec![f32::NAN; olen];
-                assert!(pointwise::<Plain>(&op, &mut par_out, Par::new(Some(&pool))));
-                let par_got = if ol == B {
-                    from_blocked(&par_out, co, n)
-                } else {
-                    par_out
-                };
-                assert!(par_got.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
-            }
+            same_bits_on_threads(
+                &|o, par| pointwise::<Plain>(&op, o, par),
+                olen,
+                ol == B,
+                co,
+                n,
+                &got,
+            );
             // Too-short buffers are refused, not read.
             assert!(!pointwise::<Plain>(
                 &Pointwise {
@@ -1412,13 +1434,14 @@ mod tests {
             assert!(depthwise::<Plain>(&op, &mut out, Par::SERIAL));
             let got = from_blocked(&out, c, ho * wo);
             #[cfg(feature = "std")]
-            {
-                let pool = crate::nn::Pool::new(2).unwrap();
-                let mut par_out = vec![f32::NAN; out.len()];
-                assert!(depthwise::<Plain>(&op, &mut par_out, Par::new(Some(&pool))));
-                let par_got = from_blocked(&par_out, c, ho * wo);
-                assert!(par_got.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
-            }
+            same_bits_on_threads(
+                &|o, par| depthwise::<Plain>(&op, o, par),
+                out.len(),
+                true,
+                c,
+                ho * wo,
+                &got,
+            );
             for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
@@ -1515,17 +1538,7 @@ mod tests {
                 );
             }
             #[cfg(feature = "std")]
-            for threads in [2, 3] {
-                let pool = crate::nn::Pool::new(threads).unwrap();
-                let mut par_out = vec![f32::NAN; olen];
-                assert!(direct::<Plain>(&op, &mut par_out, Par::new(Some(&pool))));
-                let par_got = if ol == B {
-                    from_blocked(&par_out, co, n)
-                } else {
-                    par_out
-                };
-                assert!(par_got.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
-            }
+            same_bits_on_threads(&|o, par| direct::<Plain>(&op, o, par), olen, ol == B, co, n, &got);
             assert!(!direct::<Plain>(
                 &Direct {
                     w: &packed[..packed.len() - 1],
