@@ -539,18 +539,26 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const G: usize, co
     let mut ic = ks.0;
     if PS == BLOCK {
         // Whole blocks of 16 input channels: constant offsets, no
-        // per-channel address arithmetic or bounds checks.
-        while ic + BLOCK <= ks.1 {
-            let at = block_at(ic / BLOCK);
-            let xb = &x[at..at + PX * BLOCK];
+        // per-channel address arithmetic or bounds checks. The planes and
+        // the weight rows are walked by iterators: computing each block's
+        // offsets and slicing them anew cost ~40 instructions a block, and
+        // the 1×1 path at AVX2 (one block of output channels a tile) ran
+        // ~10 % slower for it.
+        let nblk = (ks.1 - ic) / BLOCK;
+        let planes = x[block_at(ic / BLOCK)..].chunks(block_stride);
+        let mut nexts = x[block_at(ic / BLOCK)..].chunks(block_stride).skip(1);
+        let wblocks = w[off..].chunks(BLOCK * G);
+        for (plane, wblk) in planes.zip(wblocks).take(nblk) {
+            let (Some(xb), Some(wb)) = (plane.get(..PX * BLOCK), wblk.get(..(BLOCK - 1) * G + OB * BLOCK))
+            else {
+                break;
+            };
             // The next block's lines, one plane further on.
-            if let Some(next) = x.get(block_at(ic / BLOCK + 1)..block_at(ic / BLOCK + 1) + PX * BLOCK) {
+            if let Some(next) = nexts.next().and_then(|n| n.get(..PX * BLOCK)) {
                 for j in 0..PX {
                     super::simd::prefetch(&next[j * BLOCK]);
                 }
             }
-            // A slice of constant length: the loads below need no checks.
-            let wb = &w[(ic - ks.0) * G + off..][..(BLOCK - 1) * G + OB * BLOCK];
             for l in 0..BLOCK {
                 let mut wv = [L::zero(); OB];
                 for (ob, v) in wv.iter_mut().enumerate() {
