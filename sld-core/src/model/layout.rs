@@ -12,9 +12,13 @@
 //! kernels compute them, and no kernel ever reads them into a real channel.
 //!
 //! [`block_channels`] picks which tensors are blocked: those produced by a
-//! 1×1, depthwise or direct convolution whose every reader is one too.
-//! Everything else (the input, the outputs, adds, concatenations, resizes,
-//! strided or grouped convolutions) stays planar `[C, H, W]`. A depthwise
+//! 1×1, depthwise or direct convolution whose every reader is one too,
+//! and concatenations of such tensors that hold whole blocks of 16
+//! channels (bar the last: the blocked concatenation is then the inputs'
+//! memory one after the other, as the ASPP head's four 80-channel
+//! branches). Everything else (the input, the outputs, adds, other
+//! concatenations, resizes, strided or grouped convolutions) stays planar
+//! `[C, H, W]`. A depthwise
 //! convolution reads and writes the same layout, a fused residual has its
 //! convolution's output layout, a 1×1 convolution may convert (planar in,
 //! blocked out, or the reverse), and a direct convolution (any other
@@ -93,6 +97,17 @@ fn kind(c: &ConvStep, in_channels: usize, out_channels: usize) -> Kind {
     }
 }
 
+/// Whether the tensors `inputs`, blocked, concatenate along channels by
+/// placing their memory one after the other: every one but the last
+/// holds whole blocks of 16 channels (no padding lanes in between).
+fn concat_aligned(p: &Plan, inputs: &[usize]) -> bool {
+    let n = inputs.len();
+    inputs
+        .iter()
+        .take(n.saturating_sub(1))
+        .all(|&t| p.tensors[t].shape[0].is_multiple_of(BLOCK))
+}
+
 /// Marks the tensors of `plan` that are better blocked, packs the weights
 /// (taken from `weights`, the model's) of every convolution that reads or
 /// writes one, and places the arena again. A plan with no such layer is
@@ -119,6 +134,7 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
         blocked[i + 1] = match s {
             Step::Conv(_) => kinds[i] != Kind::Other,
             Step::Alias { .. } => true,
+            Step::Concat { inputs, .. } => concat_aligned(&p, inputs),
             _ => false,
         };
     }
@@ -161,9 +177,16 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
                         clear(*output, &mut blocked);
                     }
                 }
-                Step::Add { inputs, .. } | Step::Concat { inputs, .. } => {
-                    inputs.iter().for_each(|&t| clear(t, &mut blocked))
+                // Blocked, a concatenation of whole channel blocks is the
+                // inputs' memory one after the other (`concat_aligned`):
+                // all of them blocked or none.
+                Step::Concat { inputs, output } => {
+                    if inputs.iter().any(|&t| blocked[t] != blocked[*output]) {
+                        inputs.iter().for_each(|&t| clear(t, &mut blocked));
+                        clear(*output, &mut blocked);
+                    }
                 }
+                Step::Add { inputs, .. } => inputs.iter().for_each(|&t| clear(t, &mut blocked)),
                 Step::Resize { input, .. } | Step::Act { input, .. } => clear(*input, &mut blocked),
             }
         }

@@ -256,6 +256,30 @@ fn every_op_type_matches_candle() {
 }
 
 #[test]
+fn blocked_concatenations_match_candle() {
+    // Channel-blocked (x86 with AVX2), a concatenation whose inputs hold
+    // whole 16-channel blocks, bar the last, is the inputs' memory one
+    // after the other, and stays blocked; one with 8 channels in the
+    // middle stays planar. Both feed 1×1 heads, as the ASPP head does.
+    let mut b = GraphBuilder::new(3, 23, 37, 1);
+    let x = b.conv("x", "image", ConvSpec::new(32, 1).act(Activation::Relu6));
+    let p = b.conv("p", &x, ConvSpec::new(16, 3).act(Activation::Relu));
+    let q = b.conv("q", &x, ConvSpec::new(32, 1));
+    let r = b.conv("r", &x, ConvSpec::new(8, 3).dilation(2).act(Activation::Relu6));
+    let whole = b.concat("whole", &[&p, &q, &r]);
+    let split = b.concat("split", &[&r, &p]);
+    let h0 = b.conv("head0", &whole, ConvSpec::new(7, 1));
+    let h1 = b.conv("head1", &split, ConvSpec::new(5, 1));
+    let (info, tensors) = b.finish(&[&h0, &h1], 1, "concat");
+    let (diff, peak) = compare(&info, &tensors, 3);
+    assert!(peak > 0.1, "degenerate test: activations vanish");
+    assert!(
+        diff <= 1e-4 * peak,
+        "max abs diff {diff} vs max |activation| {peak}"
+    );
+}
+
+#[test]
 fn efficientnet_lite0_stride8_with_aspp_head_matches_candle() {
     // Small input keeps the debug-build test fast; same graph as 640×352.
     let mut b = GraphBuilder::new(3, 64, 96, 3);
