@@ -62,6 +62,17 @@ fn compare(info: &sld_core::model::ModelInfo, tensors: &[NamedTensor], seed: u64
 
 /// Runs `info`'s graph in sld-core on a random input; returns the plan's
 /// steps and every output.
+/// [`compare`], then asserts the activations do not vanish (a peak over
+/// 0.1) and sld-core is within 1e-4 of the peak of candle.
+fn assert_matches_candle(info: &sld_core::model::ModelInfo, tensors: &[NamedTensor], seed: u64) {
+    let (diff, peak) = compare(info, tensors, seed);
+    assert!(peak > 0.1, "degenerate test: activations vanish");
+    assert!(
+        diff <= 1e-4 * peak,
+        "max abs diff {diff} vs max |activation| {peak}"
+    );
+}
+
 fn run_sld(
     info: &sld_core::model::ModelInfo,
     tensors: &[NamedTensor],
@@ -247,12 +258,7 @@ fn every_op_type_matches_candle() {
     let h0 = b.conv("head0", &s2, ConvSpec::new(7, 1));
     let h1 = b.conv("head1", &s2, ConvSpec::new(5, 3));
     let (info, tensors) = b.finish(&[&h0, &h1], 8, "parity");
-    let (diff, peak) = compare(&info, &tensors, 2);
-    assert!(peak > 0.1, "degenerate test: activations vanish");
-    assert!(
-        diff <= 1e-4 * peak,
-        "max abs diff {diff} vs max |activation| {peak}"
-    );
+    assert_matches_candle(&info, &tensors, 2);
 }
 
 #[test]
@@ -271,12 +277,7 @@ fn blocked_concatenations_match_candle() {
     let h0 = b.conv("head0", &whole, ConvSpec::new(7, 1));
     let h1 = b.conv("head1", &split, ConvSpec::new(5, 1));
     let (info, tensors) = b.finish(&[&h0, &h1], 1, "concat");
-    let (diff, peak) = compare(&info, &tensors, 3);
-    assert!(peak > 0.1, "degenerate test: activations vanish");
-    assert!(
-        diff <= 1e-4 * peak,
-        "max abs diff {diff} vs max |activation| {peak}"
-    );
+    assert_matches_candle(&info, &tensors, 3);
 }
 
 #[test]
@@ -287,12 +288,7 @@ fn efficientnet_lite0_stride8_with_aspp_head_matches_candle() {
     assert_eq!(b.shape(&trunk), [320, 8, 12]);
     let head = aspp_head(&mut b, "head", &trunk, 80, 125);
     let (info, tensors) = b.finish(&[&head], 8, "lite0");
-    let (diff, peak) = compare(&info, &tensors, 4);
-    assert!(peak > 0.1);
-    assert!(
-        diff <= 1e-4 * peak,
-        "max abs diff {diff} vs max |activation| {peak}"
-    );
+    assert_matches_candle(&info, &tensors, 4);
 }
 
 #[test]
@@ -315,12 +311,7 @@ fn atrous_efficientnet_lite0_with_scene_head_matches_candle() {
         })
         .collect();
     assert!(dil.contains(&2) && dil.contains(&4), "{dil:?}");
-    let (diff, peak) = compare(&info, &tensors, 4);
-    assert!(peak > 0.1);
-    assert!(
-        diff <= 1e-4 * peak,
-        "max abs diff {diff} vs max |activation| {peak}"
-    );
+    assert_matches_candle(&info, &tensors, 4);
 }
 
 /// A model with a lighting-invariant input (`--input gray-lcn`): sld-core's
