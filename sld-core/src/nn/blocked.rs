@@ -18,8 +18,9 @@
 //! and adds every tap as a whole-vector product; border pixels take the
 //! same path with the missing taps skipped.
 //!
-//! Threads split the output channel blocks; every value is computed by the
-//! same code as with one thread, so the result is bit-identical.
+//! Threads split the output rows (the channel blocks when rows are fewer
+//! than threads); every value is computed by the same code as with one
+//! thread, so the result is bit-identical.
 
 use core::marker::PhantomData;
 
