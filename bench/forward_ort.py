@@ -2,7 +2,7 @@
 """CNN forward: sld-core vs ONNX Runtime on the same `.sld` weights.
 
 Usage (from the repository root):
-    python3 bench/forward_ort.py [--landmarks 125] [--width 640] [--height 352] [--repeats 7] [--threads 1]
+    python3 bench/forward_ort.py [--arch lite0|small|xfeat] [--landmarks 125] [--width 640] [--height 352] [--repeats 7] [--threads 1]
     SLD_CPU_LEVEL=avx2 python3 bench/forward_ort.py   # sld-core's AVX2 kernels on an AVX-512 host
     python3 bench/forward_ort.py --no-avx512          # both runtimes at AVX2 on an AVX-512 host
     python3 bench/forward_ort.py --rounds 5 --baseline /tmp/old/sld   # interleaved, against an older build
@@ -103,6 +103,17 @@ def to_onnx(info, tensors):
             nodes.append(helper.make_node("Concat", layer["inputs"], [name], axis=1))
         elif op == "activation":
             act(layer["input"], layer["activation"], name)
+        elif op == "resize":
+            # PyTorch's bilinear, align_corners=False: ONNX half_pixel. The
+            # output takes `like`'s H x W and keeps `input`'s N x C.
+            src, like = layer["input"], layer["like"]
+            nodes.append(helper.make_node("Shape", [src], [name + ".nc"], start=0, end=2))
+            nodes.append(helper.make_node("Shape", [like], [name + ".hw"], start=2, end=4))
+            nodes.append(helper.make_node("Concat", [name + ".nc", name + ".hw"], [name + ".size"], axis=0))
+            nodes.append(helper.make_node("Resize", [src, "", "", name + ".size"], [name], mode="linear",
+                                          coordinate_transformation_mode="half_pixel"))
+        else:
+            raise ValueError(f"layer {name}: op {op} has no ONNX translation here")
     outs = g["outputs"]
     if len(outs) > 1:
         nodes.append(helper.make_node("Concat", outs, ["heatmaps"], axis=1))
@@ -137,6 +148,9 @@ def main():
     import numpy as np
     import onnxruntime as ort
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["lite0", "small", "xfeat"], default="lite0",
+                    help="the network (`sld model random --arch`): lite0 = EfficientNet-Lite0-s8 + ASPP, "
+                         "small = the small backbone + scene head, xfeat = the recommended recipe's network")
     ap.add_argument("--landmarks", type=int, default=125)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=352)
@@ -155,11 +169,12 @@ def main():
     sld = os.path.join(ROOT, "target", "release", "sld")
     tmp = tempfile.mkdtemp()
     model = os.path.join(tmp, "m.sld")
-    subprocess.check_call([sld, "model", "random", "--out", model, "--landmarks", str(args.landmarks),
+    subprocess.check_call([sld, "model", "random", "--out", model, "--arch", args.arch, "--landmarks", str(args.landmarks),
                            "--width", str(args.width), "--height", str(args.height)])
     info, tensors = read_sld(model)
     onnx_model = to_onnx(info, tensors)
-    x = np.random.default_rng(0).random((1, 3, args.height, args.width), dtype=np.float32)
+    channels = info["graph"]["input"]["channels"]
+    x = np.random.default_rng(0).random((1, channels, args.height, args.width), dtype=np.float32)
     x.tofile(os.path.join(tmp, "in.f32"))
     def sld_forward(binary, out_name):
         out = subprocess.check_output([binary, "model", "forward", model, "--input", os.path.join(tmp, "in.f32"),
@@ -195,7 +210,9 @@ def main():
     diff = float(np.abs(ref - ours).max())
     peak = float(np.abs(ref).max())
     assert diff <= 1e-4 * peak, f"outputs differ: max abs diff {diff} vs max |activation| {peak}"
-    print(f"EfficientNet-Lite0-s8 + ASPP({args.landmarks}) at {args.width}x{args.height}, {args.threads} thread(s), "
+    net = {"lite0": "EfficientNet-Lite0-s8 + ASPP", "small": "small backbone (32) + scene head",
+           "xfeat": "XFeat trunk + scene head"}[args.arch]
+    print(f"{net} ({args.landmarks} landmarks) at {args.width}x{args.height}, {args.threads} thread(s), "
           f"median of {args.repeats} x {max(1, args.rounds)} turn(s), sld-core level {os.environ.get('SLD_CPU_LEVEL', 'best')}"
           + (", AVX-512 hidden from both (CPUID masked)" if masked else ""))
     print(f"max abs diff       {diff:.2e} (max |activation| {peak:.2f})")

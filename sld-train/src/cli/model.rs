@@ -72,10 +72,11 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Write a model with random weights (EfficientNet-Lite0 stride 8 + ASPP
-    /// head): for benchmarks and plumbing tests, not for localising.
-    /// `--heads N` puts N ASPP heads on the one backbone (SLD*'s ensemble,
-    /// sharing the backbone: `sld train --heads`).
+    /// Write a model with random weights (by default EfficientNet-Lite0
+    /// stride 8 + ASPP head; `--arch` picks another): for benchmarks and
+    /// plumbing tests, not for localising. `--heads N` puts N heads on the
+    /// one backbone (SLD*'s ensemble, sharing the backbone: `sld train
+    /// --heads`).
     Random {
         /// Output `.sld` file.
         #[arg(long, short)]
@@ -83,7 +84,7 @@ pub enum Command {
         /// Number of landmarks (heatmaps) per head.
         #[arg(value_parser = super::args::int_in::<usize>(1, 100_000), long, default_value_t = 125)]
         landmarks: usize,
-        /// ASPP heads on the backbone, each with --landmarks heatmaps.
+        /// Heads on the backbone, each with --landmarks heatmaps.
         #[arg(value_parser = super::args::int_in::<usize>(1, 64), long, default_value_t = 1)]
         heads: usize,
         /// Input width in pixels.
@@ -95,7 +96,25 @@ pub enum Command {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Which network: `lite0` (EfficientNet-Lite0 stride 8 + SLD*'s
+        /// ASPP head, 3-channel input), `small` (`sld train full --arch
+        /// small`'s default: the small backbone of width 32 + the scene
+        /// head, 64 channels) or `xfeat` (the recommended recipe's network:
+        /// XFeat's trunk, 1-channel input, + the scene head, 64 channels).
+        #[arg(long, value_enum, default_value_t = RandomArch::Lite0)]
+        arch: RandomArch,
     },
+}
+
+/// The networks `sld model random` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RandomArch {
+    /// EfficientNet-Lite0 stride 8 + SLD*'s ASPP head (80 channels a branch).
+    Lite0,
+    /// The small backbone (width 32) + the scene head (64 channels).
+    Small,
+    /// XFeat's trunk + the scene head (64 channels): the recommended recipe.
+    Xfeat,
 }
 
 /// Runs `sld model`.
@@ -134,36 +153,64 @@ pub fn run(c: Command) -> Result<()> {
             width,
             height,
             seed,
-        } => write_random_model(&out, landmarks, heads, width, height, seed)?,
+            arch,
+        } => write_random_model(&out, arch, landmarks, heads, width, height, seed)?,
     }
     Ok(())
 }
 
 /// Writes a model with random weights (for benchmarks and plumbing tests):
-/// EfficientNet-Lite0 at stride 8 + SLD*'s ASPP head.
+/// `arch`'s network with `heads` heads of `per_head` landmarks each, for a
+/// `width × height` input (pixels).
 pub fn write_random_model(
     out: &Path,
+    arch: RandomArch,
     per_head: usize,
     heads: usize,
     width: usize,
     height: usize,
     seed: u64,
 ) -> Result<()> {
-    let mut b = GraphBuilder::new(3, height, width, seed);
-    let trunk = efficientnet_lite0_s8(&mut b);
-    let outs: Vec<String> = (0..heads)
-        .map(|k| {
-            let name = if heads == 1 {
-                "head".to_string()
-            } else {
-                format!("head{k}")
-            };
-            aspp_head(&mut b, &name, &trunk, 80, per_head)
-        })
-        .collect();
-    let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
-    let (info, tensors) = b.finish(&refs, 8, "random");
+    use sld_train::net::arch::{build, BackboneKind, HeadKind, NetSpec};
     let landmarks = per_head * heads;
+    let (info, tensors) = match arch {
+        RandomArch::Lite0 => {
+            let mut b = GraphBuilder::new(3, height, width, seed);
+            let trunk = efficientnet_lite0_s8(&mut b);
+            let outs: Vec<String> = (0..heads)
+                .map(|k| {
+                    let name = if heads == 1 {
+                        "head".to_string()
+                    } else {
+                        format!("head{k}")
+                    };
+                    aspp_head(&mut b, &name, &trunk, 80, per_head)
+                })
+                .collect();
+            let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+            b.finish(&refs, 8, "random")
+        }
+        RandomArch::Small | RandomArch::Xfeat => {
+            if width % 8 != 0 || height % 8 != 0 {
+                bail!("--arch {arch:?}: width and height must be multiples of 8 (got {width}x{height})");
+            }
+            let backbone = match arch {
+                RandomArch::Small => BackboneKind::Small { width: 32 },
+                _ => BackboneKind::XFeat,
+            };
+            let spec = NetSpec {
+                input_width: width,
+                input_height: height,
+                head_channels: 64,
+                heads,
+                seed,
+                heatmaps: Default::default(),
+                input: Default::default(),
+            };
+            let n = build(backbone, HeadKind::Scene, &spec, landmarks, "random");
+            (n.info, n.tensors)
+        }
+    };
     // Landmarks spread through a 4 × 3 × 4 m box (not collinear, so PnP runs).
     let mut rng = sld_core::rng::SplitMix64::new(seed ^ 0x1a4d);
     let mut u = |s: f64| ((rng.unit_f64() - 0.5) * s) as f32;
