@@ -191,7 +191,7 @@ pub fn write_random_model(
             b.finish(&refs, 8, "random")
         }
         RandomArch::Small | RandomArch::Xfeat => {
-            if width % 8 != 0 || height % 8 != 0 {
+            if !width.is_multiple_of(8) || !height.is_multiple_of(8) {
                 bail!("--arch {arch:?}: width and height must be multiples of 8 (got {width}x{height})");
             }
             let backbone = match arch {
