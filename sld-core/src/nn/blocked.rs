@@ -95,12 +95,16 @@ pub(crate) struct Depthwise<'a> {
     pub out_shape: Shape,
 }
 
-/// A stride-1 ungrouped convolution's operands (blocked input, either
-/// output layout): ONNX Runtime's NCHWc direct convolution.
+/// An ungrouped convolution's operands (either input layout, either
+/// output layout): ONNX Runtime's NCHWc direct convolution. A blocked
+/// input takes stride 1 or 2 (the same on both axes); a planar one (the
+/// image, few channels) any stride.
 #[derive(Clone, Copy)]
 pub(crate) struct Direct<'a> {
-    /// Input `[⌈ci/16⌉, h, w, 16]`.
+    /// Input `[⌈ci/16⌉, h, w, 16]` (blocked) or `[ci, h, w]` (planar).
     pub x: &'a [f32],
+    /// Layout of the input.
+    pub in_layout: Layout,
     /// Packed weights `[⌈co/80⌉, ⌈ci/16⌉, kh·kw, 16, 80]`
     /// ([`DIRECT_GROUP`]).
     pub w: &'a [f32],
@@ -209,17 +213,24 @@ impl Out<'_> {
         Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), len) })
     }
 
-    /// Channel `ch` at pixel `px` (planar layout); `None` outside this
-    /// part's share.
+    /// Channel `ch` at pixels `px..px + count` (planar layout), `count`
+    /// values; `None` unless all are in this part's share.
     #[inline(always)]
-    fn planar(&mut self, ch: usize, px: usize) -> Option<&mut f32> {
+    fn planar_run(&mut self, ch: usize, px: usize, count: usize) -> Option<&mut [f32]> {
         let at = ch * self.n + px;
-        if self.layout != Layout::Planar || ch >= self.co || !self.mine(ch / BLOCK, px) || at >= self.len {
+        if self.layout != Layout::Planar
+            || count == 0
+            || ch >= self.co
+            || !self.mine(ch / BLOCK, px)
+            || !self.mine(ch / BLOCK, px + count - 1)
+            || at + count > self.len
+        {
             return None;
         }
-        // SAFETY: as in `run`: in bounds and in this part's share.
+        // SAFETY: as in `run`: in bounds, and every pixel of the run in
+        // this part's share (both ends checked, the share's pixels a range).
         #[allow(unsafe_code)]
-        Some(unsafe { &mut *self.ptr.add(at) })
+        Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), count) })
     }
 }
 
@@ -648,18 +659,35 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                 }
             }
             Layout::Planar => {
-                for (j, a) in acc.iter().enumerate() {
-                    let px = p0 + j;
-                    let mut x = [0f32; BLOCK];
-                    a[ob].add(bias).store(&mut x);
-                    let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
-                    for (l, x) in x.iter().enumerate().take(lanes) {
-                        let ch = blk * BLOCK + l;
-                        let r = p.residual.map_or(0.0, |r| r[ch * n + px]);
-                        if let Some(d) = p.out.planar(ch, px) {
-                            *d = op.activation.apply(x + r);
+                // The PX pixels' vectors, then one run of PX values per
+                // channel (a transpose through the stack: contiguous
+                // stores, the activation over a run).
+                let mut x = [[0f32; BLOCK]; PX];
+                for (x, a) in x.iter_mut().zip(acc) {
+                    a[ob].add(bias).store(x);
+                }
+                let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
+                // `l` indexes the inner axis of `x` (a transpose).
+                #[allow(clippy::needless_range_loop)]
+                for l in 0..lanes {
+                    let ch = blk * BLOCK + l;
+                    let at = ch * n + p0;
+                    let residual = p.residual.and_then(|r| r.get(at..at + PX));
+                    if p.residual.is_some() && residual.is_none() {
+                        continue;
+                    }
+                    let Some(d) = p.out.planar_run(ch, p0, PX) else {
+                        continue;
+                    };
+                    for (j, d) in d.iter_mut().enumerate() {
+                        *d = x[j][l];
+                    }
+                    if let Some(r) = residual {
+                        for (d, r) in d.iter_mut().zip(r) {
+                            *d += r;
                         }
                     }
+                    op.activation.apply_all(d);
                 }
             }
         }
@@ -672,12 +700,39 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
 pub(crate) fn direct<F: MulAdd>(op: &Direct<'_>, out: &mut [f32], par: Par<'_>) -> bool {
     let [ci, h, w] = op.in_shape;
     let [co, ho, wo] = op.out_shape;
-    let taps = op.st.kernel[0] * op.st.kernel[1];
-    if op.st.stride != [1, 1]
-        || op.st.groups != 1
-        || op.st.kernel.contains(&0)
-        || op.st.dilation.contains(&0)
-        || op.x.len() < ci.div_ceil(BLOCK) * BLOCK * h * w
+    let st = op.st;
+    let taps = st.kernel[0] * st.kernel[1];
+    let in_len = match op.in_layout {
+        Layout::Blocked => ci.div_ceil(BLOCK) * BLOCK * h * w,
+        Layout::Planar => ci * h * w,
+    };
+    // The output size the stride, padding and dilation give (the tile
+    // reads every input position this implies).
+    let size = |n: usize, k: usize, s: usize, d: usize, p0: usize, p1: usize| {
+        (n + p0 + p1).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
+    };
+    if st.groups != 1
+        || st.kernel.contains(&0)
+        || st.dilation.contains(&0)
+        || st.stride.contains(&0)
+        || (op.in_layout == Layout::Blocked && st.stride != [1, 1] && st.stride != [2, 2])
+        || size(
+            h,
+            st.kernel[0],
+            st.stride[0],
+            st.dilation[0],
+            st.padding[0],
+            st.padding[2],
+        ) != Some(ho)
+        || size(
+            w,
+            st.kernel[1],
+            st.stride[1],
+            st.dilation[1],
+            st.padding[1],
+            st.padding[3],
+        ) != Some(wo)
+        || op.x.len() < in_len
         || op.w.len() < co.div_ceil(DIRECT_GROUP) * ci.div_ceil(BLOCK) * taps * BLOCK * DIRECT_GROUP
         || op.bias.is_some_and(|b| b.len() < co)
     {
@@ -712,7 +767,89 @@ impl Direct<'_> {
 
 impl Job for Direct<'_> {
     #[inline(always)]
-    fn run<L: Lanes>(&self, mut p: Part<'_>) {
+    fn run<L: Lanes>(&self, p: Part<'_>) {
+        let [_, h, w] = self.in_shape;
+        let [sy, sx] = self.st.stride;
+        match (self.in_layout, sx) {
+            (Layout::Blocked, 1) => self.run_from::<L, _>(p, BlockedIn::<1> { h, w }),
+            (Layout::Blocked, _) => self.run_from::<L, _>(p, BlockedIn::<2> { h, w }),
+            (Layout::Planar, _) => self.run_from::<L, _>(p, PlanarIn { h, w, sy, sx }),
+        }
+    }
+}
+
+/// Where the direct tile finds its input values: channel `l` of a block
+/// and the input of pixel `j` of a tile are fixed steps from the tile's
+/// first value ([`BlockedIn`]: steps known when compiled).
+trait Source: Copy {
+    /// Elements from one channel of a block to the next.
+    fn lane(&self) -> usize;
+    /// Elements from one output pixel's input to its right neighbour's
+    /// (the column stride included).
+    fn px(&self) -> usize;
+    /// Stride `(rows, columns)`.
+    fn stride(&self) -> (usize, usize);
+    /// Index of channel block `cb`'s first channel at row `iy`, column `ix`.
+    fn at(&self, cb: usize, iy: usize, ix: usize) -> usize;
+}
+
+/// A blocked input read with stride `S` on both axes.
+#[derive(Clone, Copy)]
+struct BlockedIn<const S: usize> {
+    h: usize,
+    w: usize,
+}
+
+impl<const S: usize> Source for BlockedIn<S> {
+    #[inline(always)]
+    fn lane(&self) -> usize {
+        1
+    }
+    #[inline(always)]
+    fn px(&self) -> usize {
+        S * BLOCK
+    }
+    #[inline(always)]
+    fn stride(&self) -> (usize, usize) {
+        (S, S)
+    }
+    #[inline(always)]
+    fn at(&self, cb: usize, iy: usize, ix: usize) -> usize {
+        ((cb * self.h + iy) * self.w + ix) * BLOCK
+    }
+}
+
+/// A planar input (`[ci, h, w]`), any stride.
+#[derive(Clone, Copy)]
+struct PlanarIn {
+    h: usize,
+    w: usize,
+    sy: usize,
+    sx: usize,
+}
+
+impl Source for PlanarIn {
+    #[inline(always)]
+    fn lane(&self) -> usize {
+        self.h * self.w
+    }
+    #[inline(always)]
+    fn px(&self) -> usize {
+        self.sx
+    }
+    #[inline(always)]
+    fn stride(&self) -> (usize, usize) {
+        (self.sy, self.sx)
+    }
+    #[inline(always)]
+    fn at(&self, cb: usize, iy: usize, ix: usize) -> usize {
+        (cb * BLOCK * self.h + iy) * self.w + ix
+    }
+}
+
+impl Direct<'_> {
+    #[inline(always)]
+    fn run_from<L: Lanes, S: Source>(&self, mut p: Part<'_>, src: S) {
         let gb = DIRECT_GROUP / BLOCK;
         let mut b = p.b0;
         while b < p.b1 {
@@ -722,12 +859,12 @@ impl Job for Direct<'_> {
             let widest = if L::REGISTERS >= 32 { 5 } else { 1 };
             let nb = (p.b1 - b).min(gb - b % gb).min(widest);
             match nb {
-                5 => direct_blocks::<L, 4, 5>(self, &mut p, b),
-                4 => direct_blocks::<L, 6, 4>(self, &mut p, b),
-                3 => direct_blocks::<L, 8, 3>(self, &mut p, b),
-                2 => direct_blocks::<L, 8, 2>(self, &mut p, b),
-                _ if L::REGISTERS >= 32 => direct_blocks::<L, 8, 1>(self, &mut p, b),
-                _ => direct_blocks::<L, 6, 1>(self, &mut p, b),
+                5 => direct_blocks::<L, 4, 5, S>(self, &mut p, b, src),
+                4 => direct_blocks::<L, 6, 4, S>(self, &mut p, b, src),
+                3 => direct_blocks::<L, 8, 3, S>(self, &mut p, b, src),
+                2 => direct_blocks::<L, 8, 2, S>(self, &mut p, b, src),
+                _ if L::REGISTERS >= 32 => direct_blocks::<L, 8, 1, S>(self, &mut p, b, src),
+                _ => direct_blocks::<L, 6, 1, S>(self, &mut p, b, src),
             }
             b += nb;
         }
@@ -739,18 +876,25 @@ impl Job for Direct<'_> {
 /// overlapping its neighbour, and the border pixels one at a time, each
 /// tile skipping the taps that fall outside the input.
 #[inline(always)]
-fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p: &mut Part<'_>, b: usize) {
+fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, S: Source>(
+    op: &Direct<'_>,
+    p: &mut Part<'_>,
+    b: usize,
+    src: S,
+) {
     let [_, _, w] = op.in_shape;
     let [_, _, wo] = op.out_shape;
     let st = op.st;
     let kw = st.kernel[1];
     let dw = st.dilation[1];
     let pl = st.padding[1];
-    // Output columns whose every tap is inside the row: [lo, hi).
-    let lo = pl.min(wo);
+    let (_, sx) = src.stride();
+    // Output columns whose every tap is inside the row: [lo, hi), those
+    // with `ox·sx ≥ pl` and `ox·sx − pl + last_tap ≤ w − 1`.
+    let lo = pl.div_ceil(sx).min(wo);
     let last_tap = (kw - 1) * dw;
     let hi = if w + pl > last_tap {
-        (w + pl - last_tap).clamp(lo, wo)
+        ((w + pl - last_tap - 1) / sx + 1).clamp(lo, wo)
     } else {
         lo
     };
@@ -764,7 +908,7 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p:
             wide[nwide] = (oy, ox.min(z - PX));
             nwide += 1;
             if nwide == PB {
-                direct_batch::<L, PX, OB>(op, p, &wide, b);
+                direct_batch::<L, PX, OB, S>(op, p, &wide, b, src);
                 nwide = 0;
             }
             ox += PX;
@@ -773,13 +917,13 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p:
             single[nsingle] = (oy, ox);
             nsingle += 1;
             if nsingle == PB {
-                direct_batch::<L, 1, OB>(op, p, &single, b);
+                direct_batch::<L, 1, OB, S>(op, p, &single, b, src);
                 nsingle = 0;
             }
         }
     }
-    direct_batch::<L, PX, OB>(op, p, &wide[..nwide], b);
-    direct_batch::<L, 1, OB>(op, p, &single[..nsingle], b);
+    direct_batch::<L, PX, OB, S>(op, p, &wide[..nwide], b, src);
+    direct_batch::<L, 1, OB, S>(op, p, &single[..nsingle], b, src);
 }
 
 /// Tiles of PX pixels at `tiles` (row, first column; at most [`PB`]) ×
@@ -788,11 +932,12 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize>(op: &Direct<'_>, p:
 /// every tile of the batch). A tile whose kernel row falls outside the
 /// input skips that slice.
 #[inline(always)]
-fn direct_batch<L: Lanes, const PX: usize, const OB: usize>(
+fn direct_batch<L: Lanes, const PX: usize, const OB: usize, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
     tiles: &[(usize, usize)],
     b: usize,
+    src: S,
 ) {
     if tiles.is_empty() {
         return;
@@ -812,16 +957,16 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize>(
             let k1 = (k0 + rows).min(kh);
             for (part, &(oy, ox)) in partial.iter_mut().zip(tiles) {
                 // The slice's kernel rows inside the input.
-                let (r0, r1) = taps_inside(oy as isize - pt, 1, dh, kh, h);
+                let (r0, r1) = taps_inside((oy * src.stride().0) as isize - pt, 1, dh, kh, h);
                 let (r0, r1) = (r0.max(k0), r1.min(k1));
                 if r0 >= r1 {
                     continue;
                 }
                 let at = (oy, ox, cb, (r0, r1));
                 if lanes == BLOCK {
-                    direct_tile::<L, PX, OB, BLOCK>(op, at, b, BLOCK, part);
+                    direct_tile::<L, PX, OB, BLOCK, S>(op, at, b, BLOCK, part, src);
                 } else {
-                    direct_tile::<L, PX, OB, 0>(op, at, b, lanes, part);
+                    direct_tile::<L, PX, OB, 0, S>(op, at, b, lanes, part, src);
                 }
             }
             k0 = k1;
@@ -863,23 +1008,29 @@ fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize
 /// blocks `b..b+OB` with channel block `cb` (its first `lanes` channels;
 /// `LANES` = 16 when known) and kernel rows `ky.0..ky.1` (all inside the
 /// input), in the order kernel row, kernel column, channel; the taps
-/// outside the input row are skipped.
+/// outside the input row are skipped. `src` says where the values are.
 #[inline(always)]
-fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize>(
+fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S: Source>(
     op: &Direct<'_>,
     (oy, ox, cb, ky): (usize, usize, usize, (usize, usize)),
     b: usize,
     lanes: usize,
     part: &mut [[V; OB]; PX],
+    src: S,
 ) {
-    let [ci, h, w] = op.in_shape;
+    let [ci, _, w] = op.in_shape;
     let st = op.st;
     let [kh, kw] = st.kernel;
     let [dh, dw] = st.dilation;
-    let lanes = if LANES == BLOCK { BLOCK } else { lanes.min(BLOCK) };
+    let (sy, sx) = src.stride();
+    let lanes = if LANES == BLOCK {
+        BLOCK
+    } else {
+        lanes.clamp(1, BLOCK)
+    };
     let (grp, off) = (b * BLOCK / DIRECT_GROUP, (b * BLOCK) % DIRECT_GROUP);
-    let x0 = ox as isize - st.padding[1] as isize;
-    let (kx0, kx1) = taps_inside(x0, PX, dw, kw, w);
+    let x0 = (ox * sx) as isize - st.padding[1] as isize;
+    let (kx0, kx1) = taps_inside(x0, (PX - 1) * sx + 1, dw, kw, w);
     let mut acc = [[L::zero(); OB]; PX];
     for (a, v) in acc.iter_mut().zip(part.iter()) {
         for (a, v) in a.iter_mut().zip(v) {
@@ -887,15 +1038,17 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize>(
         }
     }
     let tap_len = BLOCK * DIRECT_GROUP;
-    let plane = &op.x[cb * h * w * BLOCK..][..h * w * BLOCK];
+    let (lane, px) = (src.lane(), src.px());
+    // Values one tap of the tile reads: from its first, `lanes` channels
+    // `lane` apart and PX pixels `px` apart.
+    let span = (lanes - 1) * lane + (PX - 1) * px + 1;
     let wblock = &op.w[(grp * ci.div_ceil(BLOCK) + cb) * kh * kw * tap_len + off..];
     for ky in ky.0..ky.1 {
-        let iy = (oy as isize - st.padding[0] as isize + (ky * dh) as isize) as usize;
-        let xrow = &plane[iy * w * BLOCK..][..w * BLOCK];
+        let iy = ((oy * sy) as isize - st.padding[0] as isize + (ky * dh) as isize) as usize;
         let wrow = &wblock[ky * kw * tap_len..];
         for kx in kx0..kx1 {
             let ix = (x0 + (kx * dw) as isize) as usize;
-            let xb = &xrow[ix * BLOCK..][..PX * BLOCK];
+            let xb = &op.x[src.at(cb, iy, ix)..][..span];
             // A slice of constant length: the loads below need no checks.
             let wb = &wrow[kx * tap_len..][..(BLOCK - 1) * DIRECT_GROUP + OB * BLOCK];
             for l in 0..lanes {
@@ -905,7 +1058,7 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize>(
                     *v = L::load(vector(&wb[at..at + BLOCK], 0));
                 }
                 for (j, row) in acc.iter_mut().enumerate() {
-                    let xv = L::splat(xb[j * BLOCK + l]);
+                    let xv = L::splat(xb[j * px + l * lane]);
                     for (a, wv) in row.iter_mut().zip(&wv) {
                         *a = a.mul_add(xv, *wv);
                     }
@@ -1461,31 +1614,45 @@ mod tests {
             assert!(!depthwise::<Plain>(&op, &mut out[..short], Par::SERIAL));
         }
     }
-    /// Stride-1 ungrouped convolutions, blocked in, either layout out:
-    /// 3×3 at dilations 1–4 (ASPP), 5×5, 1×3, asymmetric and zero padding,
-    /// rows narrower than a tile, channels off the block size and past one
-    /// weight group, residuals and every activation; against the planar
-    /// implicit GEMM (the same sums in another order: within 1e-5), the
-    /// same bits on 2 and 3 threads, and NaN padding lanes never read.
+    /// Ungrouped convolutions, either layout in, either out: 3×3 at
+    /// dilations 1–4 (ASPP), 5×5, 1×3, stride 2 from blocked input and
+    /// strides 2 and 4 (a 4×4 patch convolution) from planar input of 1 to
+    /// 24 channels, asymmetric and zero padding, odd sizes, rows narrower
+    /// than a tile, channels off the block size and past one weight group,
+    /// residuals and every activation; against the planar implicit GEMM /
+    /// im2col (the same sums in another order: within 1e-5), the same
+    /// bits on 2 and 3 threads, and NaN padding lanes never read.
     #[test]
     fn direct_matches_the_planar_convolution() {
         use Layout::{Blocked as B, Planar as P};
         let mut rng = SplitMix64::new(13);
         #[rustfmt::skip]
         #[allow(clippy::type_complexity)]
-        let cases: &[(usize, usize, [usize; 2], [usize; 4], usize, usize, usize, Layout, bool, Activation)] = &[
-            (40, 80, [3, 3], [1; 4], 1, 9, 30, P, false, Activation::Relu),
-            (32, 80, [3, 3], [4; 4], 4, 12, 23, P, false, Activation::Relu),
-            (20, 37, [3, 3], [2; 4], 2, 7, 19, B, true, Activation::Relu6),
-            (17, 100, [5, 5], [2; 4], 1, 8, 14, P, true, Activation::None),
-            (48, 176, [3, 3], [3, 3, 3, 3], 3, 6, 5, B, false, Activation::Silu),
-            (16, 64, [1, 3], [0, 1, 0, 1], 1, 5, 33, B, false, Activation::Relu),
-            (24, 16, [3, 3], [0, 2, 1, 0], 1, 4, 3, P, true, Activation::None),
-            (5, 3, [3, 3], [1; 4], 1, 6, 6, P, false, Activation::Relu),
+        let cases: &[(usize, usize, [usize; 2], [usize; 4], usize, usize, usize, usize, Layout, Layout, bool, Activation)] = &[
+            (40, 80, [3, 3], [1; 4], 1, 1, 9, 30, B, P, false, Activation::Relu),
+            (32, 80, [3, 3], [4; 4], 1, 4, 12, 23, B, P, false, Activation::Relu),
+            (20, 37, [3, 3], [2; 4], 1, 2, 7, 19, B, B, true, Activation::Relu6),
+            (17, 100, [5, 5], [2; 4], 1, 1, 8, 14, B, P, true, Activation::None),
+            (48, 176, [3, 3], [3, 3, 3, 3], 1, 3, 6, 5, B, B, false, Activation::Silu),
+            (16, 64, [1, 3], [0, 1, 0, 1], 1, 1, 5, 33, B, B, false, Activation::Relu),
+            (24, 16, [3, 3], [0, 2, 1, 0], 1, 1, 4, 3, B, P, true, Activation::None),
+            (5, 3, [3, 3], [1; 4], 1, 1, 6, 6, B, P, false, Activation::Relu),
+            // Stride 2 from blocked input (XFeat's downsampling layers).
+            (24, 64, [3, 3], [1; 4], 2, 1, 13, 31, B, B, false, Activation::Relu),
+            (64, 128, [3, 3], [1; 4], 2, 1, 9, 16, B, P, true, Activation::Relu),
+            (8, 24, [3, 3], [0, 1, 1, 0], 2, 1, 7, 40, B, B, false, Activation::None),
+            (33, 80, [3, 3], [1; 4], 2, 2, 12, 27, B, B, false, Activation::Relu6),
+            // Planar input: the image (1 or 3 channels) and few channels.
+            (1, 4, [3, 3], [1; 4], 1, 1, 11, 37, P, B, false, Activation::Relu),
+            (3, 32, [3, 3], [0, 0, 1, 1], 2, 1, 12, 33, P, B, false, Activation::Relu6),
+            (4, 8, [3, 3], [1; 4], 2, 1, 9, 21, P, P, false, Activation::Relu),
+            (1, 24, [4, 4], [0; 4], 4, 1, 16, 40, P, B, false, Activation::None),
+            (24, 20, [3, 3], [1; 4], 1, 1, 5, 19, P, B, true, Activation::Silu),
+            (2, 16, [3, 3], [2; 4], 3, 2, 10, 17, P, P, false, Activation::Relu),
         ];
-        for &(ci, co, kernel, padding, d, h, w, ol, res, act) in cases {
+        for &(ci, co, kernel, padding, s, d, h, w, il, ol, res, act) in cases {
             let [kh, kw] = kernel;
-            let mut st = step([ci, co], kernel, 1, padding, d);
+            let mut st = step([ci, co], kernel, s, padding, d);
             st.groups = 1;
             st.weight.len = co * ci * kh * kw;
             st.bias = Some(WeightRange {
@@ -1493,8 +1660,8 @@ mod tests {
                 len: co,
             });
             st.activation = act;
-            let ho = h + padding[0] + padding[2] - d * (kh - 1);
-            let wo = w + padding[1] + padding[3] - d * (kw - 1);
+            let ho = (h + padding[0] + padding[2] - d * (kh - 1) - 1) / s + 1;
+            let wo = (w + padding[1] + padding[3] - d * (kw - 1) - 1) / s + 1;
             let n = ho * wo;
             let mut r = |len: usize| {
                 (0..len)
@@ -1516,7 +1683,11 @@ mod tests {
             let cbs = ci.div_ceil(BLOCK);
             let mut packed = vec![0.0; co.div_ceil(DIRECT_GROUP) * cbs * kh * kw * BLOCK * DIRECT_GROUP];
             crate::model::layout::pack_direct(&wt, co, ci, kh * kw, &mut packed);
-            let xin = to_blocked(&x, ci, h * w);
+            let xin = if il == B {
+                to_blocked(&x, ci, h * w)
+            } else {
+                x.clone()
+            };
             let rin = if ol == B {
                 to_blocked(&resid, co, n)
             } else {
@@ -1524,6 +1695,7 @@ mod tests {
             };
             let op = Direct {
                 x: &xin,
+                in_layout: il,
                 w: &packed,
                 bias: Some(&b),
                 residual: res.then_some(&rin[..]),
@@ -1543,7 +1715,7 @@ mod tests {
             for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
-                    "({ci}->{co}, k {kernel:?}, d {d}, {h}x{w}, {ol:?}) at {i}: {g} vs {e}"
+                    "({ci}->{co}, k {kernel:?}, s {s}, d {d}, {h}x{w}, {il:?}->{ol:?}) at {i}: {g} vs {e}"
                 );
             }
             #[cfg(feature = "std")]

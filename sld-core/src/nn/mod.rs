@@ -249,9 +249,10 @@ fn run_steps<F: gemm::MulAdd>(
                                 activation: c.activation,
                             };
                             blocked::pointwise::<F>(&op, out, par)
-                        } else if c.groups == 1 && it.layout == Layout::Blocked {
+                        } else if c.groups == 1 {
                             let op = blocked::Direct {
                                 x,
+                                in_layout: it.layout,
                                 w,
                                 bias: b,
                                 residual: r,
@@ -321,7 +322,14 @@ fn run_steps<F: gemm::MulAdd>(
                 let ot = &plan.tensors[*output];
                 let it = &plan.tensors[*input];
                 let (lo, out, hi) = split(arena, ot)?;
-                resize::bilinear(read(lo, hi, ot, it)?, it.shape, out, ot.shape);
+                let x = read(lo, hi, ot, it)?;
+                match (it.layout, ot.layout) {
+                    (Layout::Planar, Layout::Planar) => resize::bilinear(x, it.shape, out, ot.shape),
+                    (Layout::Blocked, Layout::Blocked) => {
+                        resize::bilinear_blocked(x, it.shape, out, ot.shape)
+                    }
+                    _ => return Err(NnError::WeightsMismatch),
+                }
             }
             // The convolution before it already wrote this block.
             Step::Alias { .. } => {}
