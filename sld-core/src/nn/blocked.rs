@@ -1066,9 +1066,10 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S
             }
         }
     }
-    // Registers, not a memory copy per iteration (see `pointwise_tile`).
-    let acc = core::hint::black_box(acc);
-    for (o, a) in part.iter_mut().zip(&acc) {
+    // Stored by value: no reference to `acc` (see `pointwise_tile`), and
+    // no `black_box` copy (a 1.5 KiB memmove per call at AVX-512; the
+    // direct path ran 8–10 % faster without it at both levels).
+    for (o, a) in part.iter_mut().zip(acc) {
         for (v, x) in o.iter_mut().zip(a) {
             x.store(v);
         }
