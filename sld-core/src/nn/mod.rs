@@ -304,9 +304,7 @@ fn run_steps<F: gemm::MulAdd>(
                         *d += s;
                     }
                 }
-                for v in out.iter_mut() {
-                    *v = activation.apply(*v);
-                }
+                activation.apply_all(out);
             }
             Step::Concat { inputs, output } => {
                 let ot = &plan.tensors[*output];
@@ -340,9 +338,12 @@ fn run_steps<F: gemm::MulAdd>(
             } => {
                 let ot = &plan.tensors[*output];
                 let (lo, out, hi) = split(arena, ot)?;
-                for (d, s) in out.iter_mut().zip(read(lo, hi, ot, &plan.tensors[*input])?) {
-                    *d = activation.apply(*s);
+                let x = read(lo, hi, ot, &plan.tensors[*input])?;
+                if x.len() != out.len() {
+                    return Err(NnError::BufferTooSmall);
                 }
+                out.copy_from_slice(x);
+                activation.apply_all(out);
             }
         }
     }
