@@ -510,6 +510,20 @@ fn pointwise_block<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     starts: &[usize],
     b: usize,
 ) {
+    // One k-slice: no sums kept between slices, so no batch of them to
+    // zero (24 KiB at AVX-512, which pushed the weights out of L1).
+    if op.ci <= KC {
+        let mut unused = [[[0.0; BLOCK]; OB]; PX];
+        for &q in starts {
+            match op.in_layout {
+                Layout::Planar => pointwise_tile::<L, PX, OB, G, 1>(op, p, q, b, (0, op.ci), &mut unused),
+                Layout::Blocked => {
+                    pointwise_tile::<L, PX, OB, G, BLOCK>(op, p, q, b, (0, op.ci), &mut unused)
+                }
+            }
+        }
+        return;
+    }
     let mut partial = Partial::<OB, PX>::zero();
     let mut k0 = 0;
     while k0 < op.ci {
