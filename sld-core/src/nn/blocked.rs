@@ -686,9 +686,17 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                 // The PX pixels' vectors, then one run of PX values per
                 // channel (a transpose through the stack: contiguous
                 // stores, the activation over a run).
+                // Without a residual the activation goes on the vectors.
+                let on_vectors =
+                    p.residual.is_none() && matches!(op.activation, Activation::Relu | Activation::Relu6);
                 let mut x = [[0f32; BLOCK]; PX];
                 for (x, a) in x.iter_mut().zip(acc) {
-                    a[ob].add(bias).store(x);
+                    let v = a[ob].add(bias);
+                    match (on_vectors, op.activation) {
+                        (true, Activation::Relu) => v.relu().store(x),
+                        (true, Activation::Relu6) => v.relu6().store(x),
+                        _ => v.store(x),
+                    }
                 }
                 let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
                 // `l` indexes the inner axis of `x` (a transpose).
@@ -711,7 +719,9 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                             *d += r;
                         }
                     }
-                    op.activation.apply_all(d);
+                    if !on_vectors {
+                        op.activation.apply_all(d);
+                    }
                 }
             }
         }
@@ -797,7 +807,9 @@ impl Job for Direct<'_> {
         match (self.in_layout, sx) {
             (Layout::Blocked, 1) => self.run_from::<L, _>(p, BlockedIn::<1> { h, w }),
             (Layout::Blocked, _) => self.run_from::<L, _>(p, BlockedIn::<2> { h, w }),
-            (Layout::Planar, _) => self.run_from::<L, _>(p, PlanarIn { h, w, sy, sx }),
+            (Layout::Planar, 1) => self.run_from::<L, _>(p, PlanarIn::<1> { h, w, sy, sx }),
+            (Layout::Planar, 2) => self.run_from::<L, _>(p, PlanarIn::<2> { h, w, sy, sx }),
+            (Layout::Planar, _) => self.run_from::<L, _>(p, PlanarIn::<0> { h, w, sy, sx }),
         }
     }
 }
@@ -806,6 +818,8 @@ impl Job for Direct<'_> {
 /// and the input of pixel `j` of a tile are fixed steps from the tile's
 /// first value ([`BlockedIn`]: steps known when compiled).
 trait Source: Copy {
+    /// Whether the input is blocked (every step a compile-time constant).
+    const BLOCKED: bool;
     /// Elements from one channel of a block to the next.
     fn lane(&self) -> usize;
     /// Elements from one output pixel's input to its right neighbour's
@@ -825,6 +839,7 @@ struct BlockedIn<const S: usize> {
 }
 
 impl<const S: usize> Source for BlockedIn<S> {
+    const BLOCKED: bool = true;
     #[inline(always)]
     fn lane(&self) -> usize {
         1
@@ -843,27 +858,33 @@ impl<const S: usize> Source for BlockedIn<S> {
     }
 }
 
-/// A planar input (`[ci, h, w]`), any stride.
+/// A planar input (`[ci, h, w]`), column stride `S` (0: `sx`, known
+/// only at run time), row stride `sy`.
 #[derive(Clone, Copy)]
-struct PlanarIn {
+struct PlanarIn<const S: usize> {
     h: usize,
     w: usize,
     sy: usize,
     sx: usize,
 }
 
-impl Source for PlanarIn {
+impl<const S: usize> Source for PlanarIn<S> {
+    const BLOCKED: bool = false;
     #[inline(always)]
     fn lane(&self) -> usize {
         self.h * self.w
     }
     #[inline(always)]
     fn px(&self) -> usize {
-        self.sx
+        if S > 0 {
+            S
+        } else {
+            self.sx
+        }
     }
     #[inline(always)]
     fn stride(&self) -> (usize, usize) {
-        (self.sy, self.sx)
+        (self.sy, self.px())
     }
     #[inline(always)]
     fn at(&self, cb: usize, iy: usize, ix: usize) -> usize {
@@ -1100,8 +1121,20 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S
                     let at = l * DIRECT_GROUP + ob * BLOCK;
                     *v = L::load(vector(&wb[at..at + BLOCK], 0));
                 }
+                // Blocked: constant offsets. Planar: channel `l`'s PX
+                // values sliced once (constant length when the stride is
+                // known), not a bounds check per pixel.
+                let xl = if S::BLOCKED {
+                    xb
+                } else {
+                    &xb[l * lane..][..(PX - 1) * px + 1]
+                };
                 for (j, row) in acc.iter_mut().enumerate() {
-                    let xv = L::splat(xb[j * px + l * lane]);
+                    let xv = L::splat(if S::BLOCKED {
+                        xl[j * px + l * lane]
+                    } else {
+                        xl[j * px]
+                    });
                     for (a, wv) in row.iter_mut().zip(&wv) {
                         *a = a.mul_add(xv, *wv);
                     }
