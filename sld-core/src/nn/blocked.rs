@@ -1,8 +1,9 @@
 //! Convolutions over channel-blocked (NCHW16c) tensors
 //! ([`crate::model::layout`]): 1×1 convolutions that read planar or
 //! blocked input and write planar or blocked output, direct (im2col-free)
-//! stride-1 convolutions from blocked input to either layout, and
-//! depthwise convolutions from blocked to blocked.
+//! convolutions from blocked input (stride 1 or 2) or planar input (any
+//! stride: the image, few channels) to either layout, and depthwise
+//! convolutions from blocked to blocked.
 //!
 //! All vectorise across a block's 16 channels. The 1×1 tile holds PX
 //! pixels × OB blocks of output channels in registers (AVX-512 6×4, and
@@ -728,9 +729,10 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
     }
 }
 
-/// Runs a stride-1 ungrouped convolution (any kernel, dilation and
-/// padding) from a blocked input, writing either layout; false when a
-/// buffer is shorter than the shapes need.
+/// Runs an ungrouped convolution (any kernel, dilation and padding; stride
+/// 1 or 2 from a blocked input, any from a planar one), writing either
+/// layout; false when a buffer is shorter than the shapes need or the
+/// output shape is not the one the stride, padding and dilation give.
 pub(crate) fn direct<F: MulAdd>(op: &Direct<'_>, out: &mut [f32], par: Par<'_>) -> bool {
     let [ci, h, w] = op.in_shape;
     let [co, ho, wo] = op.out_shape;
