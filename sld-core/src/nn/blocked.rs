@@ -385,10 +385,16 @@ impl Job for Pointwise<'_> {
     fn run<L: Lanes>(&self, p: Part<'_>) {
         // 24 accumulators in 32 registers at AVX-512; 12 (two registers
         // each) in 16 at AVX2.
-        match (L::REGISTERS >= 32, self.group) {
-            (true, 64) => pointwise_part::<L, 6, 4, 64>(self, p),
-            (false, 64) => pointwise_part::<L, 6, 1, 64>(self, p),
-            _ => pointwise_part::<L, 6, 1, 16>(self, p),
+        if L::WIDE {
+            if self.group == 64 {
+                pointwise_part::<L, 6, 4, 64>(self, p)
+            } else {
+                pointwise_part::<L, 6, 1, 16>(self, p)
+            }
+        } else if self.group == 64 {
+            pointwise_part::<L, 6, 1, 64>(self, p)
+        } else {
+            pointwise_part::<L, 6, 1, 16>(self, p)
         }
     }
 }
@@ -809,7 +815,6 @@ impl Job for Direct<'_> {
         match (self.in_layout, sx) {
             (Layout::Blocked, 1) => self.run_from::<L, _>(p, BlockedIn::<1> { h, w }),
             (Layout::Blocked, _) => self.run_from::<L, _>(p, BlockedIn::<2> { h, w }),
-            (Layout::Planar, 1) => self.run_from::<L, _>(p, PlanarIn::<1> { h, w, sy, sx }),
             (Layout::Planar, 2) => self.run_from::<L, _>(p, PlanarIn::<2> { h, w, sy, sx }),
             (Layout::Planar, _) => self.run_from::<L, _>(p, PlanarIn::<0> { h, w, sy, sx }),
         }
@@ -901,19 +906,40 @@ impl Direct<'_> {
         let mut b = p.b0;
         while b < p.b1 {
             // Tiles stay inside one group of the packed weights. At
-            // AVX-512 (32 registers) up to 5 blocks (20–24 accumulators);
-            // else one block of two or four registers.
-            let widest = if L::REGISTERS >= 32 { 5 } else { 1 };
-            let nb = (p.b1 - b).min(gb - b % gb).min(widest);
-            match nb {
-                5 => direct_blocks::<L, 4, 5, S>(self, &mut p, b, src),
-                4 => direct_blocks::<L, 6, 4, S>(self, &mut p, b, src),
-                3 => direct_blocks::<L, 8, 3, S>(self, &mut p, b, src),
-                2 => direct_blocks::<L, 8, 2, S>(self, &mut p, b, src),
-                _ if L::REGISTERS >= 32 => direct_blocks::<L, 8, 1, S>(self, &mut p, b, src),
-                _ => direct_blocks::<L, 6, 1, S>(self, &mut p, b, src),
-            }
-            b += nb;
+            // AVX-512 (32 registers) up to 5 blocks (20–24 accumulators)
+            // from a blocked input; else one block of two or four
+            // registers (a planar input, the image or few channels, takes
+            // at most 2 blocks: its layers are small, and fewer tile shapes
+            // keep the build short).
+            // Branches on constants, so only the reachable tiles compile.
+            let nb = if S::BLOCKED {
+                if L::WIDE {
+                    let nb = (p.b1 - b).min(gb - b % gb).min(5);
+                    match nb {
+                        5 => direct_blocks::<L, 4, 5, S>(self, &mut p, b, src),
+                        4 => direct_blocks::<L, 6, 4, S>(self, &mut p, b, src),
+                        3 => direct_blocks::<L, 8, 3, S>(self, &mut p, b, src),
+                        2 => direct_blocks::<L, 8, 2, S>(self, &mut p, b, src),
+                        _ => direct_blocks::<L, 8, 1, S>(self, &mut p, b, src),
+                    }
+                    nb
+                } else {
+                    direct_blocks::<L, 6, 1, S>(self, &mut p, b, src);
+                    1
+                }
+            } else if L::WIDE {
+                let nb = (p.b1 - b).min(gb - b % gb).min(2);
+                if nb == 2 {
+                    direct_blocks::<L, 8, 2, S>(self, &mut p, b, src);
+                } else {
+                    direct_blocks::<L, 8, 1, S>(self, &mut p, b, src);
+                }
+                nb
+            } else {
+                direct_blocks::<L, 6, 1, S>(self, &mut p, b, src);
+                1
+            };
+            b += nb.max(1);
         }
     }
 }
@@ -1019,8 +1045,13 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, S: Source>(
                     continue;
                 }
                 let at = (oy, ox, cb, (r0, r1));
-                if lanes == BLOCK {
-                    direct_tile::<L, PX, OB, BLOCK, S>(op, at, b, BLOCK, part, *fresh, src);
+                // A planar input takes the one tile for any channel count.
+                if S::BLOCKED {
+                    if lanes == BLOCK {
+                        direct_tile::<L, PX, OB, BLOCK, S>(op, at, b, BLOCK, part, *fresh, src);
+                    } else {
+                        direct_tile::<L, PX, OB, 0, S>(op, at, b, lanes, part, *fresh, src);
+                    }
                 } else {
                     direct_tile::<L, PX, OB, 0, S>(op, at, b, lanes, part, *fresh, src);
                 }
@@ -1176,7 +1207,7 @@ pub(crate) fn depthwise<F: MulAdd>(op: &Depthwise<'_>, out: &mut [f32], par: Par
 impl Job for Depthwise<'_> {
     #[inline(always)]
     fn run<L: Lanes>(&self, p: Part<'_>) {
-        if L::REGISTERS >= 32 {
+        if L::WIDE {
             depthwise_part::<L, 8>(self, p)
         } else {
             depthwise_part::<L, 4>(self, p)

@@ -17,6 +17,11 @@ pub(crate) trait Lanes: Copy {
     /// Vector registers of the target, in units of this type (what a
     /// kernel's tile of accumulators may fill).
     const REGISTERS: usize;
+    /// Whether a tile may hold 20–24 accumulators (32 registers). Kernels
+    /// branch on this constant itself (not on a comparison), so the
+    /// compiler drops the wide tiles' code for the other types: compiled
+    /// for every type, they tripled sld-core's build time.
+    const WIDE: bool = Self::REGISTERS >= 32;
     /// All lanes zero.
     fn zero() -> Self;
     /// Every lane `v`.
