@@ -314,23 +314,40 @@ fn conv_implicit(
     }
     let (plane, product) = scratch[..need].split_at_mut(plane_len);
     // The padded input: zero rows above and below, zero columns left and
-    // right, zero slack at the end.
-    for (c, dst) in plane.chunks_exact_mut(ph * pw).take(ci).enumerate() {
-        let x = &input[c * h * w..(c + 1) * h * w];
-        for (py, drow) in dst.chunks_exact_mut(pw).enumerate() {
+    // right, zero slack at the end; rows split over the threads.
+    let (body, slack) = plane.split_at_mut(ci * ph * pw);
+    slack.fill(0.0);
+    let pad_rows = |r0: usize, dst: &mut [f32]| {
+        for (r, drow) in (r0..).zip(dst.chunks_exact_mut(pw)) {
+            let (c, py) = (r / ph, r % ph);
             let iy = py.wrapping_sub(pt);
             if iy >= h {
                 drow.fill(0.0);
                 continue;
             }
+            let x = &input[c * h * w..(c + 1) * h * w];
             let lo = pl.min(pw);
             let len = w.min(pw - lo);
             drow[..lo].fill(0.0);
             drow[lo..lo + len].copy_from_slice(&x[iy * w..iy * w + len]);
             drow[lo + len..].fill(0.0);
         }
+    };
+    let threads = par.threads().min(MAX_THREADS).min(ci * ph / 16).max(1);
+    if threads == 1 {
+        pad_rows(0, body);
+    } else {
+        let mut parts: [Option<(usize, &mut [f32])>; MAX_THREADS] = Default::default();
+        let mut rest = body;
+        let mut r0 = 0;
+        for (t, part) in parts.iter_mut().take(threads).enumerate() {
+            let r1 = (t + 1) * ci * ph / threads;
+            let (mine, tail) = rest.split_at_mut((r1 - r0) * pw);
+            *part = Some((r0, mine));
+            (rest, r0) = (tail, r1);
+        }
+        par.for_parts(&mut parts, &|_, (r0, dst)| pad_rows(r0, dst));
     }
-    plane[ci * ph * pw..].fill(0.0);
     let mut taps = [0usize; 64];
     for ky in 0..kh {
         for kx in 0..kw {
@@ -344,6 +361,21 @@ fn conv_implicit(
         residual: None,
         activation: st.activation,
     };
+    let threads = par.threads().min(MAX_THREADS).min(n / IMPLICIT_COLUMNS).max(1);
+    if co < COLUMN_SPLIT_BELOW && threads > 1 {
+        return implicit_by_columns(
+            (co, ci * kh * kw, n),
+            (ho, wo, pw),
+            weight,
+            plane,
+            &rows,
+            product,
+            out,
+            &epi,
+            threads,
+            par,
+        );
+    }
     if !sgemm_rows_par(co, ci * kh * kw, n, weight, plane, &rows, product, n, &epi, par) {
         return false;
     }
@@ -357,6 +389,90 @@ fn conv_implicit(
         }
     }
     true
+}
+
+/// Output channels below which the implicit GEMM splits its columns (the
+/// output pixels) over the threads instead of its rows (the channels): a
+/// 1 → 4 or 8 → 8 channel layer has too few rows to split, and ran on one
+/// thread.
+const COLUMN_SPLIT_BELOW: usize = 16;
+
+/// The implicit GEMM `C[m×n] = A[m×k]·B[k×n]` with its `n` columns (the
+/// `pw`-wide padded output rows, flattened) split over `threads`: thread
+/// `t` multiplies columns `n0..n1` (multiples of [`IMPLICIT_COLUMNS`], so
+/// every tile is whole) into its own `m × (n1 − n0)` piece of `product`,
+/// then copies the real output pixels among them into `out` (`m × ho·wo`,
+/// one contiguous run per channel). Each column's sums are the same code
+/// in the same order as unsplit: the same bits.
+#[allow(clippy::too_many_arguments)]
+fn implicit_by_columns(
+    (m, k, n): (usize, usize, usize),
+    (ho, wo, pw): (usize, usize, usize),
+    a: &[f32],
+    plane: &[f32],
+    rows: &RowMap<'_>,
+    product: &mut [f32],
+    out: &mut [f32],
+    epi: &Epilogue<'_>,
+    threads: usize,
+    par: Par<'_>,
+) -> bool {
+    // Output index (within a channel) of padded position `q`.
+    let at = |q: usize| (q / pw).min(ho) * wo + if q / pw < ho { (q % pw).min(wo) } else { 0 };
+    if m >= COLUMN_SPLIT_BELOW || out.len() < m * ho * wo || product.len() < m * n {
+        return false;
+    }
+    let tiles = n / IMPLICIT_COLUMNS;
+    type Part<'p> = (usize, usize, &'p mut [f32], [&'p mut [f32]; COLUMN_SPLIT_BELOW]);
+    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
+    // Channel runs, each cut at every thread's first pixel.
+    let mut runs: [&mut [f32]; COLUMN_SPLIT_BELOW] = Default::default();
+    for (r, o) in runs.iter_mut().zip(out[..m * ho * wo].chunks_exact_mut(ho * wo)) {
+        *r = o;
+    }
+    let mut prod = &mut product[..m * n];
+    let mut n0 = 0;
+    for (t, part) in parts.iter_mut().take(threads).enumerate() {
+        let n1 = (t + 1) * tiles / threads * IMPLICIT_COLUMNS;
+        let (mine, tail) = prod.split_at_mut(m * (n1 - n0));
+        prod = tail;
+        let mut outs: [&mut [f32]; COLUMN_SPLIT_BELOW] = Default::default();
+        for (o, r) in outs.iter_mut().zip(runs.iter_mut()).take(m) {
+            let (head, rest) = core::mem::take(r).split_at_mut(at(n1) - at(n0));
+            *o = head;
+            *r = rest;
+        }
+        *part = Some((n0, n1, mine, outs));
+        n0 = n1;
+    }
+    let ok = core::sync::atomic::AtomicBool::new(true);
+    par.for_parts(&mut parts, &|_, (n0, n1, c, outs): Part<'_>| {
+        let nc = n1 - n0;
+        let Some(b) = plane.get(n0..) else {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+            return;
+        };
+        if !sgemm_rows(m, k, nc, a, b, rows, c, nc, epi) {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        // The real pixels of padded positions n0..n1, in order.
+        for (o, crow) in outs.into_iter().zip(c.chunks_exact(nc)) {
+            let mut d = 0;
+            let mut q = n0;
+            while q < n1 && q / pw < ho {
+                let (y, x) = (q / pw, q % pw);
+                let end = n1.min((y + 1) * pw);
+                if x < wo {
+                    let len = (wo - x).min(end - q);
+                    o[d..d + len].copy_from_slice(&crow[q - n0..q - n0 + len]);
+                    d += len;
+                }
+                q = end;
+            }
+        }
+    });
+    ok.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Adds the bias and applies the activation to one row (activation

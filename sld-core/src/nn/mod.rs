@@ -20,7 +20,7 @@ mod simd;
 
 use core::fmt;
 
-use crate::model::layout::aligned_shift;
+use crate::model::layout::{aligned_shift, BLOCK};
 use crate::model::plan::{needs_im2col, Layout, Plan, Step, TensorSlot, WeightRange};
 pub use pool::Par;
 #[cfg(feature = "std")]
@@ -293,18 +293,31 @@ fn run_steps<F: gemm::MulAdd>(
             } => {
                 let ot = &plan.tensors[*output];
                 let (lo, out, hi) = split(arena, ot)?;
-                // First two inputs in one pass, the rest accumulated.
-                let a = read(lo, hi, ot, &plan.tensors[inputs[0]])?;
-                let b = read(lo, hi, ot, &plan.tensors[inputs[1]])?;
-                for ((d, x), y) in out.iter_mut().zip(a).zip(b) {
-                    *d = x + y;
+                let mut ins: [&[f32]; MAX_ADD_INPUTS] = [&[]; MAX_ADD_INPUTS];
+                if inputs.len() < 2 || inputs.len() > MAX_ADD_INPUTS {
+                    return Err(NnError::WeightsMismatch);
                 }
-                for &i in &inputs[2..] {
-                    for (d, s) in out.iter_mut().zip(read(lo, hi, ot, &plan.tensors[i])?) {
-                        *d += s;
+                for (slot, &i) in ins.iter_mut().zip(inputs.iter()) {
+                    *slot = read(lo, hi, ot, &plan.tensors[i])?;
+                    if slot.len() != out.len() {
+                        return Err(NnError::BufferTooSmall);
                     }
                 }
-                activation.apply_all(out);
+                let ins = &ins[..inputs.len()];
+                let activation = *activation;
+                elementwise(out, par, &|at, d| {
+                    // First two inputs in one pass, the rest accumulated.
+                    let (a, b) = (&ins[0][at..at + d.len()], &ins[1][at..at + d.len()]);
+                    for ((d, x), y) in d.iter_mut().zip(a).zip(b) {
+                        *d = x + y;
+                    }
+                    for src in &ins[2..] {
+                        for (d, s) in d.iter_mut().zip(&src[at..]) {
+                            *d += s;
+                        }
+                    }
+                    activation.apply_all(d);
+                });
             }
             Step::Concat { inputs, output } => {
                 let ot = &plan.tensors[*output];
@@ -321,13 +334,10 @@ fn run_steps<F: gemm::MulAdd>(
                 let it = &plan.tensors[*input];
                 let (lo, out, hi) = split(arena, ot)?;
                 let x = read(lo, hi, ot, it)?;
-                match (it.layout, ot.layout) {
-                    (Layout::Planar, Layout::Planar) => resize::bilinear(x, it.shape, out, ot.shape),
-                    (Layout::Blocked, Layout::Blocked) => {
-                        resize::bilinear_blocked(x, it.shape, out, ot.shape)
-                    }
-                    _ => return Err(NnError::WeightsMismatch),
+                if it.layout != ot.layout {
+                    return Err(NnError::WeightsMismatch);
                 }
+                resize_par(x, it.shape, out, ot.shape, it.layout, par);
             }
             // The convolution before it already wrote this block.
             Step::Alias { .. } => {}
@@ -342,10 +352,99 @@ fn run_steps<F: gemm::MulAdd>(
                 if x.len() != out.len() {
                     return Err(NnError::BufferTooSmall);
                 }
-                out.copy_from_slice(x);
-                activation.apply_all(out);
+                let activation = *activation;
+                elementwise(out, par, &|at, d| {
+                    d.copy_from_slice(&x[at..at + d.len()]);
+                    activation.apply_all(d);
+                });
             }
         }
     }
     Ok(())
+}
+
+/// Most inputs one add step takes (the plan's adds have 2 or 3).
+const MAX_ADD_INPUTS: usize = 8;
+
+/// Least floats per thread for an element-wise step: below this a part
+/// costs less than handing it over.
+const ELEMENTWISE_GRAIN: usize = 16 * 1024;
+
+/// Runs `f(at, piece)` over `out` cut into one contiguous piece per thread
+/// (`piece` is `out[at..at + piece.len()]`; pieces are whole cache lines).
+/// Each value is computed by the same code whichever piece it is in, so
+/// the result does not depend on the thread count.
+fn elementwise(out: &mut [f32], par: Par<'_>, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    let threads = par
+        .threads()
+        .min(pool::MAX_THREADS)
+        .min(out.len() / ELEMENTWISE_GRAIN)
+        .max(1);
+    if threads == 1 {
+        f(0, out);
+        return;
+    }
+    let lines = out.len().div_ceil(16);
+    let mut parts: [Option<(usize, &mut [f32])>; pool::MAX_THREADS] = Default::default();
+    let mut rest = out;
+    let mut at = 0;
+    for (t, slot) in parts.iter_mut().take(threads).enumerate() {
+        let end = ((t + 1) * lines / threads * 16).min(at + rest.len());
+        let (piece, tail) = rest.split_at_mut(end - at);
+        *slot = Some((at, piece));
+        rest = tail;
+        at = end;
+    }
+    par.for_parts(&mut parts, &|_, (at, piece)| f(at, piece));
+}
+
+/// [`resize::bilinear`] or [`resize::bilinear_blocked`] (by `layout`) with
+/// the channels (planar) or channel blocks (blocked) split over `par`'s
+/// threads; each channel is resampled by the same code, so the same bits.
+fn resize_par(
+    x: &[f32],
+    [c, h, w]: [usize; 3],
+    out: &mut [f32],
+    [oc, oh, ow]: [usize; 3],
+    layout: Layout,
+    par: Par<'_>,
+) {
+    let (units, per) = match layout {
+        Layout::Planar => (c, 1),
+        Layout::Blocked => (c.div_ceil(BLOCK), BLOCK),
+    };
+    let one = |u0: usize, u1: usize, dst: &mut [f32]| {
+        let Some(src) = x.get(u0 * per * h * w..u1 * per * h * w) else {
+            return;
+        };
+        match layout {
+            Layout::Planar => resize::bilinear(src, [u1 - u0, h, w], dst, [u1 - u0, oh, ow]),
+            Layout::Blocked => {
+                resize::bilinear_blocked(src, [(u1 - u0) * BLOCK, h, w], dst, [(u1 - u0) * BLOCK, oh, ow])
+            }
+        }
+    };
+    let threads = par
+        .threads()
+        .min(pool::MAX_THREADS)
+        .min(units)
+        .min(out.len() / ELEMENTWISE_GRAIN)
+        .max(1);
+    if c != oc || out.len() != units * per * oh * ow || threads == 1 {
+        // One call (which also ignores wrong shapes, as the plan checked them).
+        match layout {
+            Layout::Planar => resize::bilinear(x, [c, h, w], out, [oc, oh, ow]),
+            Layout::Blocked => resize::bilinear_blocked(x, [c, h, w], out, [oc, oh, ow]),
+        }
+        return;
+    }
+    let mut parts: [Option<(usize, usize, &mut [f32])>; pool::MAX_THREADS] = Default::default();
+    let mut rest = out;
+    for (t, slot) in parts.iter_mut().take(threads).enumerate() {
+        let (u0, u1) = (t * units / threads, (t + 1) * units / threads);
+        let (piece, tail) = rest.split_at_mut((u1 - u0) * per * oh * ow);
+        *slot = Some((u0, u1, piece));
+        rest = tail;
+    }
+    par.for_parts(&mut parts, &|_, (u0, u1, piece)| one(u0, u1, piece));
 }

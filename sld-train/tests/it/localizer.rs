@@ -201,45 +201,56 @@ fn localize_makes_no_allocation_per_frame() {
     assert!(loc.arena_bytes() > 0);
 }
 
-/// Threads split every kind of layer (1×1 GEMM by rows, depthwise by
-/// channels at strides 1 and 2, im2col's GEMM for the stem and the dilated
-/// ASPP convolutions) and give the same bits as one thread (issue 17).
+/// Threads split every kind of layer and give the same bits as one thread
+/// (issue 17), on each network `sld model random` makes: Lite0 (1×1 and
+/// depthwise blocked, strided stem, dilated ASPP), the small one, and
+/// XFeat's trunk (1 → 4 and 8 → 8 channel 3×3 layers, whose implicit GEMM
+/// splits its columns; strided direct layers from planar input; adds and
+/// resizes split over channel blocks, which 320×192 is large enough for).
 #[test]
 fn threads_give_bit_identical_heatmaps_on_every_layer_kind() {
     let dir = std::env::temp_dir().join(format!("sld-threads-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let model = dir.join("lite0.sld");
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
-        .args([
-            "model",
-            "random",
-            "--landmarks",
-            "40",
-            "--width",
-            "160",
-            "--height",
-            "96",
-            "--out",
-        ])
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(st.status.success());
-    let bytes = std::fs::read(&model).unwrap();
-    let rgb: Vec<u8> = (0..160 * 96 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
-    let image = Image::new(160, 96, 480, PixelFormat::Rgb8, &rgb).unwrap();
-    let maps = |threads: usize| {
-        let mut loc = Localizer::new(bytes.as_slice()).unwrap();
-        loc.set_threads(threads).unwrap();
-        loc.heatmaps(&image).unwrap();
-        loc.head_output(0).unwrap().to_vec()
-    };
-    let one = maps(1);
-    assert!(one.iter().any(|v| *v != 0.0));
-    for threads in [2, 3, 4] {
-        let got = maps(threads);
-        let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
-        assert!(same && got.len() == one.len(), "{threads} threads differ");
+    for arch in ["lite0", "small", "xfeat"] {
+        let model = dir.join(format!("{arch}.sld"));
+        let st = std::process::Command::new(env!("CARGO_BIN_EXE_sld"))
+            .args([
+                "model",
+                "random",
+                "--arch",
+                arch,
+                "--landmarks",
+                "40",
+                "--width",
+                "320",
+                "--height",
+                "192",
+                "--out",
+            ])
+            .arg(&model)
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{arch}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let bytes = std::fs::read(&model).unwrap();
+        let rgb: Vec<u8> = (0..320 * 192 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        let image = Image::new(320, 192, 960, PixelFormat::Rgb8, &rgb).unwrap();
+        let maps = |threads: usize| {
+            let mut loc = Localizer::new(bytes.as_slice()).unwrap();
+            loc.set_threads(threads).unwrap();
+            loc.heatmaps(&image).unwrap();
+            loc.head_output(0).unwrap().to_vec()
+        };
+        let one = maps(1);
+        assert!(one.iter().any(|v| *v != 0.0), "{arch}");
+        for threads in [2, 3, 4] {
+            let got = maps(threads);
+            let same = got.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && got.len() == one.len(), "{arch}: {threads} threads differ");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
