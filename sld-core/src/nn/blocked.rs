@@ -916,30 +916,45 @@ impl Direct<'_> {
                 if L::WIDE {
                     let nb = (p.b1 - b).min(gb - b % gb).min(5);
                     match nb {
-                        5 => direct_blocks::<L, 4, 5, S>(self, &mut p, b, src),
-                        4 => direct_blocks::<L, 6, 4, S>(self, &mut p, b, src),
-                        3 => direct_blocks::<L, 8, 3, S>(self, &mut p, b, src),
-                        2 => direct_blocks::<L, 8, 2, S>(self, &mut p, b, src),
-                        _ => direct_blocks::<L, 8, 1, S>(self, &mut p, b, src),
+                        5 => direct_blocks::<L, 4, 5, false, S>(self, &mut p, b, src),
+                        4 => direct_blocks::<L, 6, 4, false, S>(self, &mut p, b, src),
+                        3 => direct_blocks::<L, 8, 3, false, S>(self, &mut p, b, src),
+                        2 => direct_blocks::<L, 8, 2, false, S>(self, &mut p, b, src),
+                        _ => direct_blocks::<L, 8, 1, false, S>(self, &mut p, b, src),
                     }
                     nb
                 } else {
-                    direct_blocks::<L, 6, 1, S>(self, &mut p, b, src);
+                    self.narrow::<L, S>(&mut p, b, src);
                     1
                 }
             } else if L::WIDE {
                 let nb = (p.b1 - b).min(gb - b % gb).min(2);
                 if nb == 2 {
-                    direct_blocks::<L, 8, 2, S>(self, &mut p, b, src);
+                    direct_blocks::<L, 8, 2, false, S>(self, &mut p, b, src);
                 } else {
-                    direct_blocks::<L, 8, 1, S>(self, &mut p, b, src);
+                    direct_blocks::<L, 8, 1, false, S>(self, &mut p, b, src);
                 }
                 nb
             } else {
-                direct_blocks::<L, 6, 1, S>(self, &mut p, b, src);
+                self.narrow::<L, S>(&mut p, b, src);
                 1
             };
             b += nb.max(1);
+        }
+    }
+}
+
+impl Direct<'_> {
+    /// Block `b` with 8 or 16 registers (AVX2, NEON, portable): a block of
+    /// at most 8 real channels (the last of a 24-channel layer, or an
+    /// 8-channel one) takes tiles of two pixels per vector
+    /// ([`Lanes::splat2`]), so no FMA is spent on its empty half.
+    #[inline(always)]
+    fn narrow<L: Lanes, S: Source>(&self, p: &mut Part<'_>, b: usize, src: S) {
+        if self.out_shape[0].saturating_sub(b * BLOCK) <= BLOCK / 2 {
+            direct_blocks::<L, 6, 1, true, S>(self, p, b, src);
+        } else {
+            direct_blocks::<L, 6, 1, false, S>(self, p, b, src);
         }
     }
 }
@@ -949,7 +964,7 @@ impl Direct<'_> {
 /// overlapping its neighbour, and the border pixels one at a time, each
 /// tile skipping the taps that fall outside the input.
 #[inline(always)]
-fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, S: Source>(
+fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
     b: usize,
@@ -979,30 +994,32 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, S: Source>(
     // the array's size.)
     let mut partial = Partial::<OB, PX>::zero();
     let mut partial1 = Partial::<OB, 1>::zero();
+    // Pixels per tile (two per vector when HALF).
+    let tw = if HALF { 2 * PX } else { PX };
     // The interior in tiles, if it holds one; else every pixel alone.
-    let (a, z) = if hi - lo >= PX { (lo, hi) } else { (lo, lo) };
+    let (a, z) = if hi - lo >= tw { (lo, hi) } else { (lo, lo) };
     for oy in p.q0 / wo.max(1)..p.q1 / wo.max(1) {
         let mut ox = a;
         while ox < z {
-            wide[nwide] = (oy, ox.min(z - PX));
+            wide[nwide] = (oy, ox.min(z - tw));
             nwide += 1;
             if nwide == PB {
-                direct_batch::<L, PX, OB, S>(op, p, &wide, b, src, &mut partial);
+                direct_batch::<L, PX, OB, HALF, S>(op, p, &wide, b, src, &mut partial);
                 nwide = 0;
             }
-            ox += PX;
+            ox += tw;
         }
         for ox in (0..a).chain(z..wo) {
             single[nsingle] = (oy, ox);
             nsingle += 1;
             if nsingle == PB {
-                direct_batch::<L, 1, OB, S>(op, p, &single, b, src, &mut partial1);
+                direct_batch::<L, 1, OB, false, S>(op, p, &single, b, src, &mut partial1);
                 nsingle = 0;
             }
         }
     }
-    direct_batch::<L, PX, OB, S>(op, p, &wide[..nwide], b, src, &mut partial);
-    direct_batch::<L, 1, OB, S>(op, p, &single[..nsingle], b, src, &mut partial1);
+    direct_batch::<L, PX, OB, HALF, S>(op, p, &wide[..nwide], b, src, &mut partial);
+    direct_batch::<L, 1, OB, false, S>(op, p, &single[..nsingle], b, src, &mut partial1);
 }
 
 /// Tiles of PX pixels at `tiles` (row, first column; at most [`PB`]) ×
@@ -1012,7 +1029,7 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, S: Source>(
 /// input skips that slice. `partial` holds the sums between slices (its
 /// values on entry are never read).
 #[inline(always)]
-fn direct_batch<L: Lanes, const PX: usize, const OB: usize, S: Source>(
+fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
     tiles: &[(usize, usize)],
@@ -1048,12 +1065,12 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, S: Source>(
                 // A planar input takes the one tile for any channel count.
                 if S::BLOCKED {
                     if lanes == BLOCK {
-                        direct_tile::<L, PX, OB, BLOCK, S>(op, at, b, BLOCK, part, *fresh, src);
+                        direct_tile::<L, PX, OB, BLOCK, HALF, S>(op, at, b, BLOCK, part, *fresh, src);
                     } else {
-                        direct_tile::<L, PX, OB, 0, S>(op, at, b, lanes, part, *fresh, src);
+                        direct_tile::<L, PX, OB, 0, HALF, S>(op, at, b, lanes, part, *fresh, src);
                     }
                 } else {
-                    direct_tile::<L, PX, OB, 0, S>(op, at, b, lanes, part, *fresh, src);
+                    direct_tile::<L, PX, OB, 0, HALF, S>(op, at, b, lanes, part, *fresh, src);
                 }
                 *fresh = false;
             }
@@ -1072,7 +1089,28 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, S: Source>(
                 }
             }
         }
-        finish::<L, PX, OB>(&op.epi(), p, oy * wo + ox, b, &acc);
+        if HALF {
+            // Vector j holds pixels 2j (lanes 0–7) and 2j + 1 (lanes
+            // 8–15) of the block's first 8 channels; its last 8 are zero
+            // (as a full tile's would be: their weights are zero).
+            let mut v = [[0f32; BLOCK]; PX];
+            for (v, a) in v.iter_mut().zip(&acc) {
+                a[0].store(v);
+            }
+            // Two runs of PX pixels (PX is even).
+            for c in 0..2 {
+                let px: [[L; OB]; PX] = core::array::from_fn(|i| {
+                    let q = c * PX + i;
+                    let h = (q % 2) * 8;
+                    [L::load(&core::array::from_fn(
+                        |l| if l < 8 { v[q / 2][h + l] } else { 0.0 },
+                    )); OB]
+                });
+                finish::<L, PX, OB>(&op.epi(), p, oy * wo + ox + c * PX, b, &px);
+            }
+        } else {
+            finish::<L, PX, OB>(&op.epi(), p, oy * wo + ox, b, &acc);
+        }
     }
 }
 
@@ -1104,7 +1142,14 @@ fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize
 /// the sums start from zero when `fresh`, else from `part`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S: Source>(
+fn direct_tile<
+    L: Lanes,
+    const PX: usize,
+    const OB: usize,
+    const LANES: usize,
+    const HALF: bool,
+    S: Source,
+>(
     op: &Direct<'_>,
     (oy, ox, cb, ky): (usize, usize, usize, (usize, usize)),
     b: usize,
@@ -1124,8 +1169,10 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S
         lanes.clamp(1, BLOCK)
     };
     let (grp, off) = (b * BLOCK / DIRECT_GROUP, (b * BLOCK) % DIRECT_GROUP);
+    // Pixels of the tile: two per vector when HALF.
+    let npx = if HALF { 2 * PX } else { PX };
     let x0 = (ox * sx) as isize - st.padding[1] as isize;
-    let (kx0, kx1) = taps_inside(x0, (PX - 1) * sx + 1, dw, kw, w);
+    let (kx0, kx1) = taps_inside(x0, (npx - 1) * sx + 1, dw, kw, w);
     let mut acc = [[L::zero(); OB]; PX];
     if !fresh {
         for (a, v) in acc.iter_mut().zip(part.iter()) {
@@ -1138,7 +1185,7 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S
     let (lane, px) = (src.lane(), src.px());
     // Values one tap of the tile reads: from its first, `lanes` channels
     // `lane` apart and PX pixels `px` apart.
-    let span = (lanes - 1) * lane + (PX - 1) * px + 1;
+    let span = (lanes - 1) * lane + (npx - 1) * px + 1;
     let wblock = &op.w[(grp * ci.div_ceil(BLOCK) + cb) * kh * kw * tap_len + off..];
     for ky in ky.0..ky.1 {
         let iy = ((oy * sy) as isize - st.padding[0] as isize + (ky * dh) as isize) as usize;
@@ -1149,6 +1196,28 @@ fn direct_tile<L: Lanes, const PX: usize, const OB: usize, const LANES: usize, S
             // A slice of constant length: the loads below need no checks.
             let wb = &wrow[kx * tap_len..][..(BLOCK - 1) * DIRECT_GROUP + OB * BLOCK];
             for l in 0..lanes {
+                if HALF {
+                    // Channels 0–7 of the block in both halves; pixels
+                    // 2j and 2j + 1 in vector j.
+                    let Ok(w8) = <&[f32; 8]>::try_from(&wb[l * DIRECT_GROUP..l * DIRECT_GROUP + 8]) else {
+                        continue;
+                    };
+                    let wv = L::load_twice(w8);
+                    let xl = if S::BLOCKED {
+                        xb
+                    } else {
+                        &xb[l * lane..][..(npx - 1) * px + 1]
+                    };
+                    for (j, row) in acc.iter_mut().enumerate() {
+                        let (i0, i1) = if S::BLOCKED {
+                            (2 * j * px + l * lane, (2 * j + 1) * px + l * lane)
+                        } else {
+                            (2 * j * px, (2 * j + 1) * px)
+                        };
+                        row[0] = row[0].mul_add(L::splat2(xl[i0], xl[i1]), wv);
+                    }
+                    continue;
+                }
                 let mut wv = [L::zero(); OB];
                 for (ob, v) in wv.iter_mut().enumerate() {
                     let at = l * DIRECT_GROUP + ob * BLOCK;

@@ -32,6 +32,17 @@ pub(crate) trait Lanes: Copy {
     fn store(self, d: &mut [f32; 16]);
     /// `self + a·b` per lane, fused (one rounding) where the type says so.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `a` in lanes 0–7, `b` in lanes 8–15 (one input channel's value at
+    /// two pixels, for a tile of two pixels × 8 channels per vector).
+    #[inline(always)]
+    fn splat2(a: f32, b: f32) -> Self {
+        Self::load(&core::array::from_fn(|l| if l < 8 { a } else { b }))
+    }
+    /// `s` in lanes 0–7 and again in 8–15.
+    #[inline(always)]
+    fn load_twice(s: &[f32; 8]) -> Self {
+        Self::load(&core::array::from_fn(|l| s[l % 8]))
+    }
     /// `self + a` per lane.
     fn add(self, a: Self) -> Self;
     /// Per lane `f32::max(self, 0)` (0 for NaN).
@@ -204,6 +215,17 @@ mod x86 {
         fn load(s: &[f32; 16]) -> Self {
             // SAFETY: see the impl; `s` is 16 readable f32.
             unsafe { Avx2(_mm256_loadu_ps(s.as_ptr()), _mm256_loadu_ps(s.as_ptr().add(8))) }
+        }
+        #[inline(always)]
+        fn splat2(a: f32, b: f32) -> Self {
+            // SAFETY: see the impl.
+            unsafe { Avx2(_mm256_set1_ps(a), _mm256_set1_ps(b)) }
+        }
+        #[inline(always)]
+        fn load_twice(s: &[f32; 8]) -> Self {
+            // SAFETY: see the impl; `s` is 8 readable f32.
+            let v = unsafe { _mm256_loadu_ps(s.as_ptr()) };
+            Avx2(v, v)
         }
         #[inline(always)]
         fn store(self, d: &mut [f32; 16]) {
