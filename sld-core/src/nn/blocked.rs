@@ -945,13 +945,14 @@ impl Direct<'_> {
 }
 
 impl Direct<'_> {
-    /// Block `b` with 8 or 16 registers (AVX2, NEON, portable): a block of
-    /// at most 8 real channels (the last of a 24-channel layer, or an
-    /// 8-channel one) takes tiles of two pixels per vector
-    /// ([`Lanes::splat2`]), so no FMA is spent on its empty half.
+    /// Block `b` with 8 or 16 registers (AVX2, NEON, portable): at AVX2
+    /// ([`Lanes::PAIRS`]) a block of at most 8 real channels (the last of
+    /// a 24-channel layer, or an 8-channel one) takes tiles of two pixels
+    /// per vector ([`Lanes::splat2`]), so no FMA is spent on its empty
+    /// half.
     #[inline(always)]
     fn narrow<L: Lanes, S: Source>(&self, p: &mut Part<'_>, b: usize, src: S) {
-        if self.out_shape[0].saturating_sub(b * BLOCK) <= BLOCK / 2 {
+        if L::PAIRS && self.out_shape[0].saturating_sub(b * BLOCK) <= BLOCK / 2 {
             direct_blocks::<L, 6, 1, true, S>(self, p, b, src);
         } else {
             direct_blocks::<L, 6, 1, false, S>(self, p, b, src);
@@ -1066,6 +1067,17 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
                 if S::BLOCKED {
                     if lanes == BLOCK {
                         direct_tile::<L, PX, OB, BLOCK, HALF, S>(op, at, b, BLOCK, part, *fresh, src);
+                    } else if L::PAIRS && lanes == BLOCK / 2 {
+                        // The last 8 channels of a 24-channel input (XFeat).
+                        direct_tile::<L, PX, OB, { BLOCK / 2 }, HALF, S>(
+                            op,
+                            at,
+                            b,
+                            BLOCK / 2,
+                            part,
+                            *fresh,
+                            src,
+                        );
                     } else {
                         direct_tile::<L, PX, OB, 0, HALF, S>(op, at, b, lanes, part, *fresh, src);
                     }
@@ -1136,7 +1148,7 @@ fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize
 /// Adds to `part` the products of output pixels `ox..ox+PX` of row `oy`
 /// (every one inside the input for the taps it takes, or PX = 1) × output
 /// blocks `b..b+OB` with channel block `cb` (its first `lanes` channels;
-/// `LANES` = 16 when known) and kernel rows `ky.0..ky.1` (all inside the
+/// `LANES` = 16 or 8 when known) and kernel rows `ky.0..ky.1` (all inside the
 /// input), in the order kernel row, kernel column, channel; the taps
 /// outside the input row are skipped. `src` says where the values are;
 /// the sums start from zero when `fresh`, else from `part`.
@@ -1163,11 +1175,7 @@ fn direct_tile<
     let [kh, kw] = st.kernel;
     let [dh, dw] = st.dilation;
     let (sy, sx) = src.stride();
-    let lanes = if LANES == BLOCK {
-        BLOCK
-    } else {
-        lanes.clamp(1, BLOCK)
-    };
+    let lanes = if LANES > 0 { LANES } else { lanes.clamp(1, BLOCK) };
     let (grp, off) = (b * BLOCK / DIRECT_GROUP, (b * BLOCK) % DIRECT_GROUP);
     // Pixels of the tile: two per vector when HALF.
     let npx = if HALF { 2 * PX } else { PX };

@@ -32,6 +32,11 @@ pub(crate) trait Lanes: Copy {
     fn store(self, d: &mut [f32; 16]);
     /// `self + a·b` per lane, fused (one rounding) where the type says so.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// Whether the kernels take the tiles of two pixels per vector
+    /// ([`Lanes::splat2`]) and the 8-channel input slice unrolled: AVX2
+    /// only, where a vector is two registers (each a tile shape more to
+    /// compile, not worth it on the portable fallback).
+    const PAIRS: bool = false;
     /// `a` in lanes 0–7, `b` in lanes 8–15 (one input channel's value at
     /// two pixels, for a tile of two pixels × 8 channels per vector).
     #[inline(always)]
@@ -201,6 +206,7 @@ mod x86 {
     // go through references to exactly 16 f32.
     impl Lanes for Avx2 {
         const REGISTERS: usize = 8;
+        const PAIRS: bool = true;
         #[inline(always)]
         fn zero() -> Self {
             // SAFETY: see the impl.
