@@ -203,6 +203,11 @@ def main():
         if args.baseline:
             base_runs.append(sld_forward(args.baseline, "base.f32"))
         ort_runs.append(ort_forward())
+        if args.threads > 1:
+            # ORT's workers spin for a while after a run; let them park
+            # before the next turn's sld-core runs, or they take a core
+            # from it (sld-core's own workers spin too, within its process).
+            time.sleep(0.5)
     median = lambda v: sorted(v)[len(v) // 2]
     sld_ms, ort_ms = median(sld_runs), median(ort_runs)
     ours = np.fromfile(os.path.join(tmp, "out.f32"), dtype="<f4")
