@@ -256,7 +256,11 @@ fn at_level<F: MulAdd, J: Job>(job: &J, p: Part<'_>) {
             // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
             #[allow(unsafe_code)]
             Level::Avx2 => return unsafe { on_avx2(job, p) },
-            Level::Portable => {}
+            // The interpreter runs `run_steps::<Plain>` at this level, so
+            // `F` is `Plain` here. Naming it rather than `F` keeps a copy
+            // of every kernel over `Array<Fused>`, which x86 never runs,
+            // out of the build (a quarter of sld-core's kernel code).
+            Level::Portable => return job.run::<Array<super::gemm::Plain>>(p),
         }
     }
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
@@ -387,14 +391,14 @@ impl Job for Pointwise<'_> {
         // each) in 16 at AVX2.
         if L::WIDE {
             if self.group == 64 {
-                pointwise_part::<L, 6, 4, 64>(self, p)
+                pointwise_part::<L, 6, 64, true>(self, p)
             } else {
-                pointwise_part::<L, 6, 1, 16>(self, p)
+                pointwise_part::<L, 6, 16, false>(self, p)
             }
         } else if self.group == 64 {
-            pointwise_part::<L, 6, 1, 64>(self, p)
+            pointwise_part::<L, 6, 64, false>(self, p)
         } else {
-            pointwise_part::<L, 6, 1, 16>(self, p)
+            pointwise_part::<L, 6, 16, false>(self, p)
         }
     }
 }
@@ -422,12 +426,17 @@ impl<const OB: usize, const PX: usize> Partial<OB, PX> {
 /// Output blocks `p.b0..p.b1`, all pixels: blocks of PB tiles of PX
 /// pixels, each over OB output blocks at a time and the input channels in
 /// k-slices of KC (the partial sums stay exact: each output is still one
-/// sum in input-channel order).
+/// sum in input-channel order). `FOUR`: tiles of up to four output blocks
+/// (else one). The shapes are chosen by that constant itself, not by a
+/// comparison: the compiler then leaves the other tiles out of this copy
+/// (every tile shape was compiled for every vector type before: 96 copies
+/// of the inner tile where 36 run).
 #[inline(always)]
-fn pointwise_part<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
+fn pointwise_part<L: Lanes, const PX: usize, const G: usize, const FOUR: bool>(
     op: &Pointwise<'_>,
     mut p: Part<'_>,
 ) {
+    let ob = if FOUR { 4 } else { 1 };
     let (qs, qe) = (p.q0, p.q1);
     if qe - qs < PX {
         for q in qs..qe {
@@ -456,20 +465,24 @@ fn pointwise_part<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
         while b < p.b1 {
             // A tile stays inside one 64-channel group of the weights (a
             // thread's part may start mid-group).
-            let nb = (p.b1 - b).min(OB).min(G / BLOCK - b % (G / BLOCK));
+            let nb = (p.b1 - b).min(ob).min(G / BLOCK - b % (G / BLOCK));
+            if !FOUR {
+                pointwise_block::<L, PX, 1, G>(op, &mut p, starts, b);
+                b += nb;
+                continue;
+            }
             // At AVX-512 a group's last 1–3 blocks (80, 112, 144… output
             // channels) take wider tiles over the same pixels, 24
             // accumulators each: a 6 × 1 tile would wait on its loads.
-            let done = OB == 4
-                && match nb {
-                    3 => narrow::<L, 8, 3, G>(op, &mut p, (qa, q0.min(qe)), b),
-                    2 => narrow::<L, 12, 2, G>(op, &mut p, (qa, q0.min(qe)), b),
-                    1 => narrow::<L, 24, 1, G>(op, &mut p, (qa, q0.min(qe)), b),
-                    _ => false,
-                };
+            let done = match nb {
+                3 => narrow::<L, 8, 3, G>(op, &mut p, (qa, q0.min(qe)), b),
+                2 => narrow::<L, 12, 2, G>(op, &mut p, (qa, q0.min(qe)), b),
+                1 => narrow::<L, 24, 1, G>(op, &mut p, (qa, q0.min(qe)), b),
+                _ => false,
+            };
             if !done {
                 match nb {
-                    4 if OB == 4 => pointwise_block::<L, PX, 4, G>(op, &mut p, starts, b),
+                    4 => pointwise_block::<L, PX, 4, G>(op, &mut p, starts, b),
                     3 => pointwise_block::<L, PX, 3, G>(op, &mut p, starts, b),
                     2 => pointwise_block::<L, PX, 2, G>(op, &mut p, starts, b),
                     _ => pointwise_block::<L, PX, 1, G>(op, &mut p, starts, b),

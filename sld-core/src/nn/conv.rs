@@ -576,26 +576,32 @@ fn depthwise_at_level<F: MulAdd>(
             #[allow(unsafe_code)]
             Level::Avx512 => {
                 return unsafe {
-                    depthwise_avx512::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+                    depthwise_avx512(st, in_shape, out_shape, input, weight, bias, out, scratch)
                 }
             }
             // SAFETY: `level()` is Avx2 only when AVX2 and FMA were detected.
             #[allow(unsafe_code)]
             Level::Avx2 => {
-                return unsafe {
-                    depthwise_avx2::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
-                }
+                return unsafe { depthwise_avx2(st, in_shape, out_shape, input, weight, bias, out, scratch) }
             }
-            Level::Portable => {}
+            // The interpreter runs `run_steps::<Plain>` at this level: `F`
+            // is `Plain`. Naming the type at each level compiles three
+            // copies of the kernel, not six (`F` × level, half never run).
+            Level::Portable => {
+                return depthwise::<super::gemm::Plain>(
+                    st, in_shape, out_shape, input, weight, bias, out, scratch,
+                )
+            }
         }
     }
+    #[allow(unreachable_code)]
     depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-fn depthwise_avx512<F: MulAdd>(
+fn depthwise_avx512(
     st: &ConvStep,
     in_shape: Shape,
     out_shape: Shape,
@@ -605,13 +611,13 @@ fn depthwise_avx512<F: MulAdd>(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> bool {
-    depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+    depthwise::<super::gemm::Fused>(st, in_shape, out_shape, input, weight, bias, out, scratch)
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-fn depthwise_avx2<F: MulAdd>(
+fn depthwise_avx2(
     st: &ConvStep,
     in_shape: Shape,
     out_shape: Shape,
@@ -621,7 +627,7 @@ fn depthwise_avx2<F: MulAdd>(
     out: &mut [f32],
     scratch: &mut [f32],
 ) -> bool {
-    depthwise::<F>(st, in_shape, out_shape, input, weight, bias, out, scratch)
+    depthwise::<super::gemm::Fused>(st, in_shape, out_shape, input, weight, bias, out, scratch)
 }
 
 /// Most taps (`kh·kw`) a depthwise kernel may have (8×8).
