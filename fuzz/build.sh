@@ -10,6 +10,8 @@
 # crates, not Candle and the other dependencies (fuzz/rustc-ours.sh): the
 # CI smoke run's build, about half the time. A campaign keeps the default,
 # whose coverage inside the third-party parsers found two of their panics.
+# FUZZ_DEPS_OPT_LEVEL (with FUZZ_INSTRUMENT=ours; unset: 3) builds those
+# third-party crates at a lower opt-level: the CI smoke build.
 # Binaries: fuzz/target/x86_64-unknown-linux-gnu/release/TARGET.
 # Usage: fuzz/build.sh [cargo build args...]
 set -euo pipefail

@@ -10,12 +10,15 @@
 # (vendor/README.md).
 #
 # Usage: scripts/cuda-compile-check.sh [cargo check args...]
+#        scripts/cuda-compile-check.sh --toolkit-only   (the download alone:
+#        CI starts it in the background while it compiles other things)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=target/cuda-toolkit
 [ -x "$V/bin/pip" ] || python3 -m venv "$V"
 "$V/bin/pip" install --quiet --disable-pip-version-check \
   "cuda-toolkit[nvcc,cudart,cccl,cublas,curand,nvrtc]==13.4.3"
+[ "${1:-}" = --toolkit-only ] && exit 0
 CR=$(ls -d "$V"/lib/python3*/site-packages/nvidia/cu13)
 export PATH="$PWD/$CR/bin:$PATH" CUDA_HOME="$PWD/$CR"
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90} CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(nproc)}

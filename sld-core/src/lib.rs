@@ -58,6 +58,8 @@ pub mod nn;
 pub mod pnp;
 pub mod pose;
 pub mod rng;
+#[doc(hidden)]
+pub mod testing;
 
 pub use camera::{Camera, CameraError};
 pub use gate::{Gate, GateFailure, PoseQuality};
