@@ -10,8 +10,11 @@
 # crates, not Candle and the other dependencies (fuzz/rustc-ours.sh): the
 # CI smoke run's build, about half the time. A campaign keeps the default,
 # whose coverage inside the third-party parsers found two of their panics.
-# FUZZ_DEPS_OPT_LEVEL (with FUZZ_INSTRUMENT=ours; unset: 3) builds those
-# third-party crates at a lower opt-level: the CI smoke build.
+# FUZZ_NO_FORCED_INLINE=1 builds sld-core with `--cfg sld_no_forced_inline`:
+# its kernels keep their own functions instead of being forced inline into
+# one another. The same code runs, slower; the build is ~10x faster (the
+# forced inlining made functions so large that instrumenting them took most
+# of the build). The CI smoke build sets it; a campaign leaves it unset.
 # Binaries: fuzz/target/x86_64-unknown-linux-gnu/release/TARGET.
 # Usage: fuzz/build.sh [cargo build args...]
 set -euo pipefail
@@ -29,6 +32,7 @@ INSTRUMENT="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
 $SAN -Cllvm-args=-sanitizer-coverage-stack-depth"
 COMMON="--cfg fuzzing -Cdebug-assertions -Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1}"
+[ "${FUZZ_NO_FORCED_INLINE:-0}" = 1 ] && COMMON="$COMMON --cfg sld_no_forced_inline"
 case "${FUZZ_INSTRUMENT:-all}" in
   all) export RUSTFLAGS="$INSTRUMENT $COMMON ${RUSTFLAGS:-}" ;;
   ours)

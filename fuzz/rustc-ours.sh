@@ -34,10 +34,4 @@ for a in "$@"; do
     *) args+=("$a") ;;
   esac
 done
-# FUZZ_DEPS_OPT_LEVEL (unset: the profile's 3) optimises the third-party
-# crates built for the target less: the smoke run's 10 s a target do not
-# need Candle's GEMM at full speed, and the build does (the last -C wins).
-if [ "$target" = 1 ] && [ -n "${FUZZ_DEPS_OPT_LEVEL:-}" ]; then
-  args+=("-Copt-level=$FUZZ_DEPS_OPT_LEVEL")
-fi
 exec "$rustc" "${args[@]}"

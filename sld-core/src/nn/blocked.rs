@@ -197,7 +197,7 @@ impl Out<'_> {
 
     /// Block `blk` at pixels `px..px + count` (blocked layout), `16·count`
     /// values; `None` unless all are in this part's share.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run(&mut self, blk: usize, px: usize, count: usize) -> Option<&mut [f32]> {
         let at = (blk * self.n + px) * BLOCK;
         let len = count * BLOCK;
@@ -219,7 +219,7 @@ impl Out<'_> {
 
     /// Channel `ch` at pixels `px..px + count` (planar layout), `count`
     /// values; `None` unless all are in this part's share.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn planar_run(&mut self, ch: usize, px: usize, count: usize) -> Option<&mut [f32]> {
         let at = ch * self.n + px;
         if self.layout != Layout::Planar
@@ -388,7 +388,7 @@ pub(crate) fn pointwise<F: MulAdd>(op: &Pointwise<'_>, out: &mut [f32], par: Par
 }
 
 impl Job for Pointwise<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run<L: Lanes>(&self, p: Part<'_>) {
         // 24 accumulators in 32 registers at AVX-512; 12 (two registers
         // each) in 16 at AVX2.
@@ -434,7 +434,7 @@ impl<const OB: usize, const PX: usize> Partial<OB, PX> {
 /// comparison: the compiler then leaves the other tiles out of this copy
 /// (every tile shape was compiled for every vector type before: 96 copies
 /// of the inner tile where 36 run).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn pointwise_part<L: Lanes, const PX: usize, const G: usize, const FOUR: bool>(
     op: &Pointwise<'_>,
     mut p: Part<'_>,
@@ -500,7 +500,7 @@ fn pointwise_part<L: Lanes, const PX: usize, const G: usize, const FOUR: bool>(
 /// to end at the part's last pixel) × output blocks `b..b+OB`; false
 /// (nothing done) when the part has fewer pixels than PX or these need
 /// more than [`PB`] tiles.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn narrow<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
@@ -526,7 +526,7 @@ fn narrow<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
 /// Tiles of PX pixels from each of `starts` (at most [`PB`]) × output
 /// blocks `b..b+OB` (inside one 64-channel group of the packed weights),
 /// k-slice by k-slice.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn pointwise_block<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
@@ -566,7 +566,7 @@ fn pointwise_block<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
 /// `ks.0..ks.1`, for input pixels `PS` values apart (1 planar, 16
 /// blocked): starts from `part` unless `ks.0 = 0`, leaves its sums there
 /// unless `ks.1` is the last channel, where it writes the outputs.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const G: usize, const PS: usize>(
     op: &Pointwise<'_>,
     p: &mut Part<'_>,
@@ -670,7 +670,7 @@ fn pointwise_tile<L: Lanes, const PX: usize, const OB: usize, const G: usize, co
 
 /// The epilogue of a 1×1 tile, in the planar GEMM's order: bias, then the
 /// residual, then the activation, stored in the output's layout.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn finish<L: Lanes, const PX: usize, const OB: usize>(
     op: &Epi<'_>,
     p: &mut Part<'_>,
@@ -824,7 +824,7 @@ impl Direct<'_> {
 }
 
 impl Job for Direct<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run<L: Lanes>(&self, p: Part<'_>) {
         let [_, h, w] = self.in_shape;
         let [sy, sx] = self.st.stride;
@@ -863,19 +863,19 @@ struct BlockedIn<const S: usize> {
 
 impl<const S: usize> Source for BlockedIn<S> {
     const BLOCKED: bool = true;
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn lane(&self) -> usize {
         1
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn px(&self) -> usize {
         S * BLOCK
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn stride(&self) -> (usize, usize) {
         (S, S)
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn at(&self, cb: usize, iy: usize, ix: usize) -> usize {
         ((cb * self.h + iy) * self.w + ix) * BLOCK
     }
@@ -893,11 +893,11 @@ struct PlanarIn<const S: usize> {
 
 impl<const S: usize> Source for PlanarIn<S> {
     const BLOCKED: bool = false;
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn lane(&self) -> usize {
         self.h * self.w
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn px(&self) -> usize {
         if S > 0 {
             S
@@ -905,18 +905,18 @@ impl<const S: usize> Source for PlanarIn<S> {
             self.sx
         }
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn stride(&self) -> (usize, usize) {
         (self.sy, self.px())
     }
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn at(&self, cb: usize, iy: usize, ix: usize) -> usize {
         (cb * BLOCK * self.h + iy) * self.w + ix
     }
 }
 
 impl Direct<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run_from<L: Lanes, S: Source>(&self, mut p: Part<'_>, src: S) {
         let gb = DIRECT_GROUP / BLOCK;
         let mut b = p.b0;
@@ -966,7 +966,7 @@ impl Direct<'_> {
     /// a 24-channel layer, or an 8-channel one) takes tiles of two pixels
     /// per vector ([`Lanes::splat2`]), so no FMA is spent on its empty
     /// half.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn narrow<L: Lanes, S: Source>(&self, p: &mut Part<'_>, b: usize, src: S) {
         if L::PAIRS && self.out_shape[0].saturating_sub(b * BLOCK) <= BLOCK / 2 {
             direct_blocks::<L, 6, 1, true, S>(self, p, b, src);
@@ -980,7 +980,7 @@ impl Direct<'_> {
 /// tap inside the input row) in tiles of PX pixels, the last one
 /// overlapping its neighbour, and the border pixels one at a time, each
 /// tile skipping the taps that fall outside the input.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
@@ -1045,7 +1045,7 @@ fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S
 /// every tile of the batch). A tile whose kernel row falls outside the
 /// input skips that slice. `partial` holds the sums between slices (its
 /// values on entry are never read).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
@@ -1145,7 +1145,7 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
 /// Taps `k` of a kernel axis (`n` taps, `d` apart) that land inside
 /// `[0, len)` for every one of `span` outputs starting at input position
 /// `x0` (which may be negative): `k0..k1`.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize, usize) {
     let k0 = if x0 >= 0 {
         0
@@ -1169,7 +1169,7 @@ fn taps_inside(x0: isize, span: usize, d: usize, n: usize, len: usize) -> (usize
 /// outside the input row are skipped. `src` says where the values are;
 /// the sums start from zero when `fresh`, else from `part`.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn direct_tile<
     L: Lanes,
     const PX: usize,
@@ -1298,7 +1298,7 @@ pub(crate) fn depthwise<F: MulAdd>(op: &Depthwise<'_>, out: &mut [f32], par: Par
 }
 
 impl Job for Depthwise<'_> {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run<L: Lanes>(&self, p: Part<'_>) {
         if L::WIDE {
             depthwise_part::<L, 8>(self, p)
@@ -1309,7 +1309,7 @@ impl Job for Depthwise<'_> {
 }
 
 /// Channel blocks `p.b0..p.b1`, every output row in tiles of PX pixels.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn depthwise_part<L: Lanes, const PX: usize>(op: &Depthwise<'_>, mut p: Part<'_>) {
     let [c, h, w] = op.in_shape;
     let [_, _, wo] = op.out_shape;
@@ -1410,7 +1410,7 @@ struct Rows<'a> {
 /// first reads input column `x0` at tap 0. Taps in row-major order, each
 /// one weight vector against PX input vectors from one slice of constant
 /// length (no per-pixel bounds checks).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn interior<L: Lanes, const PX: usize, const S: usize>(
     r: &Rows<'_>,
     wts: &[f32],
@@ -1442,7 +1442,7 @@ fn interior<L: Lanes, const PX: usize, const S: usize>(
 /// keep [`interior`]'s order (kernel rows, then columns). Used at stride 1
 /// only: the two stride-2 layers read planes that do not fit the caches
 /// and measured no faster this way.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn interior_reuse<L: Lanes, const PX: usize, const KW: usize, const S: usize>(
     r: &Rows<'_>,
     wts: &[f32],
@@ -1473,7 +1473,7 @@ fn interior_reuse<L: Lanes, const PX: usize, const KW: usize, const S: usize>(
 }
 
 /// [`interior`] for a stride known only at run time.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn interior_any<L: Lanes, const PX: usize>(
     r: &Rows<'_>,
     wts: &[f32],
@@ -1499,7 +1499,7 @@ fn interior_any<L: Lanes, const PX: usize>(
 
 /// The `i`-th 16 values of `s` (zeros where `s` is too short, which the
 /// callers' shape checks rule out).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn vector(s: &[f32], i: usize) -> &V {
     s.get(i * BLOCK..(i + 1) * BLOCK)
         .and_then(|v| <&V>::try_from(v).ok())
@@ -1507,7 +1507,7 @@ fn vector(s: &[f32], i: usize) -> &V {
 }
 
 /// The `i`-th vector of `s`.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn tap(s: &[f32], i: usize) -> &V {
     <&V>::try_from(&s[i * BLOCK..(i + 1) * BLOCK]).unwrap_or(&[0.0; BLOCK])
 }
@@ -1515,7 +1515,7 @@ fn tap(s: &[f32], i: usize) -> &V {
 /// `out` (PX pixels of one block) = `act(acc + bias + residual)`, the activation
 /// matched once for the run (plain loops: a closure would be compiled
 /// outside the kernel's `#[target_feature]` copy).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn store_run<L: Lanes, const PX: usize>(
     out: &mut [f32],
     acc: &[L; PX],

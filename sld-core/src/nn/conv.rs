@@ -30,7 +30,7 @@ fn valid_range(a: isize, s: usize, n: usize, out: usize) -> (usize, usize) {
 /// Runs one convolution; returns false when a buffer is too small (a
 /// planning bug, reported rather than a panic).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 pub(crate) fn conv2d<F: MulAdd>(
     st: &ConvStep,
     in_shape: Shape,
@@ -115,7 +115,7 @@ pub(crate) fn conv2d<F: MulAdd>(
 /// every thread unfolding the same chunks. Each value comes from the same
 /// GEMM code as with one thread: the same bits.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn im2col_gemm<F: MulAdd>(
     st: &ConvStep,
     in_shape: Shape,
@@ -289,7 +289,7 @@ pub(crate) fn scratch_len(st: &ConvStep, in_shape: Shape, out_shape: Shape) -> u
 /// convolution, in our NCHW layout): the copy is the input's size, not
 /// `kh·kw` times it, and the GEMM runs on full column tiles.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn conv_implicit(
     st: &ConvStep,
     layout: &Implicit,
@@ -477,7 +477,7 @@ fn implicit_by_columns(
 
 /// Adds the bias and applies the activation to one row (activation
 /// matched once per row so the loop vectorises).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
     match act {
         Activation::None => vs.iter_mut().for_each(|v| *v += b),
@@ -490,7 +490,7 @@ fn finish_row(vs: &mut [f32], b: f32, act: Activation) {
 /// [`depthwise`] with the channels split over `par`'s threads (each with
 /// its own part of the scratch); channels are independent, so the result
 /// is bit-identical to one thread.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn depthwise_par<F: MulAdd>(
     st: &ConvStep,
@@ -671,7 +671,7 @@ impl PaddedPlane {
     }
 
     /// Offset of padded column `px` within a stored row.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn column(&self, px: usize, sw: usize) -> usize {
         self.phase[px % sw] + px / sw
     }
@@ -689,7 +689,7 @@ pub(crate) fn depthwise_scratch(st: &ConvStep, out_hw: [usize; 2]) -> usize {
 /// phases), so every output row is `Σ_taps w·(contiguous run)` with no
 /// border cases; outputs go in blocks held in registers across all taps,
 /// bias and activation applied before the single store.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn depthwise<F: MulAdd>(
     st: &ConvStep,
@@ -723,7 +723,7 @@ fn depthwise<F: MulAdd>(
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn depthwise_blocks<F: MulAdd, const R: usize, const B: usize>(
     st: &ConvStep,
@@ -805,7 +805,7 @@ struct Rows<'p> {
 /// Output rows `oy..oy+R` of one channel: full blocks of `B` columns, then
 /// one block ending at the row's end (it recomputes a few values
 /// bit-identically), single columns only for rows narrower than a block.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn depthwise_row<F: MulAdd, const R: usize, const B: usize>(
     rows: &Rows<'_>,
     oy: usize,
@@ -832,7 +832,7 @@ fn depthwise_row<F: MulAdd, const R: usize, const B: usize>(
 
 /// Copies one channel into its padded, phase-split plane (zeros outside
 /// the input).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn fill_padded(
     plane: &PaddedPlane,
     x: &[f32],
@@ -882,7 +882,7 @@ fn fill_padded(
 /// `out[oy + r][x0..x0+B] = act(b + Σ_t wk[t]·padded[(oy + r)·step +
 /// toff[t] + x0 ..][..B])` for `r < R`, the taps summed in two
 /// interleaved partial sums (even and odd taps) so the FMA chains overlap.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn depthwise_run<F: MulAdd, const R: usize, const B: usize>(
     rows: &Rows<'_>,
@@ -938,7 +938,7 @@ fn depthwise_run<F: MulAdd, const R: usize, const B: usize>(
 }
 
 /// Unfolds `[C, H, W]` into rows `(c, ky, kx)` × columns `(oy, ox)`.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn im2col(
     st: &ConvStep,
     in_shape: Shape,

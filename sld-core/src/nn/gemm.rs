@@ -51,20 +51,20 @@ impl Epilogue<'_> {
     };
 
     /// The epilogue of one value: `C[at]`, in row `row`.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn finish(&self, row: usize, at: usize, v: f32) -> f32 {
         let r = self.residual.and_then(|r| r.get(at)).copied().unwrap_or(0.0);
         self.activation.apply(v + self.bias_at(row) + r)
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn bias_at(&self, row: usize) -> f32 {
         self.bias.and_then(|b| b.get(row)).copied().unwrap_or(0.0)
     }
 
     /// Bias, residual and activation over the row segment `vs` = `C[at..]`
     /// of row `row`, the activation matched once so the loop vectorises.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn finish_row(&self, row: usize, at: usize, vs: &mut [f32]) {
         let b = self.bias_at(row);
         let res = self.residual.and_then(|r| r.get(at..at + vs.len()));
@@ -152,7 +152,7 @@ impl<'t> RowMap<'t> {
     }
 
     /// Offset of row `r`.
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn offset(&self, r: usize) -> usize {
         let p = self.taps.len().max(1);
         (r / p) * self.stride + self.taps.get(r % p).copied().unwrap_or(0)
@@ -347,7 +347,7 @@ fn gemm_avx512(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epil
 /// The blocked multiply; `a` has exactly `m·k` elements, `b` every row
 /// `g.rows` places, `c` `(m − 1)·ldc + n`;
 /// `panel` (`KC × NR` values, on the caller's stack) holds the packed B panel.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn gemm<const MR: usize, const NR: usize, F: MulAdd>(
     g: &Geometry<'_>,
@@ -464,7 +464,7 @@ struct Tile {
 }
 
 /// `C[i0..i0+MR, j0..j0+NR] (+)= A[i0..i0+MR, k0..k1] · panel`.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn tile<const MR: usize, const NR: usize, F: MulAdd>(
     k: usize,
     a: &[f32],
@@ -509,7 +509,7 @@ fn tile<const MR: usize, const NR: usize, F: MulAdd>(
 }
 
 /// One row of C over columns `cols` (edges).
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn edge_row<F: MulAdd>(
     g: &Geometry<'_>,
@@ -557,7 +557,7 @@ pub(crate) trait MulAdd {
 pub(crate) struct Plain;
 
 impl MulAdd for Plain {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn mul_add(a: f32, b: f32, c: f32) -> f32 {
         a * b + c
     }
@@ -570,7 +570,7 @@ pub(crate) struct Fused;
 
 #[cfg(feature = "std")]
 impl MulAdd for Fused {
-    #[inline(always)]
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn mul_add(a: f32, b: f32, c: f32) -> f32 {
         a.mul_add(b, c)
     }

@@ -6,6 +6,12 @@
 //! aarch64, use fused multiply-adds (`gemm::Fused`). Measured in
 //! BENCHMARKS.md.
 //!
+//! The kernels are `#[inline(always)]` down to their tiles, so that each
+//! level's copy inlines its vector intrinsics. `--cfg sld_no_forced_inline`
+//! drops that (the same code, as separate functions, slower): the CI fuzz
+//! smoke build sets it, because sanitizer instrumentation of the huge
+//! inlined functions took ~10 minutes of its build (fuzz/build.sh).
+//!
 //! The caller owns the arena (`plan.arena_len` f32) and the scratch
 //! (`plan.scratch_len` f32), writes the normalised input into
 //! [`input_mut`], calls [`run`], and reads heatmaps with [`output`].
@@ -208,7 +214,7 @@ fn run_avx2(
 }
 
 /// The interpreter loop; inlined into each feature-specific copy above.
-#[inline(always)]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn run_steps<F: gemm::MulAdd>(
     plan: &Plan,
     steps: &[Step],
