@@ -27,7 +27,7 @@ use core::marker::PhantomData;
 
 use super::gemm::MulAdd;
 use super::pool::{Par, MAX_THREADS};
-use super::simd::{Array, Lanes};
+use super::simd::{Array, Lanes, Region};
 use crate::model::layout::{Layout, BLOCK, DIRECT_GROUP};
 use crate::model::plan::ConvStep;
 use crate::model::{Activation, Shape};
@@ -533,6 +533,41 @@ fn pointwise_block<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
     starts: &[usize],
     b: usize,
 ) {
+    L::enter(PointwiseBlock::<L, PX, OB, G> {
+        op,
+        p,
+        starts,
+        b,
+        lanes: PhantomData,
+    })
+}
+
+/// [`pointwise_block`]'s arguments, for [`Lanes::enter`].
+struct PointwiseBlock<'a, 'o, 'p, L, const PX: usize, const OB: usize, const G: usize> {
+    op: &'a Pointwise<'o>,
+    p: &'a mut Part<'p>,
+    starts: &'a [usize],
+    b: usize,
+    lanes: PhantomData<L>,
+}
+
+impl<L: Lanes, const PX: usize, const OB: usize, const G: usize> Region
+    for PointwiseBlock<'_, '_, '_, L, PX, OB, G>
+{
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn call(self) {
+        pointwise_block_in::<L, PX, OB, G>(self.op, self.p, self.starts, self.b)
+    }
+}
+
+/// [`pointwise_block`] inside the function [`Lanes::enter`] made for it.
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn pointwise_block_in<L: Lanes, const PX: usize, const OB: usize, const G: usize>(
+    op: &Pointwise<'_>,
+    p: &mut Part<'_>,
+    starts: &[usize],
+    b: usize,
+) {
     // One k-slice: no sums kept between slices, so no batch of them to
     // zero (24 KiB at AVX-512, which pushed the weights out of L1).
     if op.ci <= KC {
@@ -982,6 +1017,41 @@ impl Direct<'_> {
 /// tile skipping the taps that fall outside the input.
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
+    op: &Direct<'_>,
+    p: &mut Part<'_>,
+    b: usize,
+    src: S,
+) {
+    L::enter(DirectBlocks::<L, PX, OB, HALF, S> {
+        op,
+        p,
+        b,
+        src,
+        lanes: PhantomData,
+    })
+}
+
+/// [`direct_blocks`]' arguments, for [`Lanes::enter`].
+struct DirectBlocks<'a, 'd, 'p, L, const PX: usize, const OB: usize, const HALF: bool, S> {
+    op: &'a Direct<'d>,
+    p: &'a mut Part<'p>,
+    b: usize,
+    src: S,
+    lanes: PhantomData<L>,
+}
+
+impl<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source> Region
+    for DirectBlocks<'_, '_, '_, L, PX, OB, HALF, S>
+{
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn call(self) {
+        direct_blocks_in::<L, PX, OB, HALF, S>(self.op, self.p, self.b, self.src)
+    }
+}
+
+/// [`direct_blocks`] inside the function [`Lanes::enter`] made for it.
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
     b: usize,

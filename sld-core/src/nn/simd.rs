@@ -54,6 +54,29 @@ pub(crate) trait Lanes: Copy {
     fn relu(self) -> Self;
     /// Per lane `f32::clamp(self, 0, 6)` (NaN stays NaN).
     fn relu6(self) -> Self;
+    /// Runs `r` in a function of its own, compiled for this type's
+    /// target features. A kernel's tile shapes go through here, so each
+    /// is one function of moderate size: inlined all into the level's
+    /// entry, they made one function so large that LLVM's loop passes
+    /// took most of sld-core's build (RELIABILITY.md, "CI budget"). One
+    /// call per block of tiles costs nothing measurable.
+    #[inline(always)]
+    fn enter<R: Region>(r: R) {
+        enter_plain(r)
+    }
+}
+
+/// A piece of a kernel that [`Lanes::enter`] runs as a function of its
+/// own.
+pub(crate) trait Region {
+    /// Runs the piece.
+    fn call(self);
+}
+
+/// [`Lanes::enter`] for the types that need no target feature.
+#[inline(never)]
+fn enter_plain<R: Region>(r: R) {
+    r.call()
 }
 
 /// Asks the CPU to bring the cache line holding `v` into L1 ahead of use
@@ -136,7 +159,7 @@ pub(crate) use x86::{Avx2, Avx512};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod x86 {
-    use super::Lanes;
+    use super::{Lanes, Region};
     use core::arch::x86_64::*;
 
     /// One AVX-512 register.
@@ -194,6 +217,19 @@ mod x86 {
             self.store(&mut v);
             Self::load(&v.map(|x| x.clamp(0.0, 6.0)))
         }
+        #[inline(always)]
+        fn enter<R: Region>(r: R) {
+            // SAFETY: see the impl (an `Avx512` kernel runs only after
+            // AVX-512F, AVX2 and FMA were detected).
+            unsafe { enter_avx512(r) }
+        }
+    }
+
+    /// [`Lanes::enter`] at AVX-512.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline(never)]
+    fn enter_avx512<R: Region>(r: R) {
+        r.call()
     }
 
     /// Two AVX registers.
@@ -275,5 +311,18 @@ mod x86 {
                 )
             }
         }
+        #[inline(always)]
+        fn enter<R: Region>(r: R) {
+            // SAFETY: see the impl (an `Avx2` kernel runs only after AVX2
+            // and FMA were detected).
+            unsafe { enter_avx2(r) }
+        }
+    }
+
+    /// [`Lanes::enter`] at AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline(never)]
+    fn enter_avx2<R: Region>(r: R) {
+        r.call()
     }
 }
