@@ -15,6 +15,8 @@
 # one another. The same code runs, slower; the build is ~10x faster (the
 # forced inlining made functions so large that instrumenting them took most
 # of the build). The CI smoke build sets it; a campaign leaves it unset.
+# FUZZ_DEPS_OPT_LEVEL=0 (with FUZZ_INSTRUMENT=ours) builds the third-party
+# crates unoptimised: the CI smoke build, ~240 s of CPU less (fuzz/rustc-ours.sh).
 # Binaries: fuzz/target/x86_64-unknown-linux-gnu/release/TARGET.
 # Usage: fuzz/build.sh [cargo build args...]
 set -euo pipefail

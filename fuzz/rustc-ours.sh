@@ -27,10 +27,13 @@ if [ "$ours" = 1 ] && [ "$target" = 1 ]; then
   # crossing crates relies on).
   exec "$rustc" "$@" $FUZZ_OURS_FLAGS -Cunsafe-allow-abi-mismatch=sanitizer
 fi
+# FUZZ_DEPS_OPT_LEVEL (the CI smoke build sets 0): the optimisation of
+# the third-party crates, whose speed a 10-second run does not need.
 args=()
 for a in "$@"; do
   case "$a" in
     debuginfo=2) args+=("debuginfo=line-tables-only") ;;
+    opt-level=*) args+=("opt-level=${FUZZ_DEPS_OPT_LEVEL:-${a#opt-level=}}") ;;
     *) args+=("$a") ;;
   esac
 done
