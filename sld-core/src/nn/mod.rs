@@ -7,10 +7,14 @@
 //! BENCHMARKS.md.
 //!
 //! The kernels are `#[inline(always)]` down to their tiles, so that each
-//! level's copy inlines its vector intrinsics. `--cfg sld_no_forced_inline`
-//! drops that (the same code, as separate functions, slower): the CI fuzz
-//! smoke build sets it, because sanitizer instrumentation of the huge
-//! inlined functions took ~10 minutes of its build (fuzz/build.sh).
+//! level's copy inlines its vector intrinsics. The channel-blocked 1×1 and
+//! direct kernels stop that at one block of tiles: `Lanes::enter` (in
+//! `simd`) makes each tile shape a function of its own with the level's
+//! target features, since one function holding them all took LLVM ~4
+//! minutes to optimise. `--cfg sld_no_forced_inline` drops the forced
+//! inlining altogether (the same code, as separate functions, slower):
+//! the CI fuzz smoke build sets it, because sanitizer instrumentation of
+//! the inlined functions took ~10 minutes of its build (fuzz/build.sh).
 //!
 //! The caller owns the arena (`plan.arena_len` f32) and the scratch
 //! (`plan.scratch_len` f32), writes the normalised input into
