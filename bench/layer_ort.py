@@ -29,7 +29,7 @@ import forward_ort as fo  # noqa: E402
 ROOT = fo.ROOT
 
 
-def write_model(path, ci, h, w, co, k, s, g, d, rng):
+def write_model(path, ci, h, w, co, k, s, g, d, rng, post=False):
     import numpy as np
     pad = (k // 2) * d
     layers = [
@@ -39,16 +39,24 @@ def write_model(path, ci, h, w, co, k, s, g, d, rng):
          "stride": [s, s], "padding": [pad] * 4, "dilation": [d, d], "groups": g, "activation": "relu6"},
     ]
     ho = (h + 2 * pad - d * (k - 1) - 1) // s + 1
-    model = {"stride": max(1, h // ho), "landmarks": co, "heatmaps": "gaussian", "scene": "layer_ort",
+    if post:
+        # A 1x1 layer after the one under test, so that it writes its
+        # intermediate layout (blocked) rather than the planar output.
+        layers.append({"name": "post", "op": "conv2d", "input": "layer", "weight": "post.weight", "bias": "post.bias",
+                       "stride": [1, 1], "padding": [0] * 4, "dilation": [1, 1], "groups": 1, "activation": "none"})
+    model = {"stride": max(1, h // ho), "landmarks": 16 if post else co, "heatmaps": "gaussian", "scene": "layer_ort",
              "graph": {"input": {"width": w, "height": h, "channels": 3, "mean": [0.0] * 3, "std": [1.0] * 3},
-                       "layers": layers, "outputs": ["layer"]}}
+                       "layers": layers, "outputs": ["post" if post else "layer"]}}
     tensors = {
         "pre.weight": rng.standard_normal((ci, 3, 1, 1)).astype("<f4"),
         "pre.bias": rng.standard_normal(ci).astype("<f4"),
         "layer.weight": (rng.standard_normal((co, ci // g, k, k)) * 0.1).astype("<f4"),
         "layer.bias": rng.standard_normal(co).astype("<f4"),
-        "landmarks": np.zeros((co, 3), "<f4"),
+        "landmarks": np.zeros((16 if post else co, 3), "<f4"),
     }
+    if post:
+        tensors["post.weight"] = (rng.standard_normal((16, co, 1, 1)) * 0.1).astype("<f4")
+        tensors["post.bias"] = rng.standard_normal(16).astype("<f4")
     header, blobs, off = {}, [], 0
     for name, a in tensors.items():
         b = a.tobytes()
@@ -72,13 +80,16 @@ def main():
         ap.add_argument(name, type=int)
     ap.add_argument("dilation", type=int, nargs="?", default=1)
     ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--then-1x1", dest="post", action="store_true",
+                    help="follow the layer with a 1x1 convolution to 16 channels, so that it writes the "
+                         "intermediate (blocked) layout, not the network's planar output")
     a = ap.parse_args()
     subprocess.check_call(["cargo", "build", "--release", "--quiet", "-p", "sld-train"], cwd=ROOT)
     sld = os.path.join(ROOT, "target", "release", "sld")
     tmp = tempfile.mkdtemp()
     model, inp, out = (os.path.join(tmp, n) for n in ("l.sld", "l.in", "l.out"))
     rng = np.random.default_rng(0)
-    ho, wo = write_model(model, a.cin, a.h, a.w, a.cout, a.k, a.stride, a.groups, a.dilation, rng)
+    ho, wo = write_model(model, a.cin, a.h, a.w, a.cout, a.k, a.stride, a.groups, a.dilation, rng, a.post)
     x = rng.random((1, 3, a.h, a.w), dtype=np.float32)
     x.tofile(inp)
     text = subprocess.check_output([sld, "model", "forward", model, "--input", inp, "--output", out,
@@ -103,8 +114,10 @@ def main():
     for e in json.load(open(sess.end_profiling())):
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             by_node[e["name"]].append(e["dur"] / 1e3)
-    # ORT names nodes after their outputs; the layer under test writes "heatmaps".
-    ort_ms = [sorted(v)[len(v) // 2] for n, v in by_node.items() if n.startswith("heatmaps")]
+    # ORT names nodes after their outputs; the layer under test writes
+    # "heatmaps" (or "layer" when a 1x1 layer follows it).
+    want = "layer" if a.post else "heatmaps"
+    ort_ms = [sorted(v)[len(v) // 2] for n, v in by_node.items() if n.startswith(want)]
     ort_ms = ort_ms[0] if ort_ms else float("nan")
     ours = np.fromfile(out, dtype="<f4")
     flops = 2 * a.cout * (a.cin // a.groups) * a.k * a.k * ho * wo

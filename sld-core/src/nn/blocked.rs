@@ -883,6 +883,9 @@ trait Source: Copy {
     /// Elements from one output pixel's input to its right neighbour's
     /// (the column stride included).
     fn px(&self) -> usize;
+    /// Elements from one output row's input to the next's (the row
+    /// stride included).
+    fn row(&self) -> usize;
     /// Stride `(rows, columns)`.
     fn stride(&self) -> (usize, usize);
     /// Index of channel block `cb`'s first channel at row `iy`, column `ix`.
@@ -905,6 +908,10 @@ impl<const S: usize> Source for BlockedIn<S> {
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn px(&self) -> usize {
         S * BLOCK
+    }
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn row(&self) -> usize {
+        S * self.w * BLOCK
     }
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn stride(&self) -> (usize, usize) {
@@ -939,6 +946,10 @@ impl<const S: usize> Source for PlanarIn<S> {
         } else {
             self.sx
         }
+    }
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn row(&self) -> usize {
+        self.sy * self.w
     }
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn stride(&self) -> (usize, usize) {
@@ -1013,8 +1024,10 @@ impl Direct<'_> {
 
 /// Output blocks `b..b+OB`, every output pixel: each row's interior (every
 /// tap inside the input row) in tiles of PX pixels, the last one
-/// overlapping its neighbour, and the border pixels one at a time, each
-/// tile skipping the taps that fall outside the input.
+/// overlapping its neighbour; the border columns in column tiles of PX
+/// rows (where those rows take the same kernel rows) and the rest one
+/// pixel at a time, each tile skipping the taps that fall outside the
+/// input.
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn direct_blocks<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
@@ -1073,8 +1086,10 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
     } else {
         lo
     };
-    let (mut wide, mut nwide) = ([(0usize, 0usize); PB], 0);
-    let (mut single, mut nsingle) = ([(0usize, 0usize); PB], 0);
+    let (mut wide, mut nwide) = ([Tile::default(); PB], 0);
+    let (mut single, mut nsingle) = ([Tile::default(); PB], 0);
+    let (h, kh, dh) = (op.in_shape[1], st.kernel[0], st.dilation[0]);
+    let (pt, sy) = (st.padding[0] as isize, src.stride().0);
     // The batches' partial sums, made once here: each batch starts every
     // tile from zero itself. (Zeroing 24–48 KiB a batch pushed the weights
     // out of L1: the direct path ran 1.5–2.4× slower with batches under
@@ -1085,10 +1100,20 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
     let tw = if HALF { 2 * PX } else { PX };
     // The interior in tiles, if it holds one; else every pixel alone.
     let (a, z) = if hi - lo >= tw { (lo, hi) } else { (lo, lo) };
-    for oy in p.q0 / wo.max(1)..p.q1 / wo.max(1) {
+    let (r0, r1) = (p.q0 / wo.max(1), p.q1 / wo.max(1));
+    // The kernel rows inside the input for output row `oy`.
+    let rows_of = |oy: usize| taps_inside((oy * sy) as isize - pt, 1, dh, kh, h);
+    for oy in r0..r1 {
+        // Once per output row (a division by the dilation).
+        let rows = rows_of(oy);
         let mut ox = a;
         while ox < z {
-            wide[nwide] = (oy, ox.min(z - tw));
+            wide[nwide] = Tile {
+                oy,
+                ox: ox.min(z - tw),
+                rows,
+                down: false,
+            };
             nwide += 1;
             if nwide == PB {
                 direct_batch::<L, PX, OB, HALF, S>(op, p, &wide, b, src, &mut partial);
@@ -1096,20 +1121,73 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
             }
             ox += tw;
         }
-        for ox in (0..a).chain(z..wo) {
-            single[nsingle] = (oy, ox);
-            nsingle += 1;
-            if nsingle == PB {
-                direct_batch::<L, 1, OB, false, S>(op, p, &single, b, src, &mut partial1);
-                nsingle = 0;
+    }
+    // The border columns (every column when the interior holds no tile):
+    // PX rows of one column make a tile of their own (a column tile,
+    // `down`) where they take the same kernel rows, as good as a row's
+    // tile; the rest go one pixel at a time. (At dilation 4, 8 of 40
+    // columns are border: one pixel at a time, they took a third of the
+    // layer.) Column tiles read a blocked input at a pixel step of whole
+    // rows; a pair tile (HALF) has no column form.
+    for ox in (0..a).chain(z..wo) {
+        let mut oy = r0;
+        while oy < r1 {
+            let rows = rows_of(oy);
+            let mut n = 1;
+            while S::BLOCKED && !HALF && n < PX && oy + n < r1 && rows_of(oy + n) == rows {
+                n += 1;
             }
+            if S::BLOCKED && !HALF && n == PX {
+                wide[nwide] = Tile {
+                    oy,
+                    ox,
+                    rows,
+                    down: true,
+                };
+                nwide += 1;
+                if nwide == PB {
+                    direct_batch::<L, PX, OB, HALF, S>(op, p, &wide, b, src, &mut partial);
+                    nwide = 0;
+                }
+            } else {
+                for oy in oy..oy + n {
+                    single[nsingle] = Tile {
+                        oy,
+                        ox,
+                        rows,
+                        down: false,
+                    };
+                    nsingle += 1;
+                    if nsingle == PB {
+                        direct_batch::<L, 1, OB, false, S>(op, p, &single, b, src, &mut partial1);
+                        nsingle = 0;
+                    }
+                }
+            }
+            oy += n;
         }
     }
     direct_batch::<L, PX, OB, HALF, S>(op, p, &wide[..nwide], b, src, &mut partial);
     direct_batch::<L, 1, OB, false, S>(op, p, &single[..nsingle], b, src, &mut partial1);
 }
 
-/// Tiles of PX pixels at `tiles` (row, first column; at most [`PB`]) ×
+/// Where one tile of a [`direct_batch`] lies.
+#[derive(Clone, Copy, Default)]
+struct Tile {
+    /// Output row.
+    oy: usize,
+    /// First output column.
+    ox: usize,
+    /// The kernel rows inside the input for this output row: computed once
+    /// per row (a division by the dilation: per tile and k-slice, such
+    /// set-up cost more than a tenth of a 6×1 tile's time at AVX2).
+    rows: (usize, usize),
+    /// A column tile: its pixels are rows `oy..oy + PX` of column `ox`
+    /// (all taking `rows`), not columns `ox..` of row `oy`.
+    down: bool,
+}
+
+/// Tiles of PX pixels at `tiles` (at most [`PB`]) ×
 /// output blocks `b..b+OB`, k-slice by k-slice: one block of 16 input
 /// channels × one kernel row (3 × 16 × 80 weights are 15 KiB, in L1 for
 /// every tile of the batch). A tile whose kernel row falls outside the
@@ -1119,7 +1197,7 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
 fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
     op: &Direct<'_>,
     p: &mut Part<'_>,
-    tiles: &[(usize, usize)],
+    tiles: &[Tile],
     b: usize,
     src: S,
     partial: &mut Partial<OB, PX>,
@@ -1127,10 +1205,8 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
     if tiles.is_empty() {
         return;
     }
-    let [ci, h, _] = op.in_shape;
+    let ci = op.in_shape[0];
     let [kh, _] = op.st.kernel;
-    let dh = op.st.dilation[0];
-    let pt = op.st.padding[0] as isize;
     // Kernel rows per k-slice: as many as keep the slice's weights (for
     // this tile's OB blocks) within 16 KiB, at least one.
     let rows = (16 / (op.st.kernel[1] * OB).max(1)).max(1);
@@ -1141,14 +1217,14 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
         let mut k0 = 0;
         while k0 < kh {
             let k1 = (k0 + rows).min(kh);
-            for ((part, &(oy, ox)), fresh) in partial.0.iter_mut().zip(tiles).zip(fresh.iter_mut()) {
+            for ((part, t), fresh) in partial.0.iter_mut().zip(tiles).zip(fresh.iter_mut()) {
+                let (oy, ox) = (t.oy, t.ox);
                 // The slice's kernel rows inside the input.
-                let (r0, r1) = taps_inside((oy * src.stride().0) as isize - pt, 1, dh, kh, h);
-                let (r0, r1) = (r0.max(k0), r1.min(k1));
+                let (r0, r1) = (t.rows.0.max(k0), t.rows.1.min(k1));
                 if r0 >= r1 {
                     continue;
                 }
-                let at = (oy, ox, cb, (r0, r1));
+                let at = (oy, ox, cb, (r0, r1), t.down);
                 // A planar input takes the one tile for any channel count.
                 if S::BLOCKED {
                     if lanes == BLOCK {
@@ -1176,7 +1252,8 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
         }
     }
     let wo = op.out_shape[2];
-    for ((part, &(oy, ox)), fresh) in partial.0.iter().zip(tiles).zip(fresh) {
+    for ((part, t), fresh) in partial.0.iter().zip(tiles).zip(fresh) {
+        let (oy, ox) = (t.oy, t.ox);
         let mut acc = [[L::zero(); OB]; PX];
         // A tile no kernel row reached (padding wider than the kernel)
         // is the bias alone.
@@ -1187,7 +1264,12 @@ fn direct_batch<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S:
                 }
             }
         }
-        if HALF {
+        if t.down {
+            // A column: PX pixels one output row apart.
+            for (j, acc) in acc.iter().enumerate() {
+                finish::<L, 1, OB>(&op.epi(), p, (oy + j) * wo + ox, b, &[*acc]);
+            }
+        } else if HALF {
             // Vector j holds pixels 2j (lanes 0–7) and 2j + 1 (lanes
             // 8–15) of the block's first 8 channels; its last 8 are zero
             // (as a full tile's would be: their weights are zero).
@@ -1249,7 +1331,7 @@ fn direct_tile<
     S: Source,
 >(
     op: &Direct<'_>,
-    (oy, ox, cb, ky): (usize, usize, usize, (usize, usize)),
+    (oy, ox, cb, ky, down): (usize, usize, usize, (usize, usize), bool),
     b: usize,
     lanes: usize,
     part: &mut [[V; OB]; PX],
@@ -1266,7 +1348,14 @@ fn direct_tile<
     // Pixels of the tile: two per vector when HALF.
     let npx = if HALF { 2 * PX } else { PX };
     let x0 = (ox * sx) as isize - st.padding[1] as isize;
-    let (kx0, kx1) = taps_inside(x0, (npx - 1) * sx + 1, dw, kw, w);
+    // A row's tile of several pixels lies in the row's interior (every
+    // tap inside: `direct_blocks`), so only a single pixel or a column
+    // skips taps.
+    let (kx0, kx1) = if npx > 1 && !down {
+        (0, kw)
+    } else {
+        taps_inside(x0, 1, dw, kw, w)
+    };
     let mut acc = [[L::zero(); OB]; PX];
     if !fresh {
         for (a, v) in acc.iter_mut().zip(part.iter()) {
@@ -1277,6 +1366,9 @@ fn direct_tile<
     }
     let tap_len = BLOCK * DIRECT_GROUP;
     let (lane, px) = (src.lane(), src.px());
+    // From one pixel of a column tile to the next in the input: whole
+    // rows (blocked input only: `direct_blocks`).
+    let step = src.row();
     // Values one tap of the tile reads: from its first, `lanes` channels
     // `lane` apart and PX pixels `px` apart.
     let span = (lanes - 1) * lane + (npx - 1) * px + 1;
@@ -1286,9 +1378,31 @@ fn direct_tile<
         let wrow = &wblock[ky * kw * tap_len..];
         for kx in kx0..kx1 {
             let ix = (x0 + (kx * dw) as isize) as usize;
-            let xb = &op.x[src.at(cb, iy, ix)..][..span];
+            let first = src.at(cb, iy, ix);
             // A slice of constant length: the loads below need no checks.
             let wb = &wrow[kx * tap_len..][..(BLOCK - 1) * DIRECT_GROUP + OB * BLOCK];
+            if S::BLOCKED && !HALF && down {
+                // A column: each pixel's 16 channels, whole rows apart (PX
+                // checks a tap). Its own loop: with this run-time step in
+                // the row tiles' loop, they ran 10–20 % slower at AVX2.
+                let xs: [&V; PX] =
+                    core::array::from_fn(|j| vector(op.x.get(first + j * step..).unwrap_or(&[]), 0));
+                for l in 0..lanes {
+                    let mut wv = [L::zero(); OB];
+                    for (ob, v) in wv.iter_mut().enumerate() {
+                        let at = l * DIRECT_GROUP + ob * BLOCK;
+                        *v = L::load(vector(&wb[at..at + BLOCK], 0));
+                    }
+                    for (row, x) in acc.iter_mut().zip(&xs) {
+                        let xv = L::splat(x[l]);
+                        for (a, wv) in row.iter_mut().zip(&wv) {
+                            *a = a.mul_add(xv, *wv);
+                        }
+                    }
+                }
+                continue;
+            }
+            let xb = &op.x[first..][..span];
             for l in 0..lanes {
                 if HALF {
                     // Channels 0–7 of the block in both halves; pixels

@@ -250,7 +250,8 @@ fn depthwise_matches_the_planar_kernel() {
 /// dilations 1–4 (ASPP), 5×5, 1×3, stride 2 from blocked input and
 /// strides 2 and 4 (a 4×4 patch convolution) from planar input of 1 to
 /// 24 channels, asymmetric and zero padding, odd sizes, rows narrower
-/// than a tile, channels off the block size and past one weight group,
+/// than a tile, tall maps (column tiles at the borders), channels off the
+/// block size and past one weight group,
 /// residuals and every activation; against the planar implicit GEMM /
 /// im2col (the same sums in another order: within 1e-5), the same
 /// bits on 2 and 3 threads, and NaN padding lanes never read.
@@ -281,6 +282,13 @@ fn direct_matches_the_planar_convolution() {
         (1, 24, [4, 4], [0; 4], 4, 1, 16, 40, P, B, false, Activation::None),
         (24, 20, [3, 3], [1; 4], 1, 1, 5, 19, P, B, true, Activation::Silu),
         (2, 16, [3, 3], [2; 4], 3, 2, 10, 17, P, P, false, Activation::Relu),
+        // Tall maps: border columns in column tiles (rows of the same
+        // kernel rows, whole tiles and leftovers), at dilations 2 and 4,
+        // stride 2, and rows narrower than a tile (every column a border).
+        (64, 64, [3, 3], [2; 4], 1, 2, 22, 15, B, B, true, Activation::Relu),
+        (16, 48, [3, 3], [4; 4], 1, 4, 23, 11, B, P, false, Activation::Relu6),
+        (24, 32, [3, 3], [1; 4], 2, 1, 31, 13, B, B, false, Activation::None),
+        (16, 96, [3, 3], [1; 4], 1, 1, 20, 5, B, P, true, Activation::Relu),
         // Padding wider than the kernel: border outputs are the bias.
         (16, 32, [3, 3], [4; 4], 1, 1, 5, 6, B, B, false, Activation::None),
         (16, 24, [3, 3], [4; 4], 1, 1, 5, 14, B, P, true, Activation::Relu),
