@@ -289,6 +289,8 @@ fn direct_matches_the_planar_convolution() {
         (16, 48, [3, 3], [4; 4], 1, 4, 23, 11, B, P, false, Activation::Relu6),
         (24, 32, [3, 3], [1; 4], 2, 1, 31, 13, B, B, false, Activation::None),
         (16, 96, [3, 3], [1; 4], 1, 1, 20, 5, B, P, true, Activation::Relu),
+        // The interior's last column in column tiles (13 = 2×6 + 1).
+        (64, 96, [3, 3], [1; 4], 1, 1, 9, 15, B, P, true, Activation::Relu),
         // Padding wider than the kernel: border outputs are the bias.
         (16, 32, [3, 3], [4; 4], 1, 1, 5, 6, B, B, false, Activation::None),
         (16, 24, [3, 3], [4; 4], 1, 1, 5, 14, B, P, true, Activation::Relu),
