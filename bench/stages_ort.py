@@ -2,9 +2,11 @@
 """Where sld-core and ONNX Runtime differ: the forward split into stages.
 
 Usage (from the repository root; the venv is bench/.venv-ort, as forward_ort.py):
-    python3 bench/stages_ort.py [--width 640 --height 352] [--threads 1] [--rounds 5] [--no-avx512]
+    python3 bench/stages_ort.py [--arch lite0|small|xfeat] [--width 640 --height 352] [--threads 1]
+        [--rounds 5] [--no-avx512]
 
-Writes the random-weight Lite0-s8 + ASPP model of forward_ort.py, then
+Writes the random-weight model of forward_ort.py (Lite0-s8 + ASPP unless
+--arch says otherwise), then
 times ORT on the ONNX graph cut after each stage (the stem, every
 inverted-residual block's last 1×1 convolution, the whole head): each cut
 graph keeps only the nodes its output needs, so the difference between two
@@ -53,6 +55,9 @@ def main():
     import numpy as np
     import onnxruntime as ort
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["lite0", "small", "xfeat"], default="lite0",
+                    help="the network (as forward_ort.py); lite0 cuts after the stem and every block, "
+                         "the others after every layer")
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=352)
     ap.add_argument("--threads", type=int, default=1)
@@ -66,13 +71,20 @@ def main():
     sld = os.path.join(fo.ROOT, "target", "release", "sld")
     tmp = tempfile.mkdtemp()
     model, inp = os.path.join(tmp, "m.sld"), os.path.join(tmp, "in.f32")
-    subprocess.check_call([sld, "model", "random", "--out", model, "--landmarks", "125",
+    subprocess.check_call([sld, "model", "random", "--out", model, "--landmarks", "125", "--arch", args.arch,
                            "--width", str(args.width), "--height", str(args.height)], stdout=subprocess.DEVNULL)
     info, tensors = fo.read_sld(model)
     full = fo.to_onnx(info, tensors)
     layers = [l["name"] for l in info["graph"]["layers"]]
-    cuts = [n for n in layers if n == "stem" or n.endswith(".project")] + [layers[-1]]
-    x = np.random.default_rng(0).random((1, 3, args.height, args.width), dtype=np.float32)
+    if args.arch == "lite0":
+        cuts = [n for n in layers if n == "stem" or n.endswith(".project")] + [layers[-1]]
+    else:
+        # Every layer; where the graph branches (skips, the head's
+        # residuals) a cut holds only its own ancestors, so read the
+        # stages of a branch together.
+        cuts = layers
+    channels = info["graph"]["input"]["channels"]
+    x = np.random.default_rng(0).random((1, channels, args.height, args.width), dtype=np.float32)
     x.tofile(inp)
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
@@ -97,7 +109,8 @@ def main():
             m = re.match(r"\s*\d+\s+(\S+)\s.*\]\s+([\d.]+)\s", line)
             if m:
                 sld_ms[m.group(1)] = min(sld_ms.get(m.group(1), float("inf")), float(m.group(2)))
-    print(f"Lite0-s8 + ASPP(125) at {args.width}x{args.height}, {args.threads} thread(s), min of {args.rounds} rounds"
+    net = {"lite0": "Lite0-s8 + ASPP", "small": "small (32) + scene head", "xfeat": "XFeat + scene head"}[args.arch]
+    print(f"{net} (125) at {args.width}x{args.height}, {args.threads} thread(s), min of {args.rounds} rounds"
           + (", AVX-512 hidden from both" if masked else ""))
     print(f"{'stage (up to)':24s} {'sld ms':>8s} {'ORT ms':>8s} {'ratio':>6s}")
     done, prev_ort, total_sld = 0.0, 0.0, 0.0

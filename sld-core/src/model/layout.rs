@@ -17,7 +17,8 @@
 //! hold whole blocks of 16 channels (bar the last: the blocked
 //! concatenation is then the inputs' memory one after the other, as the
 //! ASPP head's four 80-channel branches). The graph's input and outputs,
-//! tensors of fewer than 16 channels, other concatenations, standalone
+//! tensors of fewer than 16 channels (8 at AVX2: [`min_blocked_channels`]),
+//! other concatenations, standalone
 //! activations and grouped (non-depthwise) convolutions stay planar
 //! `[C, H, W]`. A depthwise
 //! convolution, an add and a resize read and write one layout, a fused
@@ -52,6 +53,20 @@ pub const BLOCK: usize = 16;
 pub fn pointwise_group() -> usize {
     if crate::nn::cpu::level() == crate::nn::cpu::Level::Avx512 {
         64
+    } else {
+        BLOCK
+    }
+}
+
+/// The fewest channels a tensor is blocked with on this CPU: 8 at AVX2,
+/// whose tiles of two pixels per vector (`Lanes::PAIRS`) spend no FMA on
+/// an 8-channel block's padding (XFeat's 8 → 8 channel 3×3 layer at
+/// 480×264: 1.13 ms planar by implicit GEMM, 0.68 ms blocked by the direct
+/// kernel); else 16 (padded to 16, XFeat's 4-channel layer took 1.13 ms
+/// blocked and 0.34 ms planar at AVX-512).
+pub fn min_blocked_channels() -> usize {
+    if crate::nn::cpu::level() == crate::nn::cpu::Level::Avx2 {
+        BLOCK / 2
     } else {
         BLOCK
     }
@@ -132,10 +147,9 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             _ => Kind::Other,
         })
         .collect();
-    // Start from every tensor of at least 16 channels that a convolution,
-    // add, resize, alias or aligned concatenation produces (fewer than 16
-    // would be padded to 16: block1.0 of XFeat, 4 channels at full
-    // resolution, took 1.13 ms blocked and 0.34 ms planar), then clear
+    // Start from every tensor of at least `min_blocked_channels` that a
+    // convolution, add, resize, alias or aligned concatenation produces
+    // (fewer would be mostly padding), then clear
     // every tensor a constraint rules out until none does (only ever
     // clearing, so this ends).
     let mut blocked = vec![false; n];
@@ -146,7 +160,7 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             Step::Concat { inputs, .. } => concat_aligned(&p, inputs),
             Step::Add { .. } | Step::Resize { .. } => true,
             Step::Act { .. } => false,
-        } && p.tensors[i + 1].shape[0] >= BLOCK;
+        } && p.tensors[i + 1].shape[0] >= min_blocked_channels();
     }
     for &o in &p.outputs {
         blocked[o] = false;
