@@ -11,7 +11,7 @@
 //! - everything else is im2col in 256-pixel chunks + one GEMM per group
 //!   and chunk.
 
-use super::gemm::{sgemm_rows, sgemm_rows_par, Epilogue, MulAdd, RowMap};
+use super::gemm::{sgemm_rows, sgemm_rows_par, takes_few_rows, Epilogue, MulAdd, RowMap};
 use super::pool::{Par, MAX_THREADS};
 use crate::model::plan::{needs_im2col, ConvStep, IM2COL_CHUNK};
 use crate::model::{Activation, Shape};
@@ -362,6 +362,21 @@ fn conv_implicit(
         activation: st.activation,
     };
     let threads = par.threads().min(MAX_THREADS).min(n / IMPLICIT_COLUMNS).max(1);
+    if threads == 1 && takes_few_rows(co, ci * kh * kw) {
+        // Few channels in and out (XFeat's 1 → 4 channel layer at full
+        // resolution): one product per output row, written in place. The
+        // product matrix and its copy were most of the layer's memory
+        // traffic: with them, 0.90 ms at 480×264 (AVX-512), without 0.48.
+        for y in 0..ho {
+            let (Some(b), Some(c)) = (plane.get(y * pw..), out.get_mut(y * wo..)) else {
+                return false;
+            };
+            if !sgemm_rows(co, ci * kh * kw, wo, weight, b, &rows, c, ho * wo, &epi) {
+                return false;
+            }
+        }
+        return true;
+    }
     if co < COLUMN_SPLIT_BELOW && threads > 1 {
         return implicit_by_columns(
             (co, ci * kh * kw, n),

@@ -335,13 +335,136 @@ struct Geometry<'t> {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 fn gemm_avx2(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<6, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
+    if few_rows_fit(g) {
+        few_rows::<16, Fused>(g, a, b, c, epi);
+    } else {
+        gemm::<6, 16, Fused>(g, a, b, c, epi, &mut [0f32; KC * 16]);
+    }
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn gemm_avx512(g: &Geometry<'_>, a: &[f32], b: &[f32], c: &mut [f32], epi: &Epilogue<'_>) {
-    gemm::<6, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC_AVX512 * 64]);
+    if few_rows_fit(g) {
+        few_rows::<32, Fused>(g, a, b, c, epi);
+    } else {
+        gemm::<6, 64, Fused>(g, a, b, c, epi, &mut [0f32; KC_AVX512 * 64]);
+    }
+}
+
+/// Rows of `C` up to which [`few_rows`] takes a product.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const FEW_ROWS: usize = 4;
+
+/// Depth (`k`) up to which [`few_rows`] takes a product.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const FEW_K: usize = 36;
+
+/// Whether [`few_rows`] takes this product: a convolution of few input and
+/// output channels (XFeat's 1 → 4 channel 3×3 layer: `m` = 4, `k` = 9),
+/// where the blocked multiply fills two thirds of its 6-row tile and packs
+/// a panel of B for 9 FMAs per value.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn few_rows_fit(g: &Geometry<'_>) -> bool {
+    takes_few_rows(g.m, g.k)
+}
+
+/// Whether [`sgemm_rows`] multiplies an `m × k` A without packing on this
+/// CPU (x86-64 at AVX2 or AVX-512, at most [`FEW_ROWS`] × [`FEW_K`]): it
+/// then costs little per call, so a caller may make one call per output
+/// row and write the rows in place.
+pub(crate) fn takes_few_rows(m: usize, k: usize) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        m <= FEW_ROWS && k <= FEW_K && k > 0 && super::cpu::level() != super::cpu::Level::Portable
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        let _ = (m, k);
+        false
+    }
+}
+
+/// The product of at most [`FEW_ROWS`] rows without packing: `W` columns
+/// of every row of `C` at a time in registers, each row of B read in place
+/// once per `W` columns (`g.rows` places them). Each value is summed from
+/// zero over `k` in order, then finished as [`gemm`] does (the same sums).
+/// `a`, `b`, `c` are as [`gemm`] takes them.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn few_rows<const W: usize, F: MulAdd>(
+    g: &Geometry<'_>,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    epi: &Epilogue<'_>,
+) {
+    let (m, k, n, ldc) = (g.m, g.k, g.n, g.ldc);
+    let m = m.min(FEW_ROWS);
+    // A's rows, zero past `m`.
+    let mut w = [[0f32; FEW_K]; FEW_ROWS];
+    for (i, wr) in w.iter_mut().enumerate().take(m) {
+        wr[..k].copy_from_slice(&a[i * k..(i + 1) * k]);
+    }
+    // Where B's rows start (once: `RowMap::offset` divides).
+    let mut rows = [0usize; FEW_K];
+    for (r, o) in rows.iter_mut().enumerate().take(k) {
+        *o = g.rows.offset(r);
+    }
+    let store = |c: &mut [f32], i: usize, j: usize, v: &[f32]| {
+        let at = i * ldc + j;
+        let Some(d) = c.get_mut(at..at + v.len()) else {
+            return;
+        };
+        if epi.accumulate {
+            for (d, v) in d.iter_mut().zip(v) {
+                *d += v;
+            }
+        } else {
+            d.copy_from_slice(v);
+        }
+        epi.finish_row(i, at, d);
+    };
+    let mut j = 0;
+    while j + W <= n {
+        let mut acc = [[0f32; W]; FEW_ROWS];
+        for r in 0..k {
+            let off = rows[r] + j;
+            let Some(Ok(x)) = b.get(off..off + W).map(<&[f32; W]>::try_from) else {
+                return;
+            };
+            for (acc, wr) in acc.iter_mut().zip(&w) {
+                let wv = wr[r];
+                for (s, x) in acc.iter_mut().zip(x) {
+                    *s = F::mul_add(wv, *x, *s);
+                }
+            }
+        }
+        for (i, v) in acc.iter().enumerate().take(m) {
+            store(c, i, j, v);
+        }
+        j += W;
+    }
+    // The last columns, fewer than W.
+    let rest = n - j;
+    if rest > 0 {
+        let mut acc = [[0f32; W]; FEW_ROWS];
+        for r in 0..k {
+            let off = rows[r] + j;
+            let Some(x) = b.get(off..off + rest) else {
+                return;
+            };
+            for (acc, wr) in acc.iter_mut().zip(&w) {
+                for (s, x) in acc.iter_mut().zip(x) {
+                    *s = F::mul_add(wr[r], *x, *s);
+                }
+            }
+        }
+        for (i, v) in acc.iter().enumerate().take(m) {
+            store(c, i, j, &v[..rest]);
+        }
+    }
 }
 
 /// The blocked multiply; `a` has exactly `m·k` elements, `b` every row

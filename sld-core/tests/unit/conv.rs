@@ -61,8 +61,8 @@ fn naive(
 
 /// Every path of `conv2d` (1×1 GEMM, depthwise at strides 1 and 2 and
 /// with dilation, im2col with groups, strides, dilation and asymmetric
-/// padding) against the direct definition, on odd sizes that leave
-/// partial GEMM tiles. Runs on every architecture (CI runs it for
+/// padding; few channels in and out) against the direct definition, on
+/// odd sizes that leave partial GEMM tiles. Runs on every architecture (CI runs it for
 /// aarch64 under qemu).
 #[test]
 fn every_conv_path_matches_the_direct_definition() {
@@ -102,6 +102,12 @@ fn every_conv_path_matches_the_direct_definition() {
         (5, 7, 1, [5, 5], [1, 1], [2, 1, 2, 3], [1, 1], 9, 11, Activation::Relu6),
         (6, 4, 1, [3, 3], [1, 1], [0; 4], [1, 1], 8, 70, Activation::None),
         (3, 5, 1, [1, 3], [1, 1], [0, 1, 0, 1], [1, 3], 4, 66, Activation::Relu),
+        // Few channels in and out (at most 4 × 36: one product per output
+        // row, unpacked, at AVX2 and AVX-512), rows not a whole number of
+        // its column steps.
+        (1, 4, 1, [3, 3], [1, 1], [1; 4], [1, 1], 13, 70, Activation::Relu),
+        (3, 3, 1, [3, 3], [1, 1], [2; 4], [2, 2], 9, 37, Activation::Silu),
+        (4, 1, 1, [3, 3], [1, 1], [1, 0, 1, 2], [1, 1], 6, 5, Activation::None),
     ];
     let mut rng = SplitMix64::new(7);
     for &(ci, co, groups, kernel, stride, padding, dilation, h, w, activation) in cases {
