@@ -217,24 +217,63 @@ impl Out<'_> {
         Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), len) })
     }
 
-    /// Channel `ch` at pixels `px..px + count` (planar layout), `count`
-    /// values; `None` unless all are in this part's share.
+    /// Channels `blk·16 .. blk·16 + lanes` at pixels `px..px + PX`
+    /// (planar layout): `lanes` runs of PX values, checked once here;
+    /// `None` unless all are in this part's share.
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
-    fn planar_run(&mut self, ch: usize, px: usize, count: usize) -> Option<&mut [f32]> {
-        let at = ch * self.n + px;
+    fn planar_runs<const PX: usize>(
+        &mut self,
+        blk: usize,
+        px: usize,
+        lanes: usize,
+    ) -> Option<PlanarRuns<'_, PX>> {
+        let ch = blk * BLOCK;
+        let last = (ch + lanes.checked_sub(1)?) * self.n + px + PX;
         if self.layout != Layout::Planar
-            || count == 0
-            || ch >= self.co
-            || !self.mine(ch / BLOCK, px)
-            || !self.mine(ch / BLOCK, px + count - 1)
-            || at + count > self.len
+            || PX == 0
+            || lanes > BLOCK
+            || ch + lanes > self.co
+            || !self.mine(blk, px)
+            || !self.mine(blk, px + PX - 1)
+            || last > self.len
         {
             return None;
         }
-        // SAFETY: as in `run`: in bounds, and every pixel of the run in
-        // this part's share (both ends checked, the share's pixels a range).
+        Some(PlanarRuns {
+            // SAFETY: `ch·n + px` ≤ `last` ≤ `len` (checked): inside the
+            // buffer, or one past its end when nothing follows.
+            #[allow(unsafe_code)]
+            first: unsafe { self.ptr.add(ch * self.n + px) },
+            n: self.n,
+            lanes,
+            _out: PhantomData,
+        })
+    }
+}
+
+/// [`Out::planar_runs`]: the runs of one block of channels at PX pixels,
+/// borrowed from the part's share.
+struct PlanarRuns<'a, const PX: usize> {
+    first: *mut f32,
+    n: usize,
+    lanes: usize,
+    _out: PhantomData<&'a mut [f32]>,
+}
+
+impl<const PX: usize> PlanarRuns<'_, PX> {
+    /// Channel `l`'s run (`l` < the block's lanes).
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn get(&mut self, l: usize) -> Option<&mut [f32; PX]> {
+        if l >= self.lanes {
+            return None;
+        }
+        // SAFETY: `Out::planar_runs` checked that every run `l` < `lanes`
+        // lies inside the buffer and in the part's share (its pixels a
+        // range, both ends checked; its channels in the part's blocks),
+        // which nothing else touches while the runs borrow the `Out`
+        // mutably; each returned run borrows `self`, so no two live at once.
         #[allow(unsafe_code)]
-        Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), count) })
+        Some(unsafe { &mut *self.first.add(l * self.n).cast::<[f32; PX]>() })
     }
 }
 
@@ -757,17 +796,22 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                     }
                 }
                 let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
+                // The block's runs, checked once (a check per channel
+                // took as long as the copy).
+                let residual = p.residual;
+                let Some(mut runs) = p.out.planar_runs::<PX>(blk, p0, lanes) else {
+                    continue;
+                };
                 // `l` indexes the inner axis of `x` (a transpose).
                 #[allow(clippy::needless_range_loop)]
                 for l in 0..lanes {
-                    let ch = blk * BLOCK + l;
-                    let at = ch * n + p0;
-                    let residual = p.residual.and_then(|r| r.get(at..at + PX));
+                    let at = (blk * BLOCK + l) * n + p0;
+                    let residual = residual.and_then(|r| r.get(at..at + PX));
                     if p.residual.is_some() && residual.is_none() {
                         continue;
                     }
-                    let Some(d) = p.out.planar_run(ch, p0, PX) else {
-                        continue;
+                    let Some(d) = runs.get(l) else {
+                        break;
                     };
                     for (j, d) in d.iter_mut().enumerate() {
                         *d = x[j][l];
