@@ -1164,25 +1164,21 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
         let rows = rows_of(oy);
         let mut ox = a;
         while ox < z {
-            wide[nwide] = Tile {
+            let t = Tile {
                 oy,
                 ox: ox.min(z - tw),
                 rows,
                 down: false,
             };
-            nwide += 1;
-            if nwide == PB {
-                direct_batch::<L, PX, OB, HALF, S>(op, p, &wide, b, src, &mut partial);
-                nwide = 0;
-            }
+            push_tile::<L, PX, OB, HALF, S>((op, p, b, src), (&mut wide, &mut nwide), t, &mut partial);
             ox += tw;
         }
     }
     // The border columns (every column when the interior holds no tile;
     // the interior's last few, above): PX rows of one column make a tile
-    // of their own (a column tile,
-    // `down`) where they take the same kernel rows, as good as a row's
-    // tile; the rest go one pixel at a time. (At dilation 4, 8 of 40
+    // of their own (a column tile, `down`) where they take the same
+    // kernel rows, as good as a row's tile; the rest go one pixel at a
+    // time. (At dilation 4, 8 of 40
     // columns are border: one pixel at a time, they took a third of the
     // layer.) Column tiles read a blocked input at a pixel step of whole
     // rows; a pair tile (HALF) has no column form.
@@ -1195,30 +1191,27 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
                 n += 1;
             }
             if S::BLOCKED && !HALF && n == PX {
-                wide[nwide] = Tile {
+                let t = Tile {
                     oy,
                     ox,
                     rows,
                     down: true,
                 };
-                nwide += 1;
-                if nwide == PB {
-                    direct_batch::<L, PX, OB, HALF, S>(op, p, &wide, b, src, &mut partial);
-                    nwide = 0;
-                }
+                push_tile::<L, PX, OB, HALF, S>((op, p, b, src), (&mut wide, &mut nwide), t, &mut partial);
             } else {
                 for oy in oy..oy + n {
-                    single[nsingle] = Tile {
+                    let t = Tile {
                         oy,
                         ox,
                         rows,
                         down: false,
                     };
-                    nsingle += 1;
-                    if nsingle == PB {
-                        direct_batch::<L, 1, OB, false, S>(op, p, &single, b, src, &mut partial1);
-                        nsingle = 0;
-                    }
+                    push_tile::<L, 1, OB, false, S>(
+                        (op, p, b, src),
+                        (&mut single, &mut nsingle),
+                        t,
+                        &mut partial1,
+                    );
                 }
             }
             oy += n;
@@ -1226,6 +1219,25 @@ fn direct_blocks_in<L: Lanes, const PX: usize, const OB: usize, const HALF: bool
     }
     direct_batch::<L, PX, OB, HALF, S>(op, p, &wide[..nwide], b, src, &mut partial);
     direct_batch::<L, 1, OB, false, S>(op, p, &single[..nsingle], b, src, &mut partial1);
+}
+
+/// Adds tile `t` to the batch `tiles[..*n]`, and runs the batch
+/// ([`direct_batch`]) once it holds [`PB`] tiles.
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn push_tile<L: Lanes, const PX: usize, const OB: usize, const HALF: bool, S: Source>(
+    (op, p, b, src): (&Direct<'_>, &mut Part<'_>, usize, S),
+    (tiles, n): (&mut [Tile; PB], &mut usize),
+    t: Tile,
+    partial: &mut Partial<OB, PX>,
+) {
+    if let Some(slot) = tiles.get_mut(*n) {
+        *slot = t;
+        *n += 1;
+    }
+    if *n == PB {
+        direct_batch::<L, PX, OB, HALF, S>(op, p, tiles, b, src, partial);
+        *n = 0;
+    }
 }
 
 /// Where one tile of a [`direct_batch`] lies.
