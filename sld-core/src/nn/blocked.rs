@@ -227,8 +227,14 @@ impl Out<'_> {
         px: usize,
         lanes: usize,
     ) -> Option<PlanarRuns<'_, PX>> {
-        let ch = blk * BLOCK;
-        let last = (ch + lanes.checked_sub(1)?) * self.n + px + PX;
+        let ch = blk.checked_mul(BLOCK)?;
+        // One past the last run's end (checked arithmetic: the bound
+        // below is what makes the pointers sound).
+        let last = ch
+            .checked_add(lanes.checked_sub(1)?)?
+            .checked_mul(self.n)?
+            .checked_add(px)?
+            .checked_add(PX)?;
         if self.layout != Layout::Planar
             || PX == 0
             || lanes > BLOCK
@@ -240,8 +246,8 @@ impl Out<'_> {
             return None;
         }
         Some(PlanarRuns {
-            // SAFETY: `ch·n + px` ≤ `last` ≤ `len` (checked): inside the
-            // buffer, or one past its end when nothing follows.
+            // SAFETY: the first run starts at `ch·n + px` < `last` ≤ `len`
+            // (checked, PX ≥ 1): inside the buffer.
             #[allow(unsafe_code)]
             first: unsafe { self.ptr.add(ch * self.n + px) },
             n: self.n,
