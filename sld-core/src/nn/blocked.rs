@@ -199,13 +199,14 @@ impl Out<'_> {
     /// values; `None` unless all are in this part's share.
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
     fn run(&mut self, blk: usize, px: usize, count: usize) -> Option<&mut [f32]> {
-        let at = (blk * self.n + px) * BLOCK;
-        let len = count * BLOCK;
+        // Checked arithmetic: the bound below is what makes the slice sound.
+        let at = blk.checked_mul(self.n)?.checked_add(px)?.checked_mul(BLOCK)?;
+        let len = count.checked_mul(BLOCK)?;
         if self.layout != Layout::Blocked
             || count == 0
             || !self.mine(blk, px)
-            || !self.mine(blk, px + count - 1)
-            || at + len > self.len
+            || !self.mine(blk, px.checked_add(count - 1)?)
+            || at.checked_add(len)? > self.len
         {
             return None;
         }
