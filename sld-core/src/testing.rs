@@ -20,6 +20,8 @@ use alloc::{vec, vec::Vec};
 #[cfg(feature = "alloc")]
 pub use crate::nn::blocked::{Depthwise, Direct, Pointwise};
 #[cfg(feature = "alloc")]
+pub use crate::nn::winograd::Winograd;
+#[cfg(feature = "alloc")]
 use crate::{
     model::{
         layout::{self, BLOCK, DIRECT_GROUP},
@@ -48,6 +50,28 @@ pub fn depthwise(op: &Depthwise<'_>, out: &mut [f32], par: Par<'_>) -> bool {
 #[cfg(feature = "alloc")]
 pub fn direct(op: &Direct<'_>, out: &mut [f32], par: Par<'_>) -> bool {
     crate::nn::blocked::direct::<Plain>(op, out, par)
+}
+
+/// The Winograd F(2×2, 3×3) convolution ([`Winograd`]) at the CPU's
+/// kernel level; `scratch` holds `per` floats per thread (at least
+/// [`winograd_scratch_len`]). False when a buffer is too short.
+#[cfg(feature = "alloc")]
+pub fn winograd(op: &Winograd<'_>, out: &mut [f32], scratch: &mut [f32], per: usize, par: Par<'_>) -> bool {
+    crate::nn::winograd::run::<Plain>(op, out, scratch, per, par)
+}
+
+/// Scratch floats [`winograd`] needs per thread for `ci` → `co` channels.
+#[cfg(feature = "alloc")]
+pub fn winograd_scratch_len(ci: usize, co: usize) -> usize {
+    crate::nn::winograd::scratch_len(ci, co)
+}
+
+/// 3×3 weights `[co, ci, 3, 3]` packed for [`winograd`].
+#[cfg(feature = "alloc")]
+pub fn packed_winograd(w: &[f32], co: usize, ci: usize) -> Vec<f32> {
+    let mut dst = vec![0.0; crate::nn::winograd::packed_len(ci, co)];
+    crate::nn::winograd::pack(w, co, ci, &mut dst);
+    dst
 }
 
 /// One planar convolution (`[C, H, W]` in and out), multiply then add

@@ -255,7 +255,17 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             continue;
         }
         let [co, ..] = p.tensors[c.output].shape;
+        let ci = p.tensors[c.input].shape[0];
+        // Blocked in and out, 3×3 at stride 1: Winograd.
+        c.winograd = kinds[i] == Kind::Direct
+            && blocked[c.input]
+            && blocked[c.output]
+            && crate::nn::winograd::eligible(c, ci, co);
+        if c.winograd {
+            p.scratch_len = p.scratch_len.max(crate::nn::winograd::scratch_len(ci, co));
+        }
         let len = match kinds[i] {
+            _ if c.winograd => crate::nn::winograd::packed_len(ci, co),
             Kind::Pointwise => {
                 co.div_ceil(pointwise_group()) * pointwise_group() * p.tensors[c.input].shape[0]
             }
@@ -295,6 +305,7 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             let d = &mut dst[r.start..r.start + r.len];
             let [co, ..] = p.tensors[c.output].shape;
             match kinds[i] {
+                _ if c.winograd => crate::nn::winograd::pack(w, co, p.tensors[c.input].shape[0], d),
                 Kind::Pointwise => pack_pointwise(w, co, p.tensors[c.input].shape[0], d),
                 Kind::Direct => pack_direct(w, co, p.tensors[c.input].shape[0], c.kernel[0] * c.kernel[1], d),
                 _ => pack_depthwise(w, co, c.kernel[0] * c.kernel[1], d),

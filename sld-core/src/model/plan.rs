@@ -85,6 +85,9 @@ pub struct ConvStep {
     /// `[⌈C/16⌉, kh·kw, 16]` for depthwise); set when the convolution
     /// reads or writes a [`Layout::Blocked`] tensor.
     pub packed: Option<WeightRange>,
+    /// Run as a Winograd F(2×2, 3×3) convolution ([`crate::nn::winograd`]):
+    /// `packed` then holds its 16 transformed 1×1 matrices.
+    pub winograd: bool,
 }
 
 /// One executable step.
@@ -384,6 +387,7 @@ fn conv_step(
         residual: None,
         activation: cv.activation,
         packed: None,
+        winograd: false,
     };
     let scratch = crate::nn::conv::scratch_len(&step, [ci, h, w], shape);
     Ok((Step::Conv(step), shape, scratch))

@@ -156,13 +156,16 @@ impl Pointwise<'_> {
 /// The work of one thread: output blocks `b0..b1` at output pixels
 /// `q0..q1` (whole output rows), written through `out`; `residual` is the
 /// whole residual, laid out like the output.
-struct Part<'o> {
-    b0: usize,
-    b1: usize,
-    q0: usize,
-    q1: usize,
-    out: Out<'o>,
-    residual: Option<&'o [f32]>,
+pub(super) struct Part<'o> {
+    pub(super) b0: usize,
+    pub(super) b1: usize,
+    pub(super) q0: usize,
+    pub(super) q1: usize,
+    pub(super) out: Out<'o>,
+    pub(super) residual: Option<&'o [f32]>,
+    /// This part's own scratch (empty unless the kernel asked for some:
+    /// [`split`]).
+    pub(super) scratch: &'o mut [f32],
 }
 
 /// One part's share of a convolution's output: the values of blocks
@@ -171,7 +174,7 @@ struct Part<'o> {
 /// borrowed for `'o`); the parts' shares are disjoint, and every access
 /// checks its own share and the bounds, so no two threads ever touch the
 /// same value.
-struct Out<'o> {
+pub(super) struct Out<'o> {
     ptr: *mut f32,
     len: usize,
     layout: Layout,
@@ -190,6 +193,39 @@ struct Out<'o> {
 #[allow(unsafe_code)]
 unsafe impl Send for Out<'_> {}
 
+impl<'o> Part<'o> {
+    /// Blocks `b0..b1` at pixels `q0..q1` of `out`, a `[co, n]` tensor in
+    /// `layout` that this part alone borrows; no residual, no scratch.
+    pub(super) fn of(
+        out: &'o mut [f32],
+        layout: Layout,
+        (co, n): (usize, usize),
+        (b0, b1): (usize, usize),
+        (q0, q1): (usize, usize),
+    ) -> Self {
+        Part {
+            b0,
+            b1,
+            q0,
+            q1,
+            out: Out {
+                ptr: out.as_mut_ptr(),
+                len: out.len(),
+                layout,
+                co,
+                n,
+                b0,
+                b1,
+                q0,
+                q1,
+                _out: PhantomData,
+            },
+            residual: None,
+            scratch: &mut [],
+        }
+    }
+}
+
 impl Out<'_> {
     fn mine(&self, blk: usize, px: usize) -> bool {
         (self.b0..self.b1).contains(&blk) && (self.q0..self.q1).contains(&px)
@@ -198,7 +234,7 @@ impl Out<'_> {
     /// Block `blk` at pixels `px..px + count` (blocked layout), `16·count`
     /// values; `None` unless all are in this part's share.
     #[cfg_attr(not(sld_no_forced_inline), inline(always))]
-    fn run(&mut self, blk: usize, px: usize, count: usize) -> Option<&mut [f32]> {
+    pub(super) fn run(&mut self, blk: usize, px: usize, count: usize) -> Option<&mut [f32]> {
         // Checked arithmetic: the bound below is what makes the slice sound.
         let at = blk.checked_mul(self.n)?.checked_add(px)?.checked_mul(BLOCK)?;
         let len = count.checked_mul(BLOCK)?;
@@ -285,7 +321,7 @@ impl<const PX: usize> PlanarRuns<'_, PX> {
 }
 
 /// One thread's share of a kernel, written once over [`Lanes`].
-trait Job: Sync {
+pub(super) trait Job: Sync {
     /// Runs part `p` with the vectors `L`.
     fn run<L: Lanes>(&self, p: Part<'_>);
 }
@@ -293,7 +329,7 @@ trait Job: Sync {
 /// Runs `job` on part `p` in the CPU's kernel level: a worker thread is
 /// outside the interpreter's `#[target_feature]` copy, so it enters one
 /// here (else the vectors' intrinsics would be calls).
-fn at_level<F: MulAdd, J: Job>(job: &J, p: Part<'_>) {
+pub(super) fn at_level<F: MulAdd, J: Job>(job: &J, p: Part<'_>) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         use super::cpu::{level, Level};
@@ -334,7 +370,8 @@ fn on_avx2<J: Job>(job: &J, p: Part<'_>) {
 
 /// Splits the output (`blocks` blocks of `co` channels × `rows` rows of
 /// `row` pixels, in `layout`) into one [`Part`] per thread and runs `f` on
-/// each; false when a buffer is too short. Threads take whole output rows
+/// each; false when a buffer is too short. [`split_with`] with `n` =
+/// `rows·row` and no scratch. Threads take whole output rows
 /// (every block) where each gets at least one, else blocks: a split by
 /// rows keeps the work even whatever the channel count (5 blocks of an
 /// 80-channel layer do not halve), and each output is computed by the
@@ -350,7 +387,35 @@ fn split(
     par: Par<'_>,
     f: &(dyn Fn(Part<'_>) -> bool + Sync),
 ) -> bool {
-    let n = rows * row;
+    let none: &mut [f32] = &mut [];
+    split_with(
+        blocks,
+        (rows, row, rows * row),
+        layout,
+        co,
+        out,
+        residual,
+        (none, 0),
+        par,
+        f,
+    )
+}
+
+/// [`split`] over an output of `n` pixels whose last row may be short
+/// (`rows·row ≥ n`; a part's pixels end at `n`), each part given its own
+/// `per` values of `scratch` (threads are as many as `scratch` holds).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn split_with(
+    blocks: usize,
+    (rows, row, n): (usize, usize, usize),
+    layout: Layout,
+    co: usize,
+    out: &mut [f32],
+    residual: Option<&[f32]>,
+    (scratch, per): (&mut [f32], usize),
+    par: Par<'_>,
+    f: &(dyn Fn(Part<'_>) -> bool + Sync),
+) -> bool {
     let end = match layout {
         Layout::Blocked => blocks * BLOCK * n,
         Layout::Planar => co * n,
@@ -358,41 +423,53 @@ fn split(
     if out.len() < end || residual.is_some_and(|r| r.len() < end) {
         return false;
     }
+    if rows.saturating_mul(row) < n || scratch.len() < per {
+        return false;
+    }
     let ptr = out.as_mut_ptr();
-    let part = |b0: usize, b1: usize, r0: usize, r1: usize| Part {
-        b0,
-        b1,
-        q0: r0 * row,
-        q1: r1 * row,
-        out: Out {
-            ptr,
-            len: end,
-            layout,
-            co,
-            n,
+    let part = |b0: usize, b1: usize, r0: usize, r1: usize, scratch| {
+        let (q0, q1) = ((r0 * row).min(n), (r1 * row).min(n));
+        Part {
             b0,
             b1,
-            q0: r0 * row,
-            q1: r1 * row,
-            _out: PhantomData,
-        },
-        residual,
+            q0,
+            q1,
+            out: Out {
+                ptr,
+                len: end,
+                layout,
+                co,
+                n,
+                b0,
+                b1,
+                q0,
+                q1,
+                _out: PhantomData,
+            },
+            residual,
+            scratch,
+        }
     };
-    let threads = par.threads().clamp(1, MAX_THREADS);
+    let mut threads = par.threads().clamp(1, MAX_THREADS);
+    if let Some(fit) = scratch.len().checked_div(per) {
+        threads = threads.min(fit).max(1);
+    }
+    let mut pieces = scratch.chunks_mut(per.max(1));
     let by_rows = rows >= threads;
     let units = if by_rows { rows } else { blocks };
     let threads = threads.min(units).max(1);
     if threads == 1 {
-        return f(part(0, blocks, 0, rows));
+        return f(part(0, blocks, 0, rows, pieces.next().unwrap_or_default()));
     }
     let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
     for (t, slot) in parts.iter_mut().take(threads).enumerate() {
         // Units `u0..u1`: as even as whole units allow.
         let (u0, u1) = (t * units / threads, (t + 1) * units / threads);
+        let scratch = pieces.next().unwrap_or_default();
         *slot = Some(if by_rows {
-            part(0, blocks, u0, u1)
+            part(0, blocks, u0, u1, scratch)
         } else {
-            part(u0, u1, 0, rows)
+            part(u0, u1, 0, rows, scratch)
         });
     }
     let ok = core::sync::atomic::AtomicBool::new(true);

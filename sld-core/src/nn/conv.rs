@@ -193,11 +193,13 @@ fn im2col_gemm<F: MulAdd>(
 /// The kernel path [`conv2d`] takes for this step on an input of
 /// `in_channels` channels: `"1x1 gemm"`, `"depthwise"`, `"implicit gemm"`
 /// (stride 1, read in place) or `"im2col gemm"`; `"1x1 blocked"`,
-/// `"direct blocked"` and `"depthwise blocked"` for the channel-blocked
-/// kernels.
+/// `"direct blocked"`, `"winograd blocked"` and `"depthwise blocked"` for
+/// the channel-blocked kernels.
 pub fn path_name(st: &ConvStep, in_channels: usize) -> &'static str {
     if st.packed.is_some() {
-        return if st.groups == 1 && !needs_im2col(st, in_channels) {
+        return if st.winograd {
+            "winograd blocked"
+        } else if st.groups == 1 && !needs_im2col(st, in_channels) {
             "1x1 blocked"
         } else if st.groups == 1 {
             "direct blocked"

@@ -27,6 +27,7 @@ pub mod gemm;
 pub mod pool;
 pub mod resize;
 mod simd;
+pub mod winograd;
 
 use core::fmt;
 
@@ -244,7 +245,17 @@ fn run_steps<F: gemm::MulAdd>(
                     // either out), or depthwise.
                     Some(pr) => {
                         let w = weight(packed, pr)?;
-                        if c.groups == 1 && !needs_im2col(c, it.shape[0]) {
+                        if c.winograd {
+                            let op = winograd::Winograd {
+                                x,
+                                w,
+                                bias: b,
+                                st: c,
+                                in_shape: it.shape,
+                                out_shape: ot.shape,
+                            };
+                            winograd::run::<F>(&op, out, scratch, plan.scratch_len, par)
+                        } else if c.groups == 1 && !needs_im2col(c, it.shape[0]) {
                             let op = blocked::Pointwise {
                                 x,
                                 in_layout: it.layout,

@@ -50,6 +50,8 @@ pub(crate) trait Lanes: Copy {
     }
     /// `self + a` per lane.
     fn add(self, a: Self) -> Self;
+    /// `self − a`, lane by lane.
+    fn sub(self, a: Self) -> Self;
     /// Per lane `f32::max(self, 0)` (0 for NaN).
     fn relu(self) -> Self;
     /// Per lane `f32::clamp(self, 0, 6)` (NaN stays NaN).
@@ -144,6 +146,14 @@ impl<F: super::gemm::MulAdd> Lanes for Array<F> {
         Array(r, core::marker::PhantomData)
     }
     #[inline(always)]
+    fn sub(self, a: Self) -> Self {
+        let mut r = self.0;
+        for (r, x) in r.iter_mut().zip(a.0) {
+            *r -= x;
+        }
+        Array(r, core::marker::PhantomData)
+    }
+    #[inline(always)]
     fn relu(self) -> Self {
         Array(self.0.map(|v| v.max(0.0)), core::marker::PhantomData)
     }
@@ -201,6 +211,11 @@ mod x86 {
         fn add(self, a: Self) -> Self {
             // SAFETY: see the impl.
             Avx512(unsafe { _mm512_add_ps(self.0, a.0) })
+        }
+        #[inline(always)]
+        fn sub(self, a: Self) -> Self {
+            // SAFETY: see the impl.
+            Avx512(unsafe { _mm512_sub_ps(self.0, a.0) })
         }
         // ReLU and ReLU6 through an array: the compiler emits the same
         // `vmaxps`/`vminps`, and Miri (which lacks the AVX-512 max/min
@@ -291,6 +306,11 @@ mod x86 {
         fn add(self, a: Self) -> Self {
             // SAFETY: see the impl.
             unsafe { Avx2(_mm256_add_ps(self.0, a.0), _mm256_add_ps(self.1, a.1)) }
+        }
+        #[inline(always)]
+        fn sub(self, a: Self) -> Self {
+            // SAFETY: see the impl.
+            unsafe { Avx2(_mm256_sub_ps(self.0, a.0), _mm256_sub_ps(self.1, a.1)) }
         }
         #[inline(always)]
         fn relu(self) -> Self {

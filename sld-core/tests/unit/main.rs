@@ -17,3 +17,4 @@ mod pool;
 mod refine;
 mod resize;
 mod rng;
+mod winograd;

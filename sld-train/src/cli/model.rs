@@ -20,7 +20,8 @@ pub enum Command {
     /// already normalised, writes the heatmaps [L, h, w] the same way, prints
     /// the fastest and the median forward time over --repeats runs
     /// (`forward_min_ms`, `forward_ms`; on --threads threads;
-    /// `SLD_CPU_LEVEL=portable|avx2|avx512` caps the x86 kernels).
+    /// `SLD_CPU_LEVEL=portable|avx2|avx512` caps the x86 kernels;
+    /// `SLD_WINOGRAD=0` runs 3×3 layers by the direct kernel).
     Forward {
         /// The `.sld` file.
         model: PathBuf,
@@ -38,8 +39,9 @@ pub enum Command {
         #[arg(value_parser = super::args::int_in::<usize>(1, 16), long, default_value_t = 1)]
         threads: usize,
         /// Also time every layer (--repeats more runs, one step at a time)
-        /// and print a table: median ms, share, GFLOP/s, and the kernel path
-        /// each convolution takes, then totals per path.
+        /// and print a table: median ms, share, GFLOP/s (of the direct
+        /// convolution's multiply-adds, also for Winograd layers), and the
+        /// kernel path each convolution takes, then totals per path.
         #[arg(long)]
         profile: bool,
         /// Keep every activation planar [C, H, W] (no channel-blocked
