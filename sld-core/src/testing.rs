@@ -60,17 +60,19 @@ pub fn winograd(op: &Winograd<'_>, out: &mut [f32], scratch: &mut [f32], per: us
     crate::nn::winograd::run::<Plain>(op, out, scratch, per, par)
 }
 
-/// Scratch floats [`winograd`] needs per thread for `ci` → `co` channels.
+/// Scratch floats [`winograd`] needs per thread for `ci` → `co` channels
+/// at output tile side `m` (2 or 4).
 #[cfg(feature = "alloc")]
-pub fn winograd_scratch_len(ci: usize, co: usize) -> usize {
-    crate::nn::winograd::scratch_len(ci, co)
+pub fn winograd_scratch_len(ci: usize, co: usize, m: usize) -> usize {
+    crate::nn::winograd::scratch_len(ci, co, m)
 }
 
-/// 3×3 weights `[co, ci, 3, 3]` packed for [`winograd`].
+/// 3×3 weights `[co, ci, 3, 3]` packed for [`winograd`] at output tile
+/// side `m` (2 or 4).
 #[cfg(feature = "alloc")]
-pub fn packed_winograd(w: &[f32], co: usize, ci: usize) -> Vec<f32> {
-    let mut dst = vec![0.0; crate::nn::winograd::packed_len(ci, co)];
-    crate::nn::winograd::pack(w, co, ci, &mut dst);
+pub fn packed_winograd(w: &[f32], co: usize, ci: usize, m: usize) -> Vec<f32> {
+    let mut dst = vec![0.0; crate::nn::winograd::packed_len(ci, co, m)];
+    crate::nn::winograd::pack(w, co, ci, m, &mut dst);
     dst
 }
 

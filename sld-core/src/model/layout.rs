@@ -257,15 +257,18 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
         let [co, ..] = p.tensors[c.output].shape;
         let ci = p.tensors[c.input].shape[0];
         // Blocked in and out, 3×3 at stride 1: Winograd.
-        c.winograd = kinds[i] == Kind::Direct
-            && blocked[c.input]
-            && blocked[c.output]
-            && crate::nn::winograd::eligible(c, ci, co);
-        if c.winograd {
-            p.scratch_len = p.scratch_len.max(crate::nn::winograd::scratch_len(ci, co));
+        let [_, ho, wo] = p.tensors[c.output].shape;
+        c.winograd = if kinds[i] == Kind::Direct && blocked[c.input] && blocked[c.output] {
+            crate::nn::winograd::tile_for(c, ci, co, [ho, wo])
+        } else {
+            0
+        };
+        let m = c.winograd as usize;
+        if m > 0 {
+            p.scratch_len = p.scratch_len.max(crate::nn::winograd::scratch_len(ci, co, m));
         }
         let len = match kinds[i] {
-            _ if c.winograd => crate::nn::winograd::packed_len(ci, co),
+            _ if m > 0 => crate::nn::winograd::packed_len(ci, co, m),
             Kind::Pointwise => {
                 co.div_ceil(pointwise_group()) * pointwise_group() * p.tensors[c.input].shape[0]
             }
@@ -305,7 +308,9 @@ pub fn block_channels(plan: &Plan, weights: &[f32]) -> Result<Plan, ModelError> 
             let d = &mut dst[r.start..r.start + r.len];
             let [co, ..] = p.tensors[c.output].shape;
             match kinds[i] {
-                _ if c.winograd => crate::nn::winograd::pack(w, co, p.tensors[c.input].shape[0], d),
+                _ if c.winograd > 0 => {
+                    crate::nn::winograd::pack(w, co, p.tensors[c.input].shape[0], c.winograd as usize, d)
+                }
                 Kind::Pointwise => pack_pointwise(w, co, p.tensors[c.input].shape[0], d),
                 Kind::Direct => pack_direct(w, co, p.tensors[c.input].shape[0], c.kernel[0] * c.kernel[1], d),
                 _ => pack_depthwise(w, co, c.kernel[0] * c.kernel[1], d),

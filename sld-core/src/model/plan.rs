@@ -85,9 +85,10 @@ pub struct ConvStep {
     /// `[⌈C/16⌉, kh·kw, 16]` for depthwise); set when the convolution
     /// reads or writes a [`Layout::Blocked`] tensor.
     pub packed: Option<WeightRange>,
-    /// Run as a Winograd F(2×2, 3×3) convolution ([`crate::nn::winograd`]):
-    /// `packed` then holds its 16 transformed 1×1 matrices.
-    pub winograd: bool,
+    /// 0, or the output tile side `m` (2 or 4) of the Winograd F(m×m, 3×3)
+    /// convolution this step runs as ([`crate::nn::winograd`]): `packed`
+    /// then holds its `(m + 2)²` transformed 1×1 matrices.
+    pub winograd: u8,
 }
 
 /// One executable step.
@@ -148,7 +149,8 @@ pub struct Plan {
     pub outputs: Vec<usize>,
     /// Arena size in f32 elements (activations).
     pub arena_len: usize,
-    /// Scratch size in f32 elements (im2col).
+    /// Scratch size in f32 elements, per thread (im2col chunks, the
+    /// input's normalisation, Winograd chunks).
     pub scratch_len: usize,
     /// Heatmap grid `[H, W]`.
     pub heatmap_hw: [usize; 2],
@@ -387,7 +389,7 @@ fn conv_step(
         residual: None,
         activation: cv.activation,
         packed: None,
-        winograd: false,
+        winograd: 0,
     };
     let scratch = crate::nn::conv::scratch_len(&step, [ci, h, w], shape);
     Ok((Step::Conv(step), shape, scratch))

@@ -197,7 +197,7 @@ fn im2col_gemm<F: MulAdd>(
 /// the channel-blocked kernels.
 pub fn path_name(st: &ConvStep, in_channels: usize) -> &'static str {
     if st.packed.is_some() {
-        return if st.winograd {
+        return if st.winograd > 0 {
             "winograd blocked"
         } else if st.groups == 1 && !needs_im2col(st, in_channels) {
             "1x1 blocked"

@@ -245,10 +245,11 @@ fn run_steps<F: gemm::MulAdd>(
                     // either out), or depthwise.
                     Some(pr) => {
                         let w = weight(packed, pr)?;
-                        if c.winograd {
+                        if c.winograd > 0 {
                             let op = winograd::Winograd {
                                 x,
                                 w,
+                                tile: c.winograd as usize,
                                 bias: b,
                                 st: c,
                                 in_shape: it.shape,

@@ -51,7 +51,7 @@ fn step(c: [usize; 2], kernel: [usize; 2], stride: usize, padding: [usize; 4], d
         residual: None,
         activation: Activation::None,
         packed: None,
-        winograd: false,
+        winograd: 0,
     }
 }
 

@@ -128,7 +128,7 @@ fn every_conv_path_matches_the_direct_definition() {
             residual: None,
             activation,
             packed: None,
-            winograd: false,
+            winograd: 0,
         };
         let mut r = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect::<Vec<_>>();
         let (x, wt, b) = (r(ci * h * w), r(wlen), r(co));
