@@ -397,13 +397,16 @@ fn split(
         residual,
         (none, 0),
         par,
+        false,
         f,
     )
 }
 
 /// [`split`] over an output of `n` pixels whose last row may be short
 /// (`rows·row ≥ n`; a part's pixels end at `n`), each part given its own
-/// `per` values of `scratch` (threads are as many as `scratch` holds).
+/// `per` values of `scratch` (threads are as many as `scratch` holds);
+/// with `even`, by blocks where the rows do not share out evenly and the
+/// blocks do (every part then has all the rows).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn split_with(
     blocks: usize,
@@ -414,6 +417,7 @@ pub(super) fn split_with(
     residual: Option<&[f32]>,
     (scratch, per): (&mut [f32], usize),
     par: Par<'_>,
+    even: bool,
     f: &(dyn Fn(Part<'_>) -> bool + Sync),
 ) -> bool {
     let end = match layout {
@@ -455,7 +459,8 @@ pub(super) fn split_with(
         threads = threads.min(fit).max(1);
     }
     let mut pieces = scratch.chunks_mut(per.max(1));
-    let by_rows = rows >= threads;
+    let by_rows = rows >= threads
+        && !(even && !rows.is_multiple_of(threads) && rows < 4 * threads && blocks.is_multiple_of(threads));
     let units = if by_rows { rows } else { blocks };
     let threads = threads.min(units).max(1);
     if threads == 1 {

@@ -90,7 +90,8 @@ fn reference(
 /// band), channels off the block size and more tiles than one chunk,
 /// every activation: within float rounding of the definition in f64
 /// (relative to the sum of absolute products), the same bits on 2 and 3
-/// threads, NaN padding lanes never reaching a real channel, and short
+/// threads (split by rows, or by blocks where the rows share out
+/// unevenly), NaN padding lanes never reaching a real channel, and short
 /// buffers refused.
 #[test]
 fn winograd_matches_the_definition() {
@@ -106,6 +107,9 @@ fn winograd_matches_the_definition() {
         (20, 16, 5, 6, [0; 4], 1, Activation::None),
         (8, 8, 3, 3, [3; 4], 3, Activation::Relu),
         (16, 32, 40, 37, [1; 4], 1, Activation::None),
+        // 3 bands of rows (tiles of 4) and 2 output blocks: 2 threads
+        // split the blocks.
+        (20, 32, 11, 12, [1; 4], 1, Activation::Relu6),
     ];
     for (&(ci, co, h, w, padding, d, act), m) in cases.iter().flat_map(|c| [(c, 2), (c, 4)]) {
         let ho = h + padding[0] + padding[2] - 2 * d;
