@@ -203,14 +203,40 @@ impl<'o> Part<'o> {
         (b0, b1): (usize, usize),
         (q0, q1): (usize, usize),
     ) -> Self {
+        Self::share(
+            (out.as_mut_ptr(), out.len()),
+            layout,
+            (co, n),
+            (b0, b1),
+            (q0, q1),
+            None,
+            &mut [],
+        )
+    }
+
+    /// Blocks `b0..b1` at pixels `q0..q1` of the `len` values at `ptr`, a
+    /// `[co, n]` tensor in `layout` borrowed for `'o`. Sound only when no
+    /// other live part's share overlaps this one ([`Out`]): [`Part::of`]
+    /// owns the whole buffer, [`split_with`] gives each part its own rows
+    /// or blocks.
+    #[allow(clippy::too_many_arguments)]
+    fn share(
+        (ptr, len): (*mut f32, usize),
+        layout: Layout,
+        (co, n): (usize, usize),
+        (b0, b1): (usize, usize),
+        (q0, q1): (usize, usize),
+        residual: Option<&'o [f32]>,
+        scratch: &'o mut [f32],
+    ) -> Self {
         Part {
             b0,
             b1,
             q0,
             q1,
             out: Out {
-                ptr: out.as_mut_ptr(),
-                len: out.len(),
+                ptr,
+                len,
                 layout,
                 co,
                 n,
@@ -220,8 +246,8 @@ impl<'o> Part<'o> {
                 q1,
                 _out: PhantomData,
             },
-            residual: None,
-            scratch: &mut [],
+            residual,
+            scratch,
         }
     }
 }
@@ -433,26 +459,7 @@ pub(super) fn split_with(
     let ptr = out.as_mut_ptr();
     let part = |b0: usize, b1: usize, r0: usize, r1: usize, scratch| {
         let (q0, q1) = ((r0 * row).min(n), (r1 * row).min(n));
-        Part {
-            b0,
-            b1,
-            q0,
-            q1,
-            out: Out {
-                ptr,
-                len: end,
-                layout,
-                co,
-                n,
-                b0,
-                b1,
-                q0,
-                q1,
-                _out: PhantomData,
-            },
-            residual,
-            scratch,
-        }
+        Part::share((ptr, end), layout, (co, n), (b0, b1), (q0, q1), residual, scratch)
     };
     let mut threads = par.threads().clamp(1, MAX_THREADS);
     if let Some(fit) = scratch.len().checked_div(per) {

@@ -12,7 +12,7 @@ use sld_core::testing::{
 
 /// `[c, n]` planar → `[⌈c/16⌉, n, 16]`, padding lanes NaN (a kernel
 /// that read them into a real channel would show it).
-fn to_blocked(x: &[f32], c: usize, n: usize) -> Vec<f32> {
+pub(crate) fn to_blocked(x: &[f32], c: usize, n: usize) -> Vec<f32> {
     let mut b = vec![f32::NAN; c.div_ceil(BLOCK) * BLOCK * n];
     for ch in 0..c {
         for p in 0..n {
@@ -22,7 +22,7 @@ fn to_blocked(x: &[f32], c: usize, n: usize) -> Vec<f32> {
     b
 }
 
-fn from_blocked(b: &[f32], c: usize, n: usize) -> Vec<f32> {
+pub(crate) fn from_blocked(b: &[f32], c: usize, n: usize) -> Vec<f32> {
     let mut x = vec![0.0; c * n];
     for ch in 0..c {
         for p in 0..n {

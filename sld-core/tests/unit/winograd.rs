@@ -7,23 +7,7 @@ use sld_core::nn::Par;
 use sld_core::rng::SplitMix64;
 use sld_core::testing::{packed_winograd, winograd, winograd_scratch_len, Winograd};
 
-/// `[c, n]` planar → `[⌈c/16⌉, n, 16]`, padding lanes NaN (a kernel that
-/// read them into a real channel would show it).
-fn to_blocked(x: &[f32], c: usize, n: usize) -> Vec<f32> {
-    let mut b = vec![f32::NAN; c.div_ceil(BLOCK) * BLOCK * n];
-    for ch in 0..c {
-        for p in 0..n {
-            b[((ch / BLOCK) * n + p) * BLOCK + ch % BLOCK] = x[ch * n + p];
-        }
-    }
-    b
-}
-
-fn from_blocked(b: &[f32], c: usize, n: usize) -> Vec<f32> {
-    (0..c * n)
-        .map(|i| b[((i / n / BLOCK) * n + i % n) * BLOCK + (i / n) % BLOCK])
-        .collect()
-}
+use crate::blocked::{from_blocked, to_blocked};
 
 fn step(padding: [usize; 4], dilation: usize, activation: Activation) -> ConvStep {
     ConvStep {
