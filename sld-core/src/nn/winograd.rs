@@ -457,12 +457,14 @@ impl<F: MulAdd> Tiles<'_, '_, F> {
                     Some(s) => L::load(s),
                     None => L::zero(),
                 };
-                let mut y = [[L::zero(); 4]; 4];
-                if M == 2 {
-                    output2(load, &mut y);
+                // F(2×2)'s rows and columns padded to 4 (never stored).
+                let y = if M == 2 {
+                    let [y0, y1] = output2(load);
+                    let z = L::zero();
+                    [[y0[0], y0[1], z, z], [y1[0], y1[1], z, z], [z; 4], [z; 4]]
                 } else {
-                    output4(load, &mut y);
-                }
+                    output4(load)
+                };
                 for (a, y) in y.iter().enumerate().take(M) {
                     let oy = oy + a * d;
                     if oy >= ho {
@@ -487,44 +489,63 @@ impl<F: MulAdd> Tiles<'_, '_, F> {
 
 /// F(2×2, 3×3) input transform: `store(ξ, v)` for the 16 values of
 /// `Bᵀ·x·B`, `x(i, j)` the 4 × 4 inputs.
-// `j` indexes the inner axis of the results (a transpose).
+// `r` indexes the inner axis of `cols` (a transpose).
 #[allow(clippy::needless_range_loop)]
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn input2<L: Lanes>(x: impl Fn(usize, usize) -> L, store: &mut impl FnMut(usize, L)) {
-    // Bᵀ·x by columns, then ·B by rows: (a, b, c, d) → (a − c, b + c, c − b, b − d).
-    let mut t = [[L::zero(); 4]; 4];
-    for j in 0..4 {
-        let c = [x(0, j), x(1, j), x(2, j), x(3, j)];
-        t[0][j] = c[0].sub(c[2]);
-        t[1][j] = c[1].add(c[2]);
-        t[2][j] = c[2].sub(c[1]);
-        t[3][j] = c[1].sub(c[3]);
+    // Bᵀ·x by columns, then ·B by rows. Arrays built by value, never
+    // zeroed first: zeroed arrays of vectors that do not fit the registers
+    // became memsets on the stack.
+    // (Neither `array::from_fn` nor a closure per column: either may stay
+    // a call outside the vector features' function, and every vector
+    // operation in it a call too: 3× slower.)
+    macro_rules! col {
+        ($j:expr) => {
+            in2([x(0, $j), x(1, $j), x(2, $j), x(3, $j)])
+        };
     }
-    for (r, t) in t.iter().enumerate() {
-        store(4 * r, t[0].sub(t[2]));
-        store(4 * r + 1, t[1].add(t[2]));
-        store(4 * r + 2, t[2].sub(t[1]));
-        store(4 * r + 3, t[1].sub(t[3]));
+    let cols = [col!(0), col!(1), col!(2), col!(3)];
+    for r in 0..4 {
+        for (c, v) in in2([cols[0][r], cols[1][r], cols[2][r], cols[3][r]])
+            .into_iter()
+            .enumerate()
+        {
+            store(4 * r + c, v);
+        }
     }
 }
 
 /// F(2×2, 3×3) output transform: `y = Aᵀ·m·A` (2 × 2 of `y`), `m(ξ)`
 /// the 16 products.
-// `j` indexes the inner axis of the results (a transpose).
-#[allow(clippy::needless_range_loop)]
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
-fn output2<L: Lanes>(m: impl Fn(usize) -> L, y: &mut [[L; 4]; 4]) {
-    // (a, b, c, d) → (a + b + c, b − c − d).
-    let mut s = [[L::zero(); 4]; 2];
-    for j in 0..4 {
-        let c = [m(j), m(4 + j), m(8 + j), m(12 + j)];
-        s[0][j] = c[0].add(c[1]).add(c[2]);
-        s[1][j] = c[1].sub(c[2]).sub(c[3]);
+fn output2<L: Lanes>(m: impl Fn(usize) -> L) -> [[L; 2]; 2] {
+    // (Written out: see `input2`.)
+    macro_rules! col {
+        ($j:expr) => {
+            out2([m($j), m(4 + $j), m(8 + $j), m(12 + $j)])
+        };
     }
-    for (y, s) in y.iter_mut().zip(&s) {
-        y[0] = s[0].add(s[1]).add(s[2]);
-        y[1] = s[1].sub(s[2]).sub(s[3]);
+    let cols = [col!(0), col!(1), col!(2), col!(3)];
+    macro_rules! row {
+        ($a:expr) => {
+            out2([cols[0][$a], cols[1][$a], cols[2][$a], cols[3][$a]])
+        };
     }
+    [row!(0), row!(1)]
+}
+
+/// One axis of F(2×2, 3×3)'s input transform, `Bᵀ·d` for 4 values:
+/// (a, b, c, d) → (a − c, b + c, c − b, b − d).
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn in2<L: Lanes>(c: [L; 4]) -> [L; 4] {
+    [c[0].sub(c[2]), c[1].add(c[2]), c[2].sub(c[1]), c[1].sub(c[3])]
+}
+
+/// One axis of F(2×2, 3×3)'s output transform, `Aᵀ·m` for 4 values:
+/// (a, b, c, d) → (a + b + c, b − c − d).
+#[cfg_attr(not(sld_no_forced_inline), inline(always))]
+fn out2<L: Lanes>(c: [L; 4]) -> [L; 2] {
+    [c[0].add(c[1]).add(c[2]), c[1].sub(c[2]).sub(c[3])]
 }
 
 /// One axis of F(4×4, 3×3)'s input transform, `Bᵀ·d` for 6 values.
@@ -549,17 +570,23 @@ fn in4<L: Lanes>(d: [L; 6]) -> [L; 6] {
 
 /// F(4×4, 3×3) input transform: `store(ξ, v)` for the 36 values of
 /// `Bᵀ·x·B`, `x(i, j)` the 6 × 6 inputs.
+// `r` indexes the inner axis of `cols` (a transpose).
+#[allow(clippy::needless_range_loop)]
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
 fn input4<L: Lanes>(x: impl Fn(usize, usize) -> L, store: &mut impl FnMut(usize, L)) {
-    let mut t = [[L::zero(); 6]; 6];
-    for j in 0..6 {
-        let c = in4([x(0, j), x(1, j), x(2, j), x(3, j), x(4, j), x(5, j)]);
-        for (t, c) in t.iter_mut().zip(c) {
-            t[j] = c;
-        }
+    // By value, never zeroed first (see `input2`).
+    // (Written out: see `input2`.)
+    macro_rules! col {
+        ($j:expr) => {
+            in4([x(0, $j), x(1, $j), x(2, $j), x(3, $j), x(4, $j), x(5, $j)])
+        };
     }
-    for (r, t) in t.iter().enumerate() {
-        for (c, v) in in4(*t).into_iter().enumerate() {
+    let cols = [col!(0), col!(1), col!(2), col!(3), col!(4), col!(5)];
+    for r in 0..6 {
+        let row = [
+            cols[0][r], cols[1][r], cols[2][r], cols[3][r], cols[4][r], cols[5][r],
+        ];
+        for (c, v) in in4(row).into_iter().enumerate() {
             store(6 * r + c, v);
         }
     }
@@ -582,17 +609,34 @@ fn out4<L: Lanes>(m: [L; 6]) -> [L; 4] {
 /// F(4×4, 3×3) output transform: `y = Aᵀ·m·A` (4 × 4), `m(ξ)` the 36
 /// products.
 #[cfg_attr(not(sld_no_forced_inline), inline(always))]
-fn output4<L: Lanes>(m: impl Fn(usize) -> L, y: &mut [[L; 4]; 4]) {
-    let mut s = [[L::zero(); 6]; 4];
-    for j in 0..6 {
-        let c = out4([m(j), m(6 + j), m(12 + j), m(18 + j), m(24 + j), m(30 + j)]);
-        for (s, c) in s.iter_mut().zip(c) {
-            s[j] = c;
-        }
+fn output4<L: Lanes>(m: impl Fn(usize) -> L) -> [[L; 4]; 4] {
+    // (Written out: see `input2`.)
+    macro_rules! col {
+        ($j:expr) => {
+            out4([
+                m($j),
+                m(6 + $j),
+                m(12 + $j),
+                m(18 + $j),
+                m(24 + $j),
+                m(30 + $j),
+            ])
+        };
     }
-    for (y, s) in y.iter_mut().zip(&s) {
-        *y = out4(*s);
+    let cols = [col!(0), col!(1), col!(2), col!(3), col!(4), col!(5)];
+    macro_rules! row {
+        ($a:expr) => {
+            out4([
+                cols[0][$a],
+                cols[1][$a],
+                cols[2][$a],
+                cols[3][$a],
+                cols[4][$a],
+                cols[5][$a],
+            ])
+        };
     }
+    [row!(0), row!(1), row!(2), row!(3)]
 }
 
 /// The block of 16 values at `at` of `s`, if inside.
