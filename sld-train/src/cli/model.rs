@@ -18,8 +18,11 @@ pub enum Command {
     /// Run the network alone on a raw input tensor and time it (for
     /// cross-checks with other runtimes): reads f32 little-endian [C, H, W]
     /// already normalised, writes the heatmaps [L, h, w] the same way, prints
-    /// the fastest and the median forward time over --repeats runs
-    /// (`forward_min_ms`, `forward_ms`; on --threads threads;
+    /// the median time to write the input into the arena (`input_ms`: a
+    /// copy; a `Localizer` writes the normalised image there instead), then
+    /// the fastest and the median forward time over --repeats runs, from
+    /// the input in place to the heatmaps (`forward_min_ms`, `forward_ms`:
+    /// as ONNX Runtime is timed from a prepared input; on --threads threads;
     /// `SLD_CPU_LEVEL=portable|avx2|avx512` caps the x86 kernels;
     /// `SLD_WINOGRAD=0` runs 3×3 layers by the direct kernel).
     Forward {
@@ -135,7 +138,8 @@ pub fn run(c: Command) -> Result<()> {
             profile,
             planar,
         } => {
-            let (ms, min) = forward_raw(&model, &input, &output, repeats, threads, profile, planar)?;
+            let (ms, min, copy) = forward_raw(&model, &input, &output, repeats, threads, profile, planar)?;
+            println!("input_ms {copy:.3}");
             // The minimum first: on a shared host noise only adds time, so
             // it is the steadier figure for comparing two builds.
             println!("forward_min_ms {min:.3}");
@@ -258,8 +262,10 @@ pub fn describe(model: &Path) -> Result<String> {
 }
 
 /// Runs the network on a raw f32 `[C, H, W]` input file, writes the raw
-/// f32 heatmaps, returns the median and the minimum forward time in
-/// milliseconds over `repeats` runs (after one warm-up run). With
+/// f32 heatmaps, returns the median and the minimum forward time and the
+/// median time to copy the input into the arena, in milliseconds over
+/// `repeats` runs (after one warm-up run; the forward from the input in
+/// place to the heatmaps, the copy apart). With
 /// `profile`, also prints the per-layer table (`sld model forward --profile`).
 pub fn forward_raw(
     model: &Path,
@@ -269,7 +275,7 @@ pub fn forward_raw(
     threads: usize,
     profile: bool,
     planar: bool,
-) -> Result<(f64, f64)> {
+) -> Result<(f64, f64, f64)> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     let m = if planar {
         sld_core::model::Model::load_planar(bytes)
@@ -298,14 +304,20 @@ pub fn forward_raw(
     let pool = sld_core::nn::Pool::new(threads).context("cannot start the threads")?;
     let par = sld_core::nn::Par::new(Some(&pool));
     let mut times = Vec::with_capacity(repeats);
+    let mut copies = Vec::with_capacity(repeats);
     for run in 0..=repeats {
+        // The arena reuses the input's space for later layers, so every
+        // run writes it anew.
         let t = std::time::Instant::now();
         sld_core::nn::input_mut(plan, &mut arena)
             .context("arena")?
             .copy_from_slice(&x);
+        let copied = t.elapsed();
+        let t = std::time::Instant::now();
         sld_core::nn::run_par(plan, m.weights(), &mut arena, &mut scratch, par)?;
         if run > 0 {
             times.push(t.elapsed().as_secs_f64() * 1e3);
+            copies.push(copied.as_secs_f64() * 1e3);
         }
     }
     if profile {
@@ -333,9 +345,11 @@ pub fn forward_raw(
     }
     sld_train::io::atomic::write_atomic(output, &out)?;
     times.sort_by(f64::total_cmp);
+    copies.sort_by(f64::total_cmp);
     Ok((
         times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
         times.first().copied().unwrap_or(f64::NAN),
+        copies.get(copies.len() / 2).copied().unwrap_or(f64::NAN),
     ))
 }
 
