@@ -166,6 +166,40 @@ pub(super) struct Part<'o> {
     /// This part's own scratch (empty unless the kernel asked for some:
     /// [`split`]).
     pub(super) scratch: &'o mut [f32],
+    /// Which of the pixels' rows are this part's ([`Phases::ALL`] unless
+    /// [`split_phases`] made it).
+    pub(super) phases: Phases,
+}
+
+/// Output rows `r` with `r mod d` in `p0..p1`, `row` pixels a row: a
+/// share of rows that interleave (a dilated Winograd tile's).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Phases {
+    pub(super) d: usize,
+    pub(super) p0: usize,
+    pub(super) p1: usize,
+    pub(super) row: usize,
+}
+
+impl Phases {
+    /// Every row.
+    pub(super) const ALL: Phases = Phases {
+        d: 1,
+        p0: 0,
+        p1: 1,
+        row: 1,
+    };
+
+    /// Whether output row `r` is in the share.
+    pub(super) fn has_row(&self, r: usize) -> bool {
+        self.d <= 1 || (self.p0..self.p1).contains(&(r % self.d))
+    }
+
+    /// Whether pixels `px..=last` lie in rows of the share: all in one row
+    /// unless the share is every row.
+    fn has(&self, px: usize, last: usize) -> bool {
+        self.d <= 1 || (self.row > 0 && px / self.row == last / self.row && self.has_row(px / self.row))
+    }
 }
 
 /// One part's share of a convolution's output: the values of blocks
@@ -184,6 +218,7 @@ pub(super) struct Out<'o> {
     b1: usize,
     q0: usize,
     q1: usize,
+    phases: Phases,
     _out: PhantomData<&'o mut [f32]>,
 }
 
@@ -209,16 +244,18 @@ impl<'o> Part<'o> {
             (co, n),
             (b0, b1),
             (q0, q1),
+            Phases::ALL,
             None,
             &mut [],
         )
     }
 
-    /// Blocks `b0..b1` at pixels `q0..q1` of the `len` values at `ptr`, a
-    /// `[co, n]` tensor in `layout` borrowed for `'o`. Sound only when no
-    /// other live part's share overlaps this one ([`Out`]): [`Part::of`]
-    /// owns the whole buffer, [`split_with`] gives each part its own rows
-    /// or blocks.
+    /// Blocks `b0..b1` at pixels `q0..q1` (in the rows of `phases`) of
+    /// the `len` values at `ptr`, a `[co, n]` tensor in `layout` borrowed
+    /// for `'o`. Sound only when no other live part's share overlaps this
+    /// one ([`Out`]): [`Part::of`] owns the whole buffer, [`split_with`]
+    /// gives each part its own rows or blocks, [`split_phases`] its own
+    /// rows modulo the dilation.
     #[allow(clippy::too_many_arguments)]
     fn share(
         (ptr, len): (*mut f32, usize),
@@ -226,6 +263,7 @@ impl<'o> Part<'o> {
         (co, n): (usize, usize),
         (b0, b1): (usize, usize),
         (q0, q1): (usize, usize),
+        phases: Phases,
         residual: Option<&'o [f32]>,
         scratch: &'o mut [f32],
     ) -> Self {
@@ -244,10 +282,12 @@ impl<'o> Part<'o> {
                 b1,
                 q0,
                 q1,
+                phases,
                 _out: PhantomData,
             },
             residual,
             scratch,
+            phases,
         }
     }
 }
@@ -255,6 +295,13 @@ impl<'o> Part<'o> {
 impl Out<'_> {
     fn mine(&self, blk: usize, px: usize) -> bool {
         (self.b0..self.b1).contains(&blk) && (self.q0..self.q1).contains(&px)
+    }
+
+    /// Block `blk` at pixels `px..=last`, all this part's: both ends in
+    /// its blocks and pixel range, and (where its rows interleave with
+    /// another part's) all in one row of its own.
+    fn mine_run(&self, blk: usize, px: usize, last: usize) -> bool {
+        self.mine(blk, px) && self.mine(blk, last) && self.phases.has(px, last)
     }
 
     /// Block `blk` at pixels `px..px + count` (blocked layout), `16·count`
@@ -266,16 +313,16 @@ impl Out<'_> {
         let len = count.checked_mul(BLOCK)?;
         if self.layout != Layout::Blocked
             || count == 0
-            || !self.mine(blk, px)
-            || !self.mine(blk, px.checked_add(count - 1)?)
+            || !self.mine_run(blk, px, px.checked_add(count - 1)?)
             || at.checked_add(len)? > self.len
         {
             return None;
         }
         // SAFETY: `at..at + len` is inside the buffer (checked) and every
         // pixel of it in this part's share (the share's pixels are a
-        // range, and both ends were checked), which nothing else touches
-        // while `self` is borrowed.
+        // range, both ends were checked, and where its rows interleave
+        // with another part's the run is one row of its own: checked),
+        // which nothing else touches while `self` is borrowed.
         #[allow(unsafe_code)]
         Some(unsafe { core::slice::from_raw_parts_mut(self.ptr.add(at), len) })
     }
@@ -302,8 +349,7 @@ impl Out<'_> {
             || PX == 0
             || lanes > BLOCK
             || ch + lanes > self.co
-            || !self.mine(blk, px)
-            || !self.mine(blk, px + PX - 1)
+            || !self.mine_run(blk, px, px + PX - 1)
             || last > self.len
         {
             return None;
@@ -338,7 +384,8 @@ impl<const PX: usize> PlanarRuns<'_, PX> {
         }
         // SAFETY: `Out::planar_runs` checked that every run `l` < `lanes`
         // lies inside the buffer and in the part's share (its pixels a
-        // range, both ends checked; its channels in the part's blocks),
+        // range, both ends checked, in one row of its own where rows
+        // interleave; its channels in the part's blocks),
         // which nothing else touches while the runs borrow the `Out`
         // mutably; each returned run borrows `self`, so no two live at once.
         #[allow(unsafe_code)]
@@ -459,7 +506,16 @@ pub(super) fn split_with(
     let ptr = out.as_mut_ptr();
     let part = |b0: usize, b1: usize, r0: usize, r1: usize, scratch| {
         let (q0, q1) = ((r0 * row).min(n), (r1 * row).min(n));
-        Part::share((ptr, end), layout, (co, n), (b0, b1), (q0, q1), residual, scratch)
+        Part::share(
+            (ptr, end),
+            layout,
+            (co, n),
+            (b0, b1),
+            (q0, q1),
+            Phases::ALL,
+            residual,
+            scratch,
+        )
     };
     let mut threads = par.threads().clamp(1, MAX_THREADS);
     if let Some(fit) = scratch.len().checked_div(per) {
@@ -483,6 +539,57 @@ pub(super) fn split_with(
         } else {
             part(u0, u1, 0, rows, scratch)
         });
+    }
+    let ok = core::sync::atomic::AtomicBool::new(true);
+    par.for_parts(&mut parts, &|_, p| {
+        if !f(p) {
+            ok.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    ok.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Splits an output of `n` pixels, `row` a row, in blocked layout, over
+/// the threads by rows modulo `d`: part `t` takes every block and the rows
+/// `r` with `r mod d` in its own range of the `d` phases (as even as whole
+/// phases allow), and its own `per` values of `scratch`. For kernels whose
+/// tiles take rows `d` apart (a dilated Winograd tile), where bands of
+/// rows would share out unevenly.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn split_phases(
+    blocks: usize,
+    (d, row, n): (usize, usize, usize),
+    co: usize,
+    out: &mut [f32],
+    (scratch, per): (&mut [f32], usize),
+    par: Par<'_>,
+    f: &(dyn Fn(Part<'_>) -> bool + Sync),
+) -> bool {
+    let end = blocks * BLOCK * n;
+    if out.len() < end || scratch.len() < per || d == 0 || row == 0 {
+        return false;
+    }
+    let ptr = out.as_mut_ptr();
+    let mut threads = par.threads().clamp(1, MAX_THREADS).min(d);
+    if let Some(fit) = scratch.len().checked_div(per) {
+        threads = threads.min(fit).max(1);
+    }
+    let mut pieces = scratch.chunks_mut(per.max(1));
+    let mut parts: [Option<Part<'_>>; MAX_THREADS] = Default::default();
+    for (t, slot) in parts.iter_mut().take(threads).enumerate() {
+        let (p0, p1) = (t * d / threads, (t + 1) * d / threads);
+        let phases = Phases { d, p0, p1, row };
+        let scratch = pieces.next().unwrap_or_default();
+        *slot = Some(Part::share(
+            (ptr, end),
+            Layout::Blocked,
+            (co, n),
+            (0, blocks),
+            (0, n),
+            phases,
+            None,
+            scratch,
+        ));
     }
     let ok = core::sync::atomic::AtomicBool::new(true);
     par.for_parts(&mut parts, &|_, p| {

@@ -24,7 +24,7 @@
 
 use core::marker::PhantomData;
 
-use super::blocked::{at_level, split_with, Job, Part, Pointwise};
+use super::blocked::{at_level, split_phases, split_with, Job, Part, Pointwise};
 use super::gemm::MulAdd;
 use super::pool::Par;
 use super::simd::Lanes;
@@ -249,6 +249,26 @@ pub(crate) fn run<F: MulAdd>(
     };
     // Bands of m·d output rows (the last one may be short).
     let bands = ho.div_ceil(m * d);
+    let f = |p: Part<'_>| {
+        at_level::<F, _>(&job, p);
+        true
+    };
+    let threads = par.threads().min(scratch.len() / per);
+    if d > 1 && threads > 1 && d.is_multiple_of(threads) && !bands.is_multiple_of(threads) {
+        // A tile's rows are d apart, so the rows of one phase (r mod d)
+        // are tiles of their own: whole phases share out evenly where a
+        // few bands (3 at dilation 2 on a 22-row map) would not. Each
+        // thread transforms only its own tiles.
+        return split_phases(
+            co.div_ceil(BLOCK),
+            (d, wo, ho * wo),
+            co,
+            out,
+            (scratch, per),
+            par,
+            &f,
+        );
+    }
     split_with(
         co.div_ceil(BLOCK),
         (bands, m * d * wo, ho * wo),
@@ -258,15 +278,11 @@ pub(crate) fn run<F: MulAdd>(
         None,
         (scratch, per),
         par,
-        // Few bands (2–3 at dilation 2–4 on a 22-row map) shared 2 : 1
-        // ran slower than by the direct kernel on two threads; by blocks
-        // each thread transforms every input tile, but the products split
-        // evenly.
+        // Few bands shared 2 : 1 ran slower than by the direct kernel on
+        // two threads; by blocks each thread transforms every input tile,
+        // but the products split evenly.
         true,
-        &|p| {
-            at_level::<F, _>(&job, p);
-            true
-        },
+        &f,
     )
 }
 
@@ -302,14 +318,16 @@ impl<F: MulAdd> Tiles<'_, '_, F> {
         let Some(ms) = ms.get_mut(..np * cbo * BLOCK * tiles) else {
             return;
         };
-        // This part's output rows: whole bands.
+        // This part's output rows: whole bands (and of them, its phases).
         let (r0, r1) = (p.q0 / wo, p.q1.div_ceil(wo));
+        let phases = p.phases;
         let mut chunk = [(0usize, 0usize); MAX_TILES];
         let mut n = 0;
         let mut band = r0;
         while band < r1 {
-            // Tile rows of this band: M×M outputs `d` apart from (oy, ox).
-            for oy in band..(band + d).min(ho) {
+            // Tile rows of this band: M×M outputs `d` apart from (oy, ox)
+            // (the part's own phases: `oy mod d` is the tile's).
+            for oy in (band..(band + d).min(ho)).filter(|&oy| phases.has_row(oy)) {
                 let mut x = 0;
                 while x < wo {
                     for ox in x..(x + d).min(wo) {

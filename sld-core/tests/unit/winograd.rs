@@ -74,8 +74,8 @@ fn reference(
 /// band), channels off the block size and more tiles than one chunk,
 /// every activation: within float rounding of the definition in f64
 /// (relative to the sum of absolute products), the same bits on 2 and 3
-/// threads (split by rows, or by blocks where the rows share out
-/// unevenly), NaN padding lanes never reaching a real channel, and short
+/// threads (split by rows, by rows modulo the dilation, or by blocks where
+/// the rows share out unevenly), NaN padding lanes never reaching a real channel, and short
 /// buffers refused.
 #[test]
 fn winograd_matches_the_definition() {
@@ -94,6 +94,10 @@ fn winograd_matches_the_definition() {
         // 3 bands of rows (tiles of 4) and 2 output blocks: 2 threads
         // split the blocks.
         (20, 32, 11, 12, [1; 4], 1, Activation::Relu6),
+        // 3 bands at dilation 2 (tiles of 4), 5 at dilation 4 (tiles of
+        // 2): 2 threads split the rows' phases (rows mod d).
+        (24, 20, 22, 12, [2; 4], 2, Activation::Relu),
+        (16, 16, 40, 10, [4; 4], 4, Activation::None),
     ];
     for (&(ci, co, h, w, padding, d, act), m) in cases.iter().flat_map(|c| [(c, 2), (c, 4)]) {
         let ho = h + padding[0] + padding[2] - 2 * d;
