@@ -27,7 +27,7 @@ use core::marker::PhantomData;
 
 use super::gemm::MulAdd;
 use super::pool::{Par, MAX_THREADS};
-use super::simd::{Array, Lanes, Region};
+use super::simd::{Array, Columns, Lanes, Region};
 use crate::model::layout::{Layout, BLOCK, DIRECT_GROUP};
 use crate::model::plan::ConvStep;
 use crate::model::{Activation, Shape};
@@ -347,6 +347,7 @@ impl Out<'_> {
             .checked_add(PX)?;
         if self.layout != Layout::Planar
             || PX == 0
+            || px.checked_add(PX)? > self.n
             || lanes > BLOCK
             || ch + lanes > self.co
             || !self.mine_run(blk, px, px + PX - 1)
@@ -356,7 +357,8 @@ impl Out<'_> {
         }
         Some(PlanarRuns {
             // SAFETY: the first run starts at `ch·n + px` < `last` ≤ `len`
-            // (checked, PX ≥ 1): inside the buffer.
+            // (checked, PX ≥ 1): inside the buffer. The runs lie `n` ≥
+            // `px + PX` apart (checked): no two overlap.
             #[allow(unsafe_code)]
             first: unsafe { self.ptr.add(ch * self.n + px) },
             n: self.n,
@@ -390,6 +392,21 @@ impl<const PX: usize> PlanarRuns<'_, PX> {
         // mutably; each returned run borrows `self`, so no two live at once.
         #[allow(unsafe_code)]
         Some(unsafe { &mut *self.first.add(l * self.n).cast::<[f32; PX]>() })
+    }
+
+    /// Pixels `at..at + m` (m ≤ 8) of every channel's run, for
+    /// [`Lanes::store_transposed`]; `None` unless `at + m ≤ PX`.
+    #[cfg_attr(not(sld_no_forced_inline), inline(always))]
+    fn columns(&mut self, at: usize, m: usize) -> Option<Columns<'_>> {
+        if m > 8 || at.checked_add(m)? > PX {
+            return None;
+        }
+        // SAFETY: runs `l` < `lanes` (≤ 16) lie inside the buffer and in
+        // the part's share and do not overlap (`Out::planar_runs`);
+        // `at + m ≤ PX` (checked) keeps each piece inside its run, and the
+        // pieces borrow `self` mutably, so nothing else touches them.
+        #[allow(unsafe_code)]
+        Some(unsafe { Columns::new(self.first.add(at), self.n, self.lanes, m) })
     }
 }
 
@@ -983,12 +1000,41 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                 }
             }
             Layout::Planar => {
-                // The PX pixels' vectors, then one run of PX values per
-                // channel (a transpose through the stack: contiguous
-                // stores, the activation over a run).
                 // Without a residual the activation goes on the vectors.
                 let on_vectors =
                     p.residual.is_none() && matches!(op.activation, Activation::Relu | Activation::Relu6);
+                let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
+                if p.residual.is_none() && (on_vectors || op.activation == Activation::None) {
+                    // Transposed in registers, eight pixels at a time.
+                    let mut v = [L::zero(); PX];
+                    for (v, a) in v.iter_mut().zip(acc) {
+                        let x = a[ob].add(bias);
+                        *v = match op.activation {
+                            Activation::Relu => x.relu(),
+                            Activation::Relu6 => x.relu6(),
+                            _ => x,
+                        };
+                    }
+                    let Some(mut runs) = p.out.planar_runs::<PX>(blk, p0, lanes) else {
+                        continue;
+                    };
+                    let mut at = 0;
+                    while at < PX {
+                        let m = (PX - at).min(8);
+                        let mut eight = [L::zero(); 8];
+                        for (e, v) in eight.iter_mut().zip(&v[at..]) {
+                            *e = *v;
+                        }
+                        if let Some(cols) = runs.columns(at, m) {
+                            L::store_transposed(&eight, cols);
+                        }
+                        at += 8;
+                    }
+                    continue;
+                }
+                // Else the PX pixels' vectors, then one run of PX values
+                // per channel (a transpose through the stack: contiguous
+                // stores, the residual and activation over a run).
                 let mut x = [[0f32; BLOCK]; PX];
                 for (x, a) in x.iter_mut().zip(acc) {
                     let v = a[ob].add(bias);
@@ -998,7 +1044,6 @@ fn finish<L: Lanes, const PX: usize, const OB: usize>(
                         _ => v.store(x),
                     }
                 }
-                let lanes = op.co.saturating_sub(blk * BLOCK).min(BLOCK);
                 // The block's runs, checked once (a check per channel
                 // took as long as the copy).
                 let residual = p.residual;

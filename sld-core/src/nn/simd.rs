@@ -56,6 +56,24 @@ pub(crate) trait Lanes: Copy {
     fn relu(self) -> Self;
     /// Per lane `f32::clamp(self, 0, 6)` (NaN stays NaN).
     fn relu6(self) -> Self;
+    /// Writes lane `l` of `vs[j]` to `cols.run(l)[j]` for every `j <
+    /// cols.m` (≤ 8) and every lane `l < cols.lanes`: up to eight pixels'
+    /// vectors of 16 channels stored as one run of pixels per channel
+    /// (channel-blocked to planar). The x86 types transpose in registers;
+    /// through memory, the copy took a third of a 1×1 layer with a planar
+    /// output.
+    #[inline(always)]
+    fn store_transposed(vs: &[Self; 8], mut cols: Columns<'_>) {
+        let mut x = [[0f32; 16]; 8];
+        for (x, v) in x.iter_mut().zip(vs) {
+            v.store(x);
+        }
+        for l in 0..cols.lanes() {
+            for (d, x) in cols.run(l).iter_mut().zip(&x) {
+                *d = x[l];
+            }
+        }
+    }
     /// Runs `r` in a function of its own, compiled for this type's
     /// target features. A kernel's tile shapes go through here, so each
     /// is one function of moderate size: inlined all into the level's
@@ -65,6 +83,71 @@ pub(crate) trait Lanes: Copy {
     #[inline(always)]
     fn enter<R: Region>(r: R) {
         enter_plain(r)
+    }
+}
+
+/// Where [`Lanes::store_transposed`] writes: for each of `lanes` (≤ 16)
+/// channels a run of `m` (≤ 8) f32, the runs `stride` apart, borrowed
+/// mutably for `'a`. One pointer and two counts: an array of 16 slices
+/// went through the stack on every tile (10 % of a 1×1 layer).
+pub(crate) struct Columns<'a> {
+    first: *mut f32,
+    stride: usize,
+    lanes: usize,
+    m: usize,
+    _runs: core::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> Columns<'a> {
+    /// The runs of `m` values at `first + l·stride`, `l < lanes`.
+    ///
+    /// # Safety
+    /// `lanes` ≤ 16 and `m` ≤ 8, and each of those runs must be valid for
+    /// writes, not overlap another, and be touched by nothing else for
+    /// `'a`.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn new(first: *mut f32, stride: usize, lanes: usize, m: usize) -> Self {
+        Columns {
+            first,
+            stride,
+            lanes,
+            m,
+            _runs: core::marker::PhantomData,
+        }
+    }
+
+    /// Channels with a run (≤ 16).
+    #[inline(always)]
+    pub(crate) fn lanes(&self) -> usize {
+        self.lanes.min(16)
+    }
+
+    /// Values per run (≤ 8).
+    #[inline(always)]
+    pub(crate) fn m(&self) -> usize {
+        self.m.min(8)
+    }
+
+    /// Channel `l`'s run (empty for `l ≥ lanes`).
+    #[inline(always)]
+    pub(crate) fn run(&mut self, l: usize) -> &mut [f32] {
+        if l >= self.lanes() {
+            return &mut [];
+        }
+        // SAFETY: run `l` < `lanes` of `m` values is valid, apart from
+        // the others and this borrow's alone (`Columns::new`'s contract);
+        // the result borrows `self` mutably, so no two runs live at once.
+        #[allow(unsafe_code)]
+        unsafe {
+            core::slice::from_raw_parts_mut(self.first.add(l * self.stride), self.m())
+        }
+    }
+
+    /// Channel `l`'s run as a pointer to `m()` writable values, for a
+    /// vector store (only for `l < lanes()`).
+    #[inline(always)]
+    fn ptr(&mut self, l: usize) -> *mut f32 {
+        self.run(l).as_mut_ptr()
     }
 }
 
@@ -233,6 +316,65 @@ mod x86 {
             Self::load(&v.map(|x| x.clamp(0.0, 6.0)))
         }
         #[inline(always)]
+        fn store_transposed(vs: &[Self; 8], mut cols: super::Columns<'_>) {
+            // SAFETY: see the impl. Each masked store writes lanes
+            // `0..m` (its mask's bits) of a run of `m` writable values;
+            // masked-off lanes are not accessed.
+            unsafe {
+                // No closure (`map`): one left out of line would run
+                // without the target features.
+                let v = [
+                    vs[0].0, vs[1].0, vs[2].0, vs[3].0, vs[4].0, vs[5].0, vs[6].0, vs[7].0,
+                ];
+                // Within each 128-bit lane k (channels 4k..4k + 3):
+                // t0 = [p0c0 p1c0 p0c1 p1c1], t1 = [p0c2 p1c2 p0c3 p1c3]…
+                let t = [
+                    _mm512_unpacklo_ps(v[0], v[1]),
+                    _mm512_unpackhi_ps(v[0], v[1]),
+                    _mm512_unpacklo_ps(v[2], v[3]),
+                    _mm512_unpackhi_ps(v[2], v[3]),
+                    _mm512_unpacklo_ps(v[4], v[5]),
+                    _mm512_unpackhi_ps(v[4], v[5]),
+                    _mm512_unpacklo_ps(v[6], v[7]),
+                    _mm512_unpackhi_ps(v[6], v[7]),
+                ];
+                // u[i] (u[4 + i]): channel 4k + i at pixels 0–3 (4–7) in
+                // lane k.
+                let u = [
+                    _mm512_shuffle_ps::<0x44>(t[0], t[2]),
+                    _mm512_shuffle_ps::<0xEE>(t[0], t[2]),
+                    _mm512_shuffle_ps::<0x44>(t[1], t[3]),
+                    _mm512_shuffle_ps::<0xEE>(t[1], t[3]),
+                    _mm512_shuffle_ps::<0x44>(t[4], t[6]),
+                    _mm512_shuffle_ps::<0xEE>(t[4], t[6]),
+                    _mm512_shuffle_ps::<0x44>(t[5], t[7]),
+                    _mm512_shuffle_ps::<0xEE>(t[5], t[7]),
+                ];
+                // Lane k of u[i] then of u[4 + i]: channel 4k + i's eight
+                // pixels in lanes 0–7 (index 16 + j: the second operand).
+                let pick = [
+                    _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 0, 0, 0, 0, 0, 0, 0, 0),
+                    _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0),
+                    _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 0, 0, 0, 0, 0, 0, 0, 0),
+                    _mm512_setr_epi32(12, 13, 14, 15, 28, 29, 30, 31, 0, 0, 0, 0, 0, 0, 0, 0),
+                ];
+                let mask: __mmask16 = (1u16 << cols.m()) - 1;
+                // Written out for all 16 lanes (a macro), each behind a
+                // test: a loop to `lanes` is not unrolled, and then `u`
+                // and `pick` are indexed in memory.
+                let lanes = cols.lanes();
+                macro_rules! lane {
+                    ($($l:literal)*) => {$(
+                        if $l < lanes {
+                            let col = _mm512_permutex2var_ps(u[$l % 4], pick[$l / 4], u[4 + $l % 4]);
+                            _mm512_mask_storeu_ps(cols.ptr($l), mask, col);
+                        }
+                    )*};
+                }
+                lane!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            }
+        }
+        #[inline(always)]
         fn enter<R: Region>(r: R) {
             // SAFETY: see the impl (an `Avx512` kernel runs only after
             // AVX-512F, AVX2 and FMA were detected).
@@ -332,10 +474,116 @@ mod x86 {
             }
         }
         #[inline(always)]
+        fn store_transposed(vs: &[Self; 8], mut cols: super::Columns<'_>) {
+            // SAFETY: see the impl.
+            unsafe {
+                // An 8 × 8 transpose per half: `t[h][l]` holds channel
+                // 8h + l at pixels 0–7.
+                let lo = [
+                    vs[0].0, vs[1].0, vs[2].0, vs[3].0, vs[4].0, vs[5].0, vs[6].0, vs[7].0,
+                ];
+                let hi = [
+                    vs[0].1, vs[1].1, vs[2].1, vs[3].1, vs[4].1, vs[5].1, vs[6].1, vs[7].1,
+                ];
+                let t = [transpose8(lo), transpose8(hi)];
+                // Written out for all 16 lanes (a macro), each behind a
+                // test: a loop to `lanes` is not unrolled.
+                let lanes = cols.lanes();
+                macro_rules! lane {
+                    ($($l:literal)*) => {$(
+                        if $l < lanes {
+                            store_first(cols.run($l), t[$l / 8][$l % 8]);
+                        }
+                    )*};
+                }
+                lane!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            }
+        }
+        #[inline(always)]
         fn enter<R: Region>(r: R) {
             // SAFETY: see the impl (an `Avx2` kernel runs only after AVX2
             // and FMA were detected).
             unsafe { enter_avx2(r) }
+        }
+    }
+
+    /// The transpose of an 8 × 8 block: lane `j` of result `l` is lane
+    /// `l` of `v[j]`.
+    ///
+    /// # Safety
+    /// AVX must be available (inside an `Avx2` kernel).
+    #[inline(always)]
+    unsafe fn transpose8(v: [__m256; 8]) -> [__m256; 8] {
+        // SAFETY: register operations only; AVX is there (the caller's
+        // contract).
+        unsafe {
+            // Within each 128-bit lane k (columns 4k..4k + 3):
+            // t0 = [v0c0 v1c0 v0c1 v1c1], t1 = [v0c2 v1c2 v0c3 v1c3]…
+            let t = [
+                _mm256_unpacklo_ps(v[0], v[1]),
+                _mm256_unpackhi_ps(v[0], v[1]),
+                _mm256_unpacklo_ps(v[2], v[3]),
+                _mm256_unpackhi_ps(v[2], v[3]),
+                _mm256_unpacklo_ps(v[4], v[5]),
+                _mm256_unpackhi_ps(v[4], v[5]),
+                _mm256_unpacklo_ps(v[6], v[7]),
+                _mm256_unpackhi_ps(v[6], v[7]),
+            ];
+            // u[i] (u[4 + i]): column 4k + i of rows 0–3 (4–7) in lane k.
+            let u = [
+                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+            ];
+            [
+                _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+                _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+                _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+                _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+                _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+                _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+                _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+                _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+            ]
+        }
+    }
+
+    /// Lanes `0..d.len()` (≤ 8) of `v` to `d`, in stores of 4, 2 and 1
+    /// values (a masked store, `vmaskmovps`, is slow on some AMD cores).
+    ///
+    /// # Safety
+    /// AVX must be available (inside an `Avx2` kernel).
+    #[inline(always)]
+    unsafe fn store_first(d: &mut [f32], v: __m256) {
+        let m = d.len().min(8);
+        let p = d.as_mut_ptr();
+        // SAFETY: each store writes inside `d[..m]`: 8 at 0 when m = 8,
+        // else 4 at 0 when m ≥ 4, then 2 and 1 of the rest; AVX is there
+        // (the caller's contract).
+        unsafe {
+            if m == 8 {
+                _mm256_storeu_ps(p, v);
+                return;
+            }
+            let (mut x, mut at) = (_mm256_castps256_ps128(v), 0);
+            if m >= 4 {
+                _mm_storeu_ps(p, x);
+                x = _mm256_extractf128_ps::<1>(v);
+                at = 4;
+            }
+            if m - at >= 2 {
+                _mm_storel_epi64(p.add(at).cast(), _mm_castps_si128(x));
+                x = _mm_movehl_ps(x, x);
+                at += 2;
+            }
+            if m > at {
+                _mm_store_ss(p.add(at), x);
+            }
         }
     }
 

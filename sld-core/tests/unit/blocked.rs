@@ -120,6 +120,14 @@ fn pointwise_gives_the_planar_gemms_bits_in_every_layout() {
         (130, 130, 100, P, B, true, Activation::Relu6),
         (33, 17, 6, B, P, false, Activation::None),
         (24, 144, 1, B, B, true, Activation::Relu6),
+        // Planar outputs transposed in registers (no residual; ReLU,
+        // ReLU6 or none), in every tile shape: 6 px × 4 blocks (and the
+        // 13 lanes of a 125-channel head), 8 × 3, 12 × 2, 24 × 1.
+        (64, 125, 37, B, P, false, Activation::None),
+        (20, 40, 50, B, P, false, Activation::Relu6),
+        (16, 20, 30, B, P, false, Activation::None),
+        (16, 16, 53, B, P, false, Activation::Relu),
+        (3, 21, 29, P, P, false, Activation::Relu),
     ];
     for &(ci, co, n, il, ol, res, act) in cases {
         let mut st = step([ci, co], [1, 1], 1, [0; 4], 1);
