@@ -287,6 +287,9 @@ fn direct_matches_the_planar_convolution() {
         // Planar input: the image (1 or 3 channels) and few channels.
         (1, 4, [3, 3], [1; 4], 1, 1, 11, 37, P, B, false, Activation::Relu),
         (3, 32, [3, 3], [0, 0, 1, 1], 2, 1, 12, 33, P, B, false, Activation::Relu6),
+        // The small network's stem: one output block, 24-pixel tiles at
+        // AVX-512 (35 columns: one tile and one overlapping it).
+        (3, 16, [3, 3], [0, 0, 1, 1], 2, 1, 10, 70, P, B, false, Activation::Relu),
         (4, 8, [3, 3], [1; 4], 2, 1, 9, 21, P, P, false, Activation::Relu),
         (1, 24, [4, 4], [0; 4], 4, 1, 16, 40, P, B, false, Activation::None),
         (24, 20, [3, 3], [1; 4], 1, 1, 5, 19, P, B, true, Activation::Silu),
