@@ -1264,10 +1264,11 @@ impl Direct<'_> {
             // from a blocked input; else one block of two or four
             // registers (a planar input, the image or few channels, takes
             // at most 2 blocks: its layers are small, and fewer tile shapes
-            // keep the build short). A planar input's single block (the
-            // small network's stem) takes 24 pixels: with 8, the loop's
-            // overhead per tap (3 channels, 8 FMAs each) left the stem at
-            // 60 GFLOP/s; 24 took it from 0.20 to 0.17 ms on one thread.
+            // keep the build short). Its tiles are 24 accumulators (24
+            // pixels × 1 block, 12 × 2): with 8 pixels, the loop's
+            // overhead per tap (3 channels, 8 FMAs each) left the small
+            // network's stem at 60 GFLOP/s; 24 took it from 0.20 to
+            // 0.17 ms on one thread (Lite0's, 12 × 2: 1.21 -> 1.14 ms).
             // Branches on constants, so only the reachable tiles compile.
             let nb = if S::BLOCKED {
                 if L::WIDE {
@@ -1287,7 +1288,7 @@ impl Direct<'_> {
             } else if L::WIDE {
                 let nb = (p.b1 - b).min(gb - b % gb).min(2);
                 if nb == 2 {
-                    direct_blocks::<L, 8, 2, false, S>(self, &mut p, b, src);
+                    direct_blocks::<L, 12, 2, false, S>(self, &mut p, b, src);
                 } else {
                     direct_blocks::<L, 24, 1, false, S>(self, &mut p, b, src);
                 }
