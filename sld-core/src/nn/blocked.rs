@@ -1269,6 +1269,9 @@ impl Direct<'_> {
             // overhead per tap (3 channels, 8 FMAs each) left the small
             // network's stem at 60 GFLOP/s; 24 took it from 0.20 to
             // 0.17 ms on one thread (Lite0's, 12 × 2: 1.21 -> 1.14 ms).
+            // A single block from a blocked input takes 24 pixels too
+            // (the 16 -> 16 layer at 88×160: 0.95× the time of 8; two
+            // blocks at 12 pixels measured 1.03×, so they keep 8).
             // Branches on constants, so only the reachable tiles compile.
             let nb = if S::BLOCKED {
                 if L::WIDE {
@@ -1278,7 +1281,7 @@ impl Direct<'_> {
                         4 => direct_blocks::<L, 6, 4, false, S>(self, &mut p, b, src),
                         3 => direct_blocks::<L, 8, 3, false, S>(self, &mut p, b, src),
                         2 => direct_blocks::<L, 8, 2, false, S>(self, &mut p, b, src),
-                        _ => direct_blocks::<L, 8, 1, false, S>(self, &mut p, b, src),
+                        _ => direct_blocks::<L, 24, 1, false, S>(self, &mut p, b, src),
                     }
                     nb
                 } else {

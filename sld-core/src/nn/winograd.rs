@@ -68,7 +68,8 @@ pub fn positions(m: usize) -> usize {
 /// products on this output (at dilation `d` a tile's outputs are `d`
 /// apart, so a band of `m·d` rows; a short last band wastes more at 4).
 /// At AVX-512, whose direct kernel is faster, only tiles of 4 on maps of
-/// at least [`WIDE_MIN_PIXELS`] outputs.
+/// at least [`WIDE_MIN_PIXELS`] outputs, and to more than one block of
+/// output channels.
 pub fn tile_for(c: &ConvStep, ci: usize, co: usize, [ho, wo]: [usize; 2]) -> u8 {
     let d = c.dilation[0];
     let ok = c.kernel == [3, 3]
@@ -84,9 +85,12 @@ pub fn tile_for(c: &ConvStep, ci: usize, co: usize, [ho, wo]: [usize; 2]) -> u8 
     }
     let products = |m: usize| positions(m) * tiles_along(ho, m, d) * tiles_along(wo, m, d);
     let m = if products(4) <= products(2) { 4 } else { 2 };
-    // At AVX-512 only tiles of 4 on large maps beat the direct kernel.
+    // At AVX-512 only tiles of 4 on large maps beat the direct kernel,
+    // and not to a single block: its direct tiles of 24 pixels ran the
+    // small network's 16 -> 16 layer (88×160) in 0.92× Winograd's time on
+    // one thread and on two.
     let wide = crate::nn::cpu::level() == crate::nn::cpu::Level::Avx512;
-    if wide && (m == 2 || ho * wo < WIDE_MIN_PIXELS) {
+    if wide && (m == 2 || ho * wo < WIDE_MIN_PIXELS || co <= BLOCK) {
         return 0;
     }
     m
