@@ -256,9 +256,11 @@ def main():
         print(f"ratio baseline/ORT {base_ms / ort_ms:.2f}")
         print(f"fastest baseline   {fastest(base_runs):.2f} ms, ratio to ORT {fastest(base_runs) / fastest(ort_runs):.2f}")
     if args.rounds > 1:
-        print("turns (ms): sld " + " ".join(f"{v:.0f}" for v, _ in sld_runs)
-              + (" | baseline " + " ".join(f"{v:.0f}" for v, _ in base_runs) if base_runs else "")
-              + " | ORT " + " ".join(f"{v:.0f}" for v, _ in ort_runs))
+        # Two decimals below 10 ms (the small network's turns are ~1.5 ms).
+        ms = lambda runs: " ".join(f"{v:.2f}" if v < 10 else f"{v:.0f}" for v, _ in runs)
+        print("turns (ms): sld " + ms(sld_runs)
+              + (" | baseline " + ms(base_runs) if base_runs else "")
+              + " | ORT " + ms(ort_runs))
 
 
 if __name__ == "__main__":
