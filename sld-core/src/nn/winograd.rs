@@ -52,6 +52,15 @@ const CHUNK_BUDGET: usize = 96 * 1024;
 /// the small network's 22×40 ones 0.65–0.7×).
 const WIDE_MIN_PIXELS: usize = 768;
 
+/// At AVX-512, the most bytes of transformed weights (36 · ci · co · 4)
+/// per output tile that a Winograd convolution takes: each position's
+/// product reads its weights once for all tiles, and with few tiles the
+/// direct kernel's 9 · ci · co were faster. Lite0's ASPP branches (320 ->
+/// 80): at 22×40 (38–61 KiB a tile) 1.11–1.72× the direct kernel's time,
+/// at 44×80 (15–17 KiB) 0.78–0.90×; the small network's 64 -> 64 on 22×40
+/// (6–10 KiB) 0.56× (2026-12-07, fifth session).
+const WIDE_MAX_WEIGHTS: usize = 24 * 1024;
+
 /// One block of channels of one pixel.
 type V = [f32; BLOCK];
 
@@ -89,11 +98,21 @@ pub fn tile_for(c: &ConvStep, ci: usize, co: usize, [ho, wo]: [usize; 2]) -> u8 
     // and not to a single block: its direct tiles of 24 pixels ran the
     // small network's 16 -> 16 layer (88×160) in 0.92× Winograd's time on
     // one thread and on two.
+    // Nor where each tile would amortise more than [`WIDE_MAX_WEIGHTS`]
+    // of the transformed weights (ASPP's 320 -> 80 on 22×40: 3.7 MB for
+    // 60–96 tiles).
     let wide = crate::nn::cpu::level() == crate::nn::cpu::Level::Avx512;
-    if wide && (m == 2 || ho * wo < WIDE_MIN_PIXELS || co <= BLOCK) {
+    let weights = (positions(m) * 4).saturating_mul(ci).saturating_mul(co);
+    let tiles = tiles_along(ho, m, d).saturating_mul(tiles_along(wo, m, d));
+    let heavy = weights > WIDE_MAX_WEIGHTS.saturating_mul(tiles);
+    if wide && (m == 2 || ho * wo < WIDE_MIN_PIXELS || co <= BLOCK || heavy) {
         return 0;
     }
-    m
+    if m == 4 {
+        4
+    } else {
+        2
+    }
 }
 
 /// Tiles along an axis of `n` outputs at tile side `m` and dilation `d`.
